@@ -1,0 +1,258 @@
+// CUDA runtime glue: device queries, the caching allocator, streams and library handles.
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "framework/cuda/context.h"
+#include "framework/cuda_api.h"
+
+namespace oodkit {
+
+namespace detail {
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+    default: return "unknown cuBLAS status";
+  }
+}
+void throw_no_cuda(const char* what) {
+  OODKIT_FAIL("CUDA call `", what, "` reached in a build without CUDA");
+}
+}  // namespace detail
+
+namespace {
+
+MathMode g_math_mode = MathMode::FP32;
+
+struct DeviceState {
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
+std::mutex g_state_mutex;
+std::unordered_map<int, DeviceState> g_states;
+
+DeviceState& state() {
+  const int dev = cuda::current_device();
+  std::lock_guard<std::mutex> lock(g_state_mutex);
+  DeviceState& s = g_states[dev];
+  if (!s.stream) OODKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  return s;
+}
+
+// ---- caching allocator -------------------------------------------------------------
+// Blocks are rounded up to 512 bytes. A freed block goes to its device's free list; a
+// request takes the smallest cached block of at least its size and at most twice it.
+// When cudaMalloc fails, the cache is released and the call retried once. All work is on
+// one stream per device, so a block freed by the host may be reused by later kernels.
+struct Allocator {
+  std::mutex mu;
+  struct PerDevice {
+    std::multimap<size_t, void*> free_blocks;
+    std::unordered_map<void*, size_t> live;
+    cuda::AllocatorStats stats;
+  };
+  std::unordered_map<int, PerDevice> devices;
+
+  void release_cached(int dev, PerDevice& d) {
+    if (d.free_blocks.empty()) return;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaSetDevice(dev);
+    cudaStreamSynchronize(state().stream);
+    for (auto& [sz, p] : d.free_blocks) {
+      cudaFree(p);
+      d.stats.bytes_cached -= sz;
+    }
+    d.free_blocks.clear();
+    cudaSetDevice(prev);
+  }
+};
+Allocator& allocator() {
+  static Allocator* a = new Allocator();  // never destroyed: storages may outlive statics
+  return *a;
+}
+
+}  // namespace
+
+bool cuda_built() { return true; }
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+bool cuda_available() {
+  static const bool available = cuda_device_count() > 0;
+  return available;
+}
+
+void cuda_synchronize() {
+  if (!cuda_available()) return;
+  OODKIT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+}
+
+std::string cuda_device_name(int device) {
+  cudaDeviceProp p{};
+  OODKIT_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  return p.name;
+}
+
+void set_math_mode(MathMode mode) { g_math_mode = mode; }
+MathMode math_mode() { return g_math_mode; }
+
+namespace cuda {
+
+int current_device() {
+  int d = 0;
+  OODKIT_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+cudaStream_t stream() { return state().stream; }
+
+cudnnHandle_t cudnn() {
+  DeviceState& s = state();
+  if (!s.cudnn) {
+    OODKIT_CUDNN_CHECK(cudnnCreate(&s.cudnn));
+    OODKIT_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
+  }
+  return s.cudnn;
+}
+
+cublasHandle_t cublas() {
+  DeviceState& s = state();
+  if (!s.cublas) {
+    OODKIT_CUBLAS_CHECK(cublasCreate(&s.cublas));
+    OODKIT_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+  }
+  OODKIT_CUBLAS_CHECK(cublasSetMathMode(
+      s.cublas, g_math_mode == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  return s.cublas;
+}
+
+cudnnMathType_t cudnn_math_type() {
+  return g_math_mode == MathMode::TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+}
+
+cublasComputeType_t cublas_compute_type() {
+  return g_math_mode == MathMode::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_PEDANTIC;
+}
+
+void* workspace(size_t bytes) {
+  DeviceState& s = state();
+  if (bytes > s.workspace_bytes) {
+    if (s.workspace) release(s.workspace, current_device());
+    s.workspace = alloc(bytes, current_device());
+    s.workspace_bytes = bytes;
+  }
+  return s.workspace;
+}
+
+void* alloc(size_t bytes, int device) {
+  OODKIT_CHECK(cuda_available(), "cannot allocate ", bytes, " bytes on cuda:", device,
+               ": no CUDA device is available (", cuda_device_count(), " found)");
+  OODKIT_CHECK(device >= 0 && device < cuda_device_count(), "cuda:", device, " does not exist (",
+               cuda_device_count(), " devices)");
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  const size_t n = (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  Allocator::PerDevice& d = a.devices[device];
+  void* p = nullptr;
+  size_t got = n;
+  auto it = d.free_blocks.lower_bound(n);
+  if (it != d.free_blocks.end() && it->first <= 2 * n) {
+    got = it->first;
+    p = it->second;
+    d.free_blocks.erase(it);
+    d.stats.bytes_cached -= got;
+  } else {
+    cudaError_t err = cudaMalloc(&p, n);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      a.release_cached(device, d);
+      err = cudaMalloc(&p, n);
+    }
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      throw OutOfMemoryError(detail::str_cat(
+          "CUDA out of memory on cuda:", device, ": requested ", n, " bytes; oodkit holds ",
+          d.stats.bytes_in_use, " bytes in use; the device has ", free_b, " of ", total_b, " bytes free"));
+    }
+    ++d.stats.num_device_mallocs;
+  }
+  d.live[p] = got;
+  d.stats.bytes_in_use += got;
+  d.stats.peak_bytes_in_use = std::max(d.stats.peak_bytes_in_use, d.stats.bytes_in_use);
+  return p;
+}
+
+void release(void* ptr, int device) {
+  if (!ptr) return;
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  Allocator::PerDevice& d = a.devices[device];
+  auto it = d.live.find(ptr);
+  if (it == d.live.end()) return;  // not ours; never happens for Storage-owned memory
+  d.stats.bytes_in_use -= it->second;
+  d.stats.bytes_cached += it->second;
+  d.free_blocks.emplace(it->second, ptr);
+  d.live.erase(it);
+}
+
+void empty_cache() {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  for (auto& [dev, d] : a.devices) a.release_cached(dev, d);
+}
+
+AllocatorStats allocator_stats(int device) {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.devices[device].stats;
+}
+
+void copy_host_to_device(void* dst, const void* src, size_t bytes, int device) {
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()));
+  OODKIT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()));
+  OODKIT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+}
+
+void memset_bytes(void* dst, int byte, size_t bytes, int device) {
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  OODKIT_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream()));
+}
+
+}  // namespace cuda
+}  // namespace oodkit

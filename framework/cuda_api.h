@@ -1,0 +1,51 @@
+// Host-side interface to the CUDA runtime, usable from plain C++ in every build.
+// In a CPU-only build (OODKIT_CUDA=OFF) cuda_available() is false and the rest throw.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace oodkit {
+
+bool cuda_built();         // compiled with CUDA support
+bool cuda_available();     // built with CUDA and at least one device is usable
+int cuda_device_count();   // 0 when none or no driver
+void cuda_synchronize();   // waits for oodkit's stream on the current device
+std::string cuda_device_name(int device = 0);
+
+// Precision of cuDNN convolutions and cuBLAS matrix products on CUDA. FP32 (the default)
+// is strict IEEE float32 FMA math; TF32 lets tensor cores round inputs to 10-bit mantissas
+// (~1e-3 relative error, several times faster on Ampere/Hopper).
+enum class MathMode { FP32, TF32 };
+void set_math_mode(MathMode mode);
+MathMode math_mode();
+
+namespace cuda {
+// Caching device allocator: freed blocks are kept per device and reused for requests of up
+// to twice their size... see runtime.cpp. Ordered on oodkit's single stream per device.
+void* alloc(size_t bytes, int device);
+void release(void* ptr, int device);
+void empty_cache();  // returns cached, unused blocks to the driver
+struct AllocatorStats {
+  size_t bytes_in_use = 0, bytes_cached = 0, peak_bytes_in_use = 0, num_device_mallocs = 0;
+};
+AllocatorStats allocator_stats(int device = 0);
+
+// Copies and fills on oodkit's stream; the host-side ones synchronise before returning.
+void copy_host_to_device(void* dst, const void* src, size_t bytes, int device);
+void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
+void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
+void memset_bytes(void* dst, int byte, size_t bytes, int device);
+}  // namespace cuda
+
+namespace detail {
+[[noreturn]] void throw_no_cuda(const char* what);
+}
+
+}  // namespace oodkit
+
+// Wraps a call into CUDA launcher code so that a CPU-only build compiles without it.
+#if OODKIT_WITH_CUDA
+#define OODKIT_CUDA_CALL(...) __VA_ARGS__
+#else
+#define OODKIT_CUDA_CALL(...) ::oodkit::detail::throw_no_cuda(#__VA_ARGS__)
+#endif

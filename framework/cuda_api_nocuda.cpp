@@ -1,0 +1,41 @@
+// The CUDA interface of a CPU-only build (OODKIT_CUDA=OFF or no toolkit found): nothing is
+// available, and anything that would touch a device says so.
+#include "framework/cuda_api.h"
+#include "framework/error.h"
+
+namespace oodkit {
+
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+  OODKIT_FAIL(what, ": oodkit was built without CUDA (configure with OODKIT_CUDA=ON or AUTO on a "
+              "machine with nvcc, cuDNN and cuBLAS)");
+}
+}  // namespace
+
+namespace detail {
+void throw_no_cuda(const char* what) { no_cuda(what); }
+}  // namespace detail
+
+bool cuda_built() { return false; }
+bool cuda_available() { return false; }
+int cuda_device_count() { return 0; }
+void cuda_synchronize() {}
+std::string cuda_device_name(int) { no_cuda("cuda_device_name"); }
+
+namespace {
+MathMode g_math_mode = MathMode::FP32;
+}
+void set_math_mode(MathMode mode) { g_math_mode = mode; }
+MathMode math_mode() { return g_math_mode; }
+
+namespace cuda {
+void* alloc(size_t, int) { no_cuda("CUDA allocation"); }
+void release(void*, int) {}
+void empty_cache() {}
+AllocatorStats allocator_stats(int) { return {}; }
+void copy_host_to_device(void*, const void*, size_t, int) { no_cuda("copy to CUDA"); }
+void copy_device_to_host(void*, const void*, size_t, int) { no_cuda("copy from CUDA"); }
+void copy_device_to_device(void*, const void*, size_t, int) { no_cuda("CUDA copy"); }
+void memset_bytes(void*, int, size_t, int) { no_cuda("CUDA memset"); }
+}  // namespace cuda
+}  // namespace oodkit

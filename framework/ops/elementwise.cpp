@@ -1,0 +1,153 @@
+#include "framework/ops/elementwise.h"
+
+#include "framework/autograd.h"
+#include "framework/cuda_api.h"
+#include "framework/ops/elementwise_cuda.h"
+
+namespace oodkit::ops {
+
+namespace {
+
+void check_binary(const Tensor& a, const Tensor& b, const char* op) {
+  check_float(a, op, "a");
+  check_same_shape(a, b, op, "a", "b");
+  check_same_device(a, b, op, "a", "b");
+  check_dtype(b, a.dtype(), op, "b");
+}
+
+// y = alpha*a + beta*b
+Tensor axpby(const Tensor& a, const Tensor& b, double alpha, double beta) {
+  Tensor y = Tensor::empty_like(a);
+  const int64_t n = a.numel();
+  if (a.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::axpby(a.data<float>(), b.data<float>(), y.data<float>(), float(alpha),
+                                 float(beta), n));
+    return y;
+  }
+  dispatch_float(a.dtype(), "axpby", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* py = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) py[i] = T(alpha) * pa[i] + T(beta) * pb[i];
+  });
+  return y;
+}
+
+Tensor multiply(const Tensor& a, const Tensor& b) {
+  Tensor y = Tensor::empty_like(a);
+  const int64_t n = a.numel();
+  if (a.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::multiply(a.data<float>(), b.data<float>(), y.data<float>(), n));
+    return y;
+  }
+  dispatch_float(a.dtype(), "mul", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* py = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
+  });
+  return y;
+}
+
+Tensor affine(const Tensor& x, double alpha, double beta) {
+  Tensor y = Tensor::empty_like(x);
+  const int64_t n = x.numel();
+  if (x.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::affine(x.data<float>(), y.data<float>(), float(alpha), float(beta), n));
+    return y;
+  }
+  dispatch_float(x.dtype(), "affine", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) py[i] = T(alpha) * px[i] + T(beta);
+  });
+  return y;
+}
+
+// 0-d tensor holding scale * sum(x); CPU accumulates in double.
+Tensor scaled_sum(const Tensor& x, double s) {
+  Tensor y = Tensor::empty({}, x.dtype(), x.device());
+  const int64_t n = x.numel();
+  if (x.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::sum(x.data<float>(), n, y.data<float>(), float(s)));
+    return y;
+  }
+  dispatch_float(x.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; ++i) acc += double(px[i]);
+    y.data<T>()[0] = T(acc * s);
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "add");
+  Tensor y = axpby(a, b, 1.0, 1.0);
+  autograd::record(y, "add", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
+  return y;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "sub");
+  Tensor y = axpby(a, b, 1.0, -1.0);
+  autograd::record(y, "sub", {a, b}, [](const Tensor& g) {
+    return std::vector<Tensor>{g, affine(g, -1.0, 0.0)};
+  });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "mul");
+  Tensor y = multiply(a, b);
+  const bool ga = a.requires_grad(), gb = b.requires_grad();
+  autograd::record(y, "mul", {a, b}, [a, b, ga, gb](const Tensor& g) {
+    return std::vector<Tensor>{ga ? multiply(g, b) : Tensor(), gb ? multiply(g, a) : Tensor()};
+  });
+  return y;
+}
+
+Tensor scale(const Tensor& x, double s) {
+  check_float(x, "scale", "x");
+  Tensor y = affine(x, s, 0.0);
+  autograd::record(y, "scale", {x}, [s](const Tensor& g) { return std::vector<Tensor>{affine(g, s, 0.0)}; });
+  return y;
+}
+
+Tensor add_scalar(const Tensor& x, double s) {
+  check_float(x, "add_scalar", "x");
+  Tensor y = affine(x, 1.0, s);
+  autograd::record(y, "add_scalar", {x}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  return y;
+}
+
+Tensor sum(const Tensor& x) {
+  check_float(x, "sum", "x");
+  Tensor y = scaled_sum(x, 1.0);
+  const Shape shape = x.shape();
+  autograd::record(y, "sum", {x}, [shape](const Tensor& g) {
+    // d sum / dx_i = 1: broadcast the scalar gradient.
+    return std::vector<Tensor>{Tensor::full(shape, g.item(), g.dtype(), g.device())};
+  });
+  return y;
+}
+
+Tensor mean(const Tensor& x) {
+  check_float(x, "mean", "x");
+  OODKIT_CHECK(x.numel() > 0, "mean: empty tensor ", x.describe());
+  const double inv = 1.0 / double(x.numel());
+  Tensor y = scaled_sum(x, inv);
+  const Shape shape = x.shape();
+  autograd::record(y, "mean", {x}, [shape, inv](const Tensor& g) {
+    return std::vector<Tensor>{Tensor::full(shape, g.item() * inv, g.dtype(), g.device())};
+  });
+  return y;
+}
+
+}  // namespace oodkit::ops

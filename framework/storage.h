@@ -1,0 +1,29 @@
+// Storage: one owned allocation on one device. CPU memory is 64-byte aligned; CUDA memory
+// comes from the caching allocator (framework/cuda_api.h).
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "framework/dtype.h"
+
+namespace oodkit {
+
+class Storage {
+ public:
+  // Allocates `bytes` on `device` (throws OutOfMemoryError / Error naming the size and device).
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+};
+
+}  // namespace oodkit
