@@ -258,10 +258,7 @@ TEST(Safetensors, HalfConversionExhaustive) {
 // ---- the shared ResNet-20 checkpoint ----
 
 TEST(Safetensors, LoadsResNet20Checkpoint) {
-  // OODKIT_SHARED_DIR may be overridden by the environment (e.g. for a worktree elsewhere).
-  const char* env = std::getenv("OODKIT_SHARED_DIR");
-  const std::string path = std::string(env ? env : OODKIT_SHARED_DIR) + "/weights/resnet20_cifar10.safetensors";
-  if (::access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "checkpoint not found: " << path;
+  const std::string path = oodkit::testing::shared_path("weights/resnet20_cifar10.safetensors");
   const std::vector<TensorInfo> infos = list_safetensors(path);
   for (const TensorInfo& i : infos) std::cout << "  " << i.name << " " << i.stored_dtype << shape_str(i.shape) << "\n";
   EXPECT_EQ(infos.size(), 97u);

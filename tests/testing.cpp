@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
+
+#include <unistd.h>
 
 #include "framework/ops/elementwise.h"
 
@@ -133,6 +136,14 @@ double nmse(const Tensor& actual, const Tensor& expected) {
   if (checked == 0) return ::testing::AssertionFailure() << "gradcheck checked no element";
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << bad << " of " << checked << " gradient elements differ" << errors.str();
+}
+
+std::string shared_path(const std::string& relative) {
+  const char* env = std::getenv("OODKIT_SHARED_DIR");
+  const std::string path = std::string(env ? env : OODKIT_SHARED_DIR) + "/" + relative;
+  if (::access(path.c_str(), R_OK) != 0)
+    throw std::runtime_error("shared data file not found: " + path + " (set OODKIT_SHARED_DIR to the shared folder)");
+  return path;
 }
 
 Tensor randn_f64(const Shape& shape, Generator& gen, bool requires_grad) {

@@ -70,6 +70,11 @@ struct GradCheckOptions {
                                      const GradCheckOptions& opt = {});
 #define EXPECT_GRADCHECK(...) EXPECT_TRUE(::oodkit::testing::gradcheck(__VA_ARGS__))
 
+// Path of a file under ../shared (datasets, weights): $OODKIT_SHARED_DIR if set, else the
+// ../shared beside the source tree. Throws, failing the test, when the file is missing:
+// CI always has ../shared, so a missing file is a defect, not a reason to skip.
+std::string shared_path(const std::string& relative);
+
 // Random float64 CPU tensor (normal) marked requires_grad, for gradchecks.
 Tensor randn_f64(const Shape& shape, Generator& gen, bool requires_grad = true);
 
