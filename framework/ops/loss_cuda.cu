@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "framework/cuda/context.h"
+#include "framework/cuda/reduce.cuh"
 #include "framework/ops/elementwise_cuda.h"
 #include "framework/ops/loss_cuda.h"
 
@@ -10,17 +10,6 @@ namespace oodkit::cuda {
 namespace {
 constexpr int kWarps = 8;               // cross-entropy: one warp per row, 8 rows per block
 constexpr int kThreads = 32 * kWarps;
-constexpr int kSumThreads = 256;        // weighted MSE: two-pass block reduction
-constexpr int kSumBlocks = 256;
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Row loss = log s + (1 - eps) (m - x_y) + eps / k * sum_j (m - x_j), m the row max and
 // s = sum_j exp(x_j - m): the smoothed cross-entropy without cancellation for large logits.
@@ -63,32 +52,13 @@ __global__ void cross_entropy_backward_kernel(const float* x, const int64_t* lab
 // Pass 1: block b writes the double sum of w (p - t)^2 over its grid-stride slice to partial[b].
 __global__ void weighted_sq_partial_kernel(const float* p, const float* t, const float* w, int64_t count,
                                            double* partial) {
-  __shared__ double sh[kSumThreads];
   double acc = 0.0;
   OODKIT_GRID_STRIDE(i, count) {
     const double d = double(p[i]) - double(t[i]);
     acc += (w ? double(w[i]) : 1.0) * d * d;
   }
-  sh[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = kSumThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = sh[0];
-}
-// Pass 2: one block adds the partials in a fixed order.
-__global__ void partial_final_kernel(const double* partial, int count, float* out, float scale) {
-  __shared__ double sh[kSumThreads];
-  double acc = 0.0;
-  for (int i = threadIdx.x; i < count; i += kSumThreads) acc += partial[i];
-  sh[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = kSumThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[0] = float(sh[0] * double(scale));
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 __global__ void weighted_mse_backward_kernel(const float* p, const float* t, const float* w, const float* g,
@@ -119,13 +89,11 @@ void cross_entropy_backward(const float* logits, const int64_t* labels, const fl
 
 void weighted_mse_forward(const float* pred, const float* target, const float* weight, int64_t count,
                           float scale, float* out) {
-  const int blocks =
-      int(std::min<int64_t>(kSumBlocks, std::max<int64_t>(1, (count + kSumThreads - 1) / kSumThreads)));
-  double* partial = static_cast<double*>(workspace(sizeof(double) * kSumBlocks));
-  weighted_sq_partial_kernel<<<blocks, kSumThreads, 0, stream()>>>(pred, target, weight, count, partial);
+  const int blocks = reduce_blocks(count);
+  double* partial = static_cast<double*>(workspace(sizeof(double) * kReduceBlocks));
+  weighted_sq_partial_kernel<<<blocks, kReduceThreads, 0, stream()>>>(pred, target, weight, count, partial);
   OODKIT_CUDA_CHECK_LAUNCH();
-  partial_final_kernel<<<1, kSumThreads, 0, stream()>>>(partial, blocks, out, scale);
-  OODKIT_CUDA_CHECK_LAUNCH();
+  finish_partial_sums(partial, blocks, out, scale);
 }
 
 void weighted_mse_backward(const float* pred, const float* target, const float* weight, const float* g,

@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "framework/cuda/context.h"
+#include "framework/cuda/reduce.cuh"
 #include "framework/ops/softmax_cuda.h"
 
 namespace oodkit::cuda {
@@ -11,14 +11,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 #define OODKIT_ROW_LOOP(r, n)                                                      \
   const int lane = threadIdx.x & 31;                                               \
