@@ -47,5 +47,8 @@ namespace detail {
 #if OODKIT_WITH_CUDA
 #define OODKIT_CUDA_CALL(...) __VA_ARGS__
 #else
-#define OODKIT_CUDA_CALL(...) ::oodkit::detail::throw_no_cuda(#__VA_ARGS__)
+// CPU-only build: the call sits in an unevaluated sizeof (type-checked, never linked or run)
+// and the line throws.
+#define OODKIT_CUDA_CALL(...) \
+  ((void)sizeof(((__VA_ARGS__), 0)), ::oodkit::detail::throw_no_cuda(#__VA_ARGS__))
 #endif
