@@ -1,0 +1,180 @@
+#include "ood/mahalanobis.h"
+
+#include <Eigen/Eigenvalues>
+#include <cfloat>
+#include <cmath>
+#include <vector>
+
+#include "framework/ops/elementwise.h"
+#include "framework/ops/linear.h"
+#include "framework/ops/pool.h"
+#include "ood/fit_util.h"
+#include "ood/state_io.h"
+
+namespace oodkit::ood {
+
+using detail::from_matrix;
+using detail::MatrixXdR;
+using detail::param_like;
+using detail::to_matrix;
+
+void Mahalanobis::fit(const Tensor& z, const Tensor& labels, int64_t num_classes, double rcond) {
+  const char* op = "Mahalanobis::fit";
+  check_defined(z, op, "z");
+  check_defined(labels, op, "labels");
+  check_ndim(z, 2, op, "z");
+  OODKIT_CHECK(z.dtype() == DType::F32 || z.dtype() == DType::F64, op, ": argument 'z' must be float32 or float64, got ",
+               z.describe());
+  check_dtype(labels, DType::I64, op, "labels");
+  check_ndim(labels, 1, op, "labels");
+  const int64_t n = z.size(0), d = z.size(1);
+  OODKIT_CHECK(labels.size(0) == n, op, ": 'labels' ", shape_str(labels.shape()), " must have one entry per row of 'z' ",
+               shape_str(z.shape()));
+  OODKIT_CHECK(n > 0 && d > 0, op, ": 'z' is empty: ", z.describe());
+  OODKIT_CHECK(num_classes >= 1, op, ": num_classes must be >= 1, got ", num_classes);
+  OODKIT_CHECK(rcond < 0.0 || (rcond >= 0.0 && rcond < 1.0), op, ": rcond must lie in [0, 1) (or < 0 for the default), got ",
+               rcond);
+
+  MatrixXdR Z = to_matrix(z);
+  OODKIT_CHECK(Z.allFinite(), op, ": 'z' contains non-finite values");
+  const std::vector<int64_t> y = labels.to_vector<int64_t>();
+
+  // Class means, and the overall mean (the scoring origin).
+  std::vector<int64_t> count(size_t(num_classes), 0);
+  MatrixXdR mu = MatrixXdR::Zero(num_classes, d);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = y[size_t(i)];
+    OODKIT_CHECK(c >= 0 && c < num_classes, op, ": labels[", i, "] = ", c, " lies outside [0, ", num_classes, ")");
+    ++count[size_t(c)];
+    mu.row(c) += Z.row(i);
+  }
+  for (int64_t c = 0; c < num_classes; ++c) {
+    OODKIT_CHECK(count[size_t(c)] > 0, op, ": class ", c, " has no training samples (", num_classes,
+                 " classes requested)");
+    mu.row(c) /= double(count[size_t(c)]);
+  }
+  const Eigen::RowVectorXd center = Z.colwise().mean();
+
+  // Tied covariance of the class-centred features (in place).
+  for (int64_t i = 0; i < n; ++i) Z.row(i) -= mu.row(y[size_t(i)]);
+  Eigen::MatrixXd sigma = (Z.transpose() * Z) / double(n);
+  sigma = (0.5 * (sigma + sigma.transpose())).eval();
+
+  // Pseudo-inverse (scipy.linalg.pinvh): eigenvalues above rcond * max kept.
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sigma);
+  OODKIT_CHECK(es.info() == Eigen::Success, op, ": eigen-decomposition of the covariance failed");
+  const Eigen::VectorXd& l = es.eigenvalues();  // ascending
+  const double lmax = l.cwiseAbs().maxCoeff();
+  OODKIT_CHECK(lmax > 0.0, op, ": the within-class covariance is zero (the features never vary within a class)");
+  const double rc = rcond < 0.0 ? double(d) * DBL_EPSILON : rcond;
+  const double cutoff = rc * lmax;
+  Eigen::MatrixXd vs = es.eigenvectors();
+  int64_t rank = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    if (l(j) > cutoff) {
+      vs.col(j) /= std::sqrt(l(j));
+      ++rank;
+    } else {
+      vs.col(j).setZero();
+    }
+  }
+  Eigen::MatrixXd prec = vs * vs.transpose();
+  prec = (0.5 * (prec + prec.transpose())).eval();
+
+  means_ = from_matrix(mu);
+  covariance_ = from_matrix(sigma);
+  precision_ = from_matrix(prec);
+  center_ = from_matrix(center, {d});
+  counts_ = Tensor::from_vector(count, {num_classes});
+  rank_ = rank;
+  rcond_ = rc;
+  derive();
+}
+
+void Mahalanobis::derive() {
+  const MatrixXdR mu = to_matrix(means_);
+  const MatrixXdR P = to_matrix(precision_);
+  const Eigen::RowVectorXd m = to_matrix(center_.reshape({1, -1}));
+  const MatrixXdR nu = mu.rowwise() - m;
+  const MatrixXdR pn = nu * P;  // rows P nu_c (P symmetric)
+  cross_weight_ = from_matrix(-2.0 * pn);
+  cross_bias_ = from_matrix(nu.cwiseProduct(pn).rowwise().sum(), {int64_t(mu.rows())});
+}
+
+void Mahalanobis::check_fitted(const char* op) const {
+  OODKIT_CHECK(fitted(), op, ": the detector is not fitted (call fit or load first)");
+}
+
+int64_t Mahalanobis::num_classes() const { return fitted() ? means_.size(0) : 0; }
+int64_t Mahalanobis::feature_dim() const { return fitted() ? means_.size(1) : 0; }
+
+Tensor Mahalanobis::class_distances(const Tensor& z) const {
+  const char* op = "Mahalanobis::class_distances";
+  check_fitted(op);
+  check_float(z, op, "z");
+  check_ndim(z, 2, op, "z");
+  const int64_t n = z.size(0), d = feature_dim(), k = num_classes();
+  OODKIT_CHECK(z.size(1) == d, op, ": 'z' ", shape_str(z.shape()), " must have ", d,
+               " features (the fitted dimension)");
+  if (n == 0) return Tensor::empty({0, k}, z.dtype(), z.device());
+  // y = z - m (broadcast as ones[N, 1] m[1, D]).
+  const Tensor ones_n = Tensor::ones({n, 1}, z.dtype(), z.device());
+  const Tensor y = ops::sub(z, ops::matmul(ones_n, param_like(center_, z).reshape({1, d})));
+  // y^T P y for every row, repeated over the K columns by the GEMM with ones[D, K].
+  const Tensor py = ops::matmul(y, param_like(precision_, z));
+  const Tensor quad = ops::matmul(ops::mul(py, y), Tensor::ones({d, k}, z.dtype(), z.device()));
+  // -2 (P nu_c)^T y + nu_c^T P nu_c.
+  const Tensor cross = ops::linear(y, param_like(cross_weight_, z), param_like(cross_bias_, z));
+  return ops::add(quad, cross);
+}
+
+Tensor Mahalanobis::score(const Tensor& z) const {
+  const Tensor dist = class_distances(z);
+  const int64_t n = dist.size(0), k = dist.size(1);
+  if (n == 0) return Tensor::empty({0}, dist.dtype(), dist.device());
+  // -min_c d = max_c (-d): a [1, K] max-pool window over each row (gradient to the first arg-max).
+  ops::Pool2dOptions row;
+  row.kernel_h = 1;
+  row.kernel_w = int(k);
+  const Tensor best = ops::max_pool2d(ops::scale(dist, -1.0).reshape({n, 1, 1, k}), row);
+  return best.reshape({n});
+}
+
+void Mahalanobis::save(const std::string& path) const {
+  check_fitted("Mahalanobis::save");
+  StateWriter(kKind)
+      .integer("feature_dim", feature_dim())
+      .integer("num_classes", num_classes())
+      .integer("rank", rank_)
+      .number("rcond", rcond_)
+      .text("covariance", "tied, (1/N) sum (z - mu_y)(z - mu_y)^T")
+      .text("precision", "pinvh: eigenvalues > rcond * max kept")
+      .tensor("means", means_)
+      .tensor("center", center_)
+      .tensor("covariance", covariance_)
+      .tensor("precision", precision_)
+      .tensor("class_counts", counts_)
+      .save(path);
+}
+
+Mahalanobis Mahalanobis::load(const std::string& path) {
+  StateReader r(path, kKind);
+  const int64_t d = r.integer("feature_dim"), k = r.integer("num_classes");
+  OODKIT_CHECK(d > 0 && k > 0, "detector state file '", r.json_path(), "': feature_dim ", d, " and num_classes ", k,
+               " must be positive");
+  Mahalanobis m;
+  m.rank_ = r.integer("rank");
+  OODKIT_CHECK(m.rank_ >= 0 && m.rank_ <= d, "detector state file '", r.json_path(), "': rank ", m.rank_,
+               " outside [0, ", d, "]");
+  m.rcond_ = r.number("rcond");
+  m.means_ = r.tensor("means", DType::F64, {k, d});
+  m.center_ = r.tensor("center", DType::F64, {d});
+  m.covariance_ = r.tensor("covariance", DType::F64, {d, d});
+  m.precision_ = r.tensor("precision", DType::F64, {d, d});
+  m.counts_ = r.tensor("class_counts", DType::I64, {k});
+  r.expect_no_other_tensors();
+  m.derive();
+  return m;
+}
+
+}  // namespace oodkit::ood
