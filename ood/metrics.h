@@ -18,7 +18,7 @@
 // - fpr_at_95_tpr (the classic definition of the seeds' code): the fraction of OOD scored at or
 //   above the threshold that keeps 95% of ID. The threshold is chosen exactly as the sort-based
 //   `fpr_and_fdr_at_recall` of the Outlier-Exposure / Energy code (Hendrycks et al.; copied
-//   unchanged into the ReAct, ASH, DICE, KNN, NAP codebases) with ID as the positive class:
+//   into many later codebases: ReAct, DICE, KNN, ASH, ...) with ID as the positive class:
 //     1. consider the points t from the highest score down to the highest point with
 //        #{id >= t} = n (the lowest ID score); recall r(t) = #{id >= t} / n (in double);
 //     2. pick the point whose |r(t) - 0.95| (in double) is smallest; on equal distance the
