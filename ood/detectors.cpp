@@ -1,0 +1,353 @@
+#include "ood/detectors.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "framework/autograd.h"
+#include "framework/ops/activation.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/linear.h"
+#include "framework/ops/loss.h"
+#include "ood/dice.h"
+#include "ood/input_ops.h"
+#include "ood/knn.h"
+#include "ood/mahalanobis.h"
+#include "ood/react.h"
+#include "ood/scores.h"
+#include "ood/vim.h"
+
+namespace oodkit::ood {
+
+std::string params_str(const Params& p) {
+  if (p.empty()) return "-";
+  std::ostringstream os;
+  bool first = true;
+  for (const auto& [k, v] : p) {
+    os << (first ? "" : ", ") << k << "=" << v;
+    first = false;
+  }
+  return os.str();
+}
+
+Tensor Detector::score(const Features&) const { OODKIT_FAIL(name(), " scores images, not features"); }
+
+Tensor Detector::score_images(const ImageContext&, const Tensor&) const {
+  OODKIT_FAIL(name(), " scores features, not images");
+}
+
+double Detector::param(const char* key) const {
+  auto it = params_.find(key);
+  OODKIT_CHECK(it != params_.end(), name(), ": hyper-parameter '", key, "' is not set (configure first)");
+  return it->second;
+}
+
+namespace {
+
+std::vector<Params> one_axis(const char* key, const std::vector<double>& values) {
+  std::vector<Params> g;
+  for (double v : values) g.push_back({{key, v}});
+  return g;
+}
+
+// Energy (T = 1) of the head applied to a modified penultimate vector.
+Tensor head_energy(const Tensor& z, const Tensor& w, const Tensor& b) {
+  return energy_score(ops::linear(z, w, b));
+}
+
+struct HeadHolder {
+  Tensor weight, bias;
+  void keep(const FitContext& ctx) {
+    OODKIT_CHECK(ctx.weight.defined(), "detector fit: the classifier head is missing from the fit context");
+    weight = ctx.weight;
+    bias = ctx.bias;
+  }
+};
+
+class Msp : public Detector {
+ public:
+  std::string name() const override { return "msp"; }
+  Tensor score(const Features& f) const override { return msp_score(f.logits); }
+};
+
+class MaxLogit : public Detector {
+ public:
+  std::string name() const override { return "maxlogit"; }
+  Tensor score(const Features& f) const override { return max_logit_score(f.logits); }
+};
+
+class Energy : public Detector {
+ public:
+  std::string name() const override { return "energy"; }
+  Tensor score(const Features& f) const override { return energy_score(f.logits); }
+};
+
+// ODIN (Liang et al. 2018): x' = x - eps * sign(grad_x CE(f(x)/T, argmax)) / std, score = MSP(f(x')/T).
+class Odin : public Detector {
+ public:
+  std::string name() const override { return "odin"; }
+  std::vector<Params> grid() const override {
+    std::vector<Params> g;
+    for (double t : {1.0, 10.0, 100.0, 1000.0})
+      for (double eps : {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}) g.push_back({{"T", t}, {"eps", eps}});
+    return g;
+  }
+  Params defaults() const override { return {{"T", 1000.0}, {"eps", 0.0014}}; }
+  bool uses_images() const override { return true; }
+  Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
+    const double t = param("T"), eps = param("eps");
+    models::Classifier& model = *ctx.model;
+    Tensor x = images.detach();
+    if (eps > 0) {
+      Tensor leaf = images.clone().set_requires_grad(true);
+      const Tensor logits = model.forward(leaf);
+      Tensor pred;
+      {
+        autograd::NoGradGuard ng;
+        pred = argmax_rows(logits);
+      }
+      const Tensor loss = ops::cross_entropy(ops::scale(logits, 1.0 / t), pred);
+      const Tensor g = autograd::grad(loss, {leaf})[0];
+      x = perturb_against_gradient(x, g, eps, ctx.input_std);
+    }
+    autograd::NoGradGuard ng;
+    return msp_score(model.forward(x), t);
+  }
+
+  static Tensor argmax_rows(const Tensor& logits) {
+    const Tensor l = logits.detach().to(DType::F32).cpu();
+    const int64_t n = l.size(0), k = l.size(1);
+    Tensor out = Tensor::empty({n}, DType::I64);
+    const float* p = l.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t best = 0;
+      for (int64_t j = 1; j < k; ++j)
+        if (p[i * k + j] > p[i * k + best]) best = j;
+      out.data<int64_t>()[i] = best;
+    }
+    return out.to(logits.device());
+  }
+};
+
+class MahalanobisDetector : public Detector {
+ public:
+  std::string name() const override { return "mahalanobis"; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.train && ctx.train_labels.defined(), "mahalanobis: needs ID training features and labels");
+    model_.fit(ctx.train->z, ctx.train_labels, ctx.train->logits.size(1));
+  }
+  Tensor score(const Features& f) const override { return model_.score(f.z); }
+
+ protected:
+  Mahalanobis model_;
+};
+
+// Mahalanobis with input pre-processing: x' = x - eps * sign(grad_x d_min(z(x))) / std.
+class MahalanobisNoise : public MahalanobisDetector {
+ public:
+  std::string name() const override { return "mahalanobis_noise"; }
+  std::vector<Params> grid() const override {
+    return one_axis("eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01});
+  }
+  bool uses_images() const override { return true; }
+  Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
+    const double eps = param("eps");
+    models::Classifier& model = *ctx.model;
+    Tensor x = images.detach();
+    if (eps > 0) {
+      Tensor leaf = images.clone().set_requires_grad(true);
+      const Tensor s = model_.score(model.forward_all(leaf).penultimate);  // -d_min
+      const Tensor g = autograd::grad(ops::scale(ops::sum(s), -1.0), {leaf})[0];
+      x = perturb_against_gradient(x, g, eps, ctx.input_std);
+    }
+    autograd::NoGradGuard ng;
+    return model_.score(model.forward_all(x).penultimate);
+  }
+};
+
+class ReActDetector : public Detector {
+ public:
+  std::string name() const override { return "react"; }
+  std::vector<Params> grid() const override { return one_axis("p", {80, 85, 90, 95, 99}); }
+  Params defaults() const override { return {{"p", 90.0}}; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.heldout, "react: needs held-out ID features");
+    heldout_z_ = ctx.heldout->z;
+    head_.keep(ctx);
+  }
+  void configure(const Params& p) override {
+    Detector::configure(p);
+    react_.fit(heldout_z_, param("p"));
+  }
+  Tensor score(const Features& f) const override { return react_.score(f.z, head_.weight, head_.bias); }
+
+ private:
+  Tensor heldout_z_;
+  HeadHolder head_;
+  ReAct react_;
+};
+
+class AshDetector : public Detector {
+ public:
+  AshDetector(AshMode mode, const char* name) : mode_(mode), name_(name) {}
+  std::string name() const override { return name_; }
+  std::vector<Params> grid() const override { return one_axis("p", {60, 65, 70, 75, 80, 85, 90, 95}); }
+  Params defaults() const override { return {{"p", 90.0}}; }
+  void fit(const FitContext& ctx) override { head_.keep(ctx); }
+  Tensor score(const Features& f) const override {
+    return head_energy(ash(f.z, param("p"), mode_), head_.weight, head_.bias);
+  }
+
+ private:
+  AshMode mode_;
+  std::string name_;
+  HeadHolder head_;
+};
+
+class DiceDetector : public Detector {
+ public:
+  std::string name() const override { return "dice"; }
+  std::vector<Params> grid() const override { return one_axis("p", {0.1, 0.3, 0.5, 0.7, 0.9}); }
+  Params defaults() const override { return {{"p", 0.9}}; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.train, "dice: needs ID training features");
+    train_z_ = ctx.train->z;
+    head_.keep(ctx);
+  }
+  void configure(const Params& p) override {
+    Detector::configure(p);
+    dice_.fit(train_z_, head_.weight, head_.bias, param("p"));
+  }
+  Tensor score(const Features& f) const override { return dice_.score(f.z); }
+
+ private:
+  Tensor train_z_;
+  HeadHolder head_;
+  Dice dice_;
+};
+
+// KNN (Sun et al. 2022): -|| z/|z| - (k-th nearest normalised ID training vector) ||.
+class KnnDetector : public Detector {
+ public:
+  std::string name() const override { return "knn"; }
+  std::vector<Params> grid() const override { return one_axis("k", {1, 10, 20, 50, 100, 200}); }
+  Params defaults() const override { return {{"k", 50.0}}; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.train, "knn: needs ID training features");
+    bank_ = normalize_rows(ctx.train->z);
+  }
+  Tensor score(const Features& f) const override {
+    const int64_t k = std::min<int64_t>(int64_t(param("k")), bank_.size(0));
+    const KnnResult r = knn_search(normalize_rows(f.z), bank_, k);
+    const Tensor d = r.distances.cpu();
+    Tensor s = Tensor::empty({d.size(0)});
+    for (int64_t i = 0; i < d.size(0); ++i) s.data<float>()[i] = -std::sqrt(d.data<float>()[i * k + k - 1]);
+    return s.to(f.z.device());
+  }
+
+ private:
+  Tensor bank_;
+};
+
+class GradNorm : public Detector {
+ public:
+  std::string name() const override { return "gradnorm"; }
+  Tensor score(const Features& f) const override { return gradnorm_score(f.logits, f.z); }
+};
+
+class VimDetector : public Detector {
+ public:
+  std::string name() const override { return "vim"; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.train, "vim: needs ID training features");
+    vim_.fit(ctx.train->z, ctx.weight, ctx.bias);
+  }
+  Tensor score(const Features& f) const override { return vim_.score(f.logits, f.z); }
+
+ private:
+  Vim vim_;
+};
+
+class Nap : public Detector {
+ public:
+  explicit Nap(bool squared) : squared_(squared) {}
+  std::string name() const override { return squared_ ? "nap" : "nap_mean"; }
+  Tensor score(const Features& f) const override { return squared_ ? f.nap : f.nap_unsquared; }
+
+ private:
+  bool squared_;
+};
+
+class Fs : public Detector {
+ public:
+  std::string name() const override { return "fs"; }
+  Tensor score(const Features& f) const override { return f.fs; }
+};
+
+// FS read from the Threshold Activation path; the grid is the extracted TA thresholds.
+class FsTa : public Detector {
+ public:
+  std::string name() const override { return "fs_ta"; }
+  void fit(const FitContext& ctx) override {
+    OODKIT_CHECK(ctx.train, "fs_ta: needs the fit context's features (for the TA thresholds)");
+    thresholds_ = ctx.train->ta_thresholds;
+    OODKIT_CHECK(!thresholds_.empty(), "fs_ta: features were extracted without TA thresholds");
+  }
+  std::vector<Params> grid() const override { return one_axis("ta_k", thresholds_); }
+  Tensor score(const Features& f) const override {
+    const double k = param("ta_k");
+    for (size_t i = 0; i < f.ta_thresholds.size(); ++i)
+      if (f.ta_thresholds[i] == k) return f.fs_ta[i];
+    OODKIT_FAIL("fs_ta: features have no TA path for k = ", k);
+  }
+
+ private:
+  std::vector<double> thresholds_;
+};
+
+}  // namespace
+
+std::vector<std::string> detector_names() {
+  return {"msp",   "maxlogit", "energy", "odin",     "mahalanobis", "mahalanobis_noise", "react", "ash_p", "ash_b",
+          "ash_s", "dice",     "knn",    "gradnorm", "vim",         "nap",               "nap_mean", "fs", "fs_ta"};
+}
+
+std::unique_ptr<Detector> make_detector(const std::string& name) {
+  if (name == "msp") return std::make_unique<Msp>();
+  if (name == "maxlogit") return std::make_unique<MaxLogit>();
+  if (name == "energy") return std::make_unique<Energy>();
+  if (name == "odin") return std::make_unique<Odin>();
+  if (name == "mahalanobis") return std::make_unique<MahalanobisDetector>();
+  if (name == "mahalanobis_noise") return std::make_unique<MahalanobisNoise>();
+  if (name == "react") return std::make_unique<ReActDetector>();
+  if (name == "ash_p") return std::make_unique<AshDetector>(AshMode::Prune, "ash_p");
+  if (name == "ash_b") return std::make_unique<AshDetector>(AshMode::Binarize, "ash_b");
+  if (name == "ash_s") return std::make_unique<AshDetector>(AshMode::Scale, "ash_s");
+  if (name == "dice") return std::make_unique<DiceDetector>();
+  if (name == "knn") return std::make_unique<KnnDetector>();
+  if (name == "gradnorm") return std::make_unique<GradNorm>();
+  if (name == "vim") return std::make_unique<VimDetector>();
+  if (name == "nap") return std::make_unique<Nap>(true);
+  if (name == "nap_mean") return std::make_unique<Nap>(false);
+  if (name == "fs") return std::make_unique<Fs>();
+  if (name == "fs_ta") return std::make_unique<FsTa>();
+  std::string known;
+  for (const std::string& n : detector_names()) known += (known.empty() ? "" : ", ") + n;
+  OODKIT_FAIL("unknown detector '", name, "'; known: ", known);
+}
+
+std::vector<FusionSpec> fusion_specs() {
+  const std::vector<double> w{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  const std::vector<double> lambda{0.001, 0.003, 0.01, 0.016, 0.028, 0.05, 0.1, 0.3, 1.0};
+  std::vector<FusionSpec> specs{{"nap_e", "energy", "nap", true, w},
+                                {"nap_a", "ash_s", "nap", true, w},
+                                {"nap_r", "react", "nap", true, w}};
+  for (const char* cls : {"msp", "odin", "energy", "gradnorm", "react", "ash_s"})
+    specs.push_back({std::string("fsta_") + cls, "fs_ta", cls, false, lambda});
+  return specs;
+}
+
+Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value) {
+  return spec.geometric ? geometric_fusion(a, b, value) : linear_fusion(a, b, value);
+}
+
+}  // namespace oodkit::ood

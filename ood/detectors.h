@@ -1,0 +1,71 @@
+// Post-hoc OOD detectors behind one interface. A detector is fitted once on ID data
+// (FitContext), configured with one hyper-parameter setting at a time (the protocol tries
+// each setting of grid() on the validation pair and keeps the best), and scores either the
+// cached Features of a dataset or, for input-perturbation methods, the images themselves.
+// Convention: higher score = more in-distribution. Scores are [N] on the features' device.
+#pragma once
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ood/features.h"
+
+namespace oodkit::ood {
+
+using Params = std::map<std::string, double>;
+std::string params_str(const Params& p);  // "k=50, p=90" ("-" when empty)
+
+struct FitContext {
+  const Features* train = nullptr;   // ID training features (class statistics, feature banks)
+  Tensor train_labels;               // int64 [N] true labels of `train`
+  const Features* heldout = nullptr; // held-out ID features (ReAct's percentile)
+  Tensor weight, bias;               // the classifier head, [K, D] and [K], on the features' device
+};
+
+// What input-perturbation detectors need to run the network.
+struct ImageContext {
+  models::Classifier* model = nullptr;
+  std::array<float, 3> input_std{1.f, 1.f, 1.f};  // normalisation std per channel
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<Params> grid() const { return {Params{}}; }
+  // The official code's setting, used when tuning is off for this detector.
+  virtual Params defaults() const { return grid().front(); }
+  virtual void fit(const FitContext& ctx) {}
+  // Applies one setting (a member of grid(), or a saved choice).
+  virtual void configure(const Params& p) { params_ = p; }
+  const Params& params() const { return params_; }
+
+  virtual bool uses_images() const { return false; }
+  virtual Tensor score(const Features& f) const;  // feature-based detectors
+  // Input-perturbation detectors: images [B, 3, H, W] normalised, on the model's device.
+  virtual Tensor score_images(const ImageContext& ctx, const Tensor& images) const;
+
+ protected:
+  double param(const char* key) const;
+  Params params_;
+};
+
+// The detectors by name: msp, maxlogit, energy, odin, mahalanobis, mahalanobis_noise, react,
+// ash_p, ash_b, ash_s, dice, knn, gradnorm, vim, nap, nap_mean, fs, fs_ta.
+std::unique_ptr<Detector> make_detector(const std::string& name);
+std::vector<std::string> detector_names();
+
+// Fusions combine two detectors' scores: NAP-E/A/R = geometric mean of (energy | ash_s | react)
+// and nap with weight w; FS+TA + lambda * S_cls for cls in msp, odin, energy, gradnorm, react, ash_s.
+struct FusionSpec {
+  std::string name;         // e.g. "nap_e", "fsta_energy"
+  std::string a, b;         // component detectors: (s_cls, s_nap) or (s_fs, s_cls)
+  bool geometric = false;   // geometric: s_a^w * s_b^(1-w); linear: s_a + lambda * s_b
+  std::vector<double> grid; // values of w or lambda
+};
+std::vector<FusionSpec> fusion_specs();
+Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value);
+
+}  // namespace oodkit::ood

@@ -1,0 +1,93 @@
+#include "ood/features.h"
+
+#include "framework/autograd.h"
+#include "framework/ops/activation.h"
+#include "framework/ops/elementwise.h"
+#include "ood/scores.h"
+
+namespace oodkit::ood {
+
+Features extract_features(models::Classifier& model, const Tensor& images, const FeatureOptions& o) {
+  autograd::NoGradGuard no_grad;
+  const models::ClassifierOutput out = model.forward_all(images);
+  Features f;
+  f.logits = out.logits;
+  const FeatureMapScores fm = feature_map_scores(out.features, o.nap_eps);
+  f.z = out.penultimate;
+  f.nap = fm.nap;
+  f.nap_unsquared = fm.nap_unsquared;
+  f.fs = fm.fs;
+  if (!o.ta_thresholds.empty()) {
+    const int stage = o.ta_stage >= 0 ? o.ta_stage : model.num_stages() - 2;
+    OODKIT_CHECK(stage >= 0 && stage < model.num_stages() - 1, "extract_features: TA stage ", stage,
+                 " must be before the last stage (", model.num_stages(), " stages)");
+    const Tensor& g = out.stages[size_t(stage)];
+    for (double k : o.ta_thresholds) {
+      // TA: ReLU(g - k) on a copy of the mid-stage output, remaining stages re-run; the
+      // classification output above stays the unmodified path's.
+      const models::ClassifierOutput tail = model.forward_from(stage, ops::relu(ops::add_scalar(g, -k)));
+      f.fs_ta.push_back(fs_score(tail.features));
+    }
+    f.ta_thresholds = o.ta_thresholds;
+  }
+  return f;
+}
+
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  OODKIT_CHECK(!parts.empty(), "concat_rows: no parts");
+  Shape shape = parts[0].shape();
+  int64_t rows = 0;
+  for (const Tensor& p : parts) {
+    OODKIT_CHECK(p.ndim() == int(shape.size()) && p.dtype() == parts[0].dtype() && p.device() == parts[0].device(),
+                 "concat_rows: part ", p.describe(), " does not match ", parts[0].describe());
+    for (size_t d = 1; d < shape.size(); ++d)
+      OODKIT_CHECK(p.shape()[d] == shape[d], "concat_rows: part ", p.describe(), " does not match ",
+                   parts[0].describe());
+    rows += p.size(0);
+  }
+  shape[0] = rows;
+  Tensor out = Tensor::empty(shape, parts[0].dtype(), parts[0].device());
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    if (p.size(0) == 0) continue;
+    out.narrow(at, p.size(0)).copy_(p.detach());
+    at += p.size(0);
+  }
+  return out;
+}
+
+Features concat_features(const std::vector<Features>& parts) {
+  OODKIT_CHECK(!parts.empty(), "concat_features: no parts");
+  auto column = [&](auto get) {
+    std::vector<Tensor> ts;
+    for (const Features& p : parts) ts.push_back(get(p));
+    return concat_rows(ts);
+  };
+  Features f;
+  f.logits = column([](const Features& p) { return p.logits; });
+  f.z = column([](const Features& p) { return p.z; });
+  f.nap = column([](const Features& p) { return p.nap; });
+  f.nap_unsquared = column([](const Features& p) { return p.nap_unsquared; });
+  f.fs = column([](const Features& p) { return p.fs; });
+  f.ta_thresholds = parts[0].ta_thresholds;
+  for (size_t t = 0; t < parts[0].fs_ta.size(); ++t)
+    f.fs_ta.push_back(column([t](const Features& p) {
+      OODKIT_CHECK(p.fs_ta.size() > t, "concat_features: parts have different TA thresholds");
+      return p.fs_ta[t];
+    }));
+  return f;
+}
+
+Features slice_features(const Features& f, int64_t start, int64_t length) {
+  Features s;
+  s.logits = f.logits.narrow(start, length);
+  s.z = f.z.narrow(start, length);
+  s.nap = f.nap.narrow(start, length);
+  s.nap_unsquared = f.nap_unsquared.narrow(start, length);
+  s.fs = f.fs.narrow(start, length);
+  for (const Tensor& t : f.fs_ta) s.fs_ta.push_back(t.narrow(start, length));
+  s.ta_thresholds = f.ta_thresholds;
+  return s;
+}
+
+}  // namespace oodkit::ood

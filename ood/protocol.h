@@ -1,0 +1,60 @@
+// The evaluation protocol, independent of where data comes from: detectors are fitted on ID
+// training features, each hyper-parameter setting is tried on the validation pair (held-out
+// ID vs an OOD validation set, never a test set) and the one with the best AUROC is kept
+// (first on ties), then the ID test set is scored against every OOD test set.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ood/detectors.h"
+#include "ood/metrics.h"
+
+namespace oodkit::ood {
+
+struct ScoredSet {
+  std::string name;
+  Features features;  // on the protocol's device
+  Tensor images;      // normalised float [N, 3, H, W] (CPU); needed only by input-perturbation detectors
+};
+
+// Which detectors try their whole grid on the validation pair; the others use defaults().
+// Input-perturbation detectors cost a forward and backward pass per setting and image.
+enum class Tuning { All, FeatureOnly, None };
+
+struct ProtocolInput {
+  Tuning tuning = Tuning::All;
+  models::Classifier* model = nullptr;  // in eval mode, on `device`
+  Device device = Device::cpu();
+  std::array<float, 3> input_std{1.f, 1.f, 1.f};
+  int64_t batch_size = 256;             // for input-perturbation detectors
+  FitContext fit;                       // ID training (and held-out) features, head
+  ScoredSet val_id, val_ood;            // the validation pair
+  ScoredSet test_id;
+  std::vector<ScoredSet> test_ood;
+};
+
+struct MethodResult {
+  std::string name;
+  Params chosen;                        // the setting kept ("w"/"lambda" for fusions)
+  double val_auroc = 0;                 // of the kept setting
+  std::vector<OodMetrics> per_set;      // one per test_ood entry
+  OodMetrics average;                   // field-wise mean over per_set
+  std::vector<double> id_scores;        // test_id scores of the kept setting
+  std::vector<std::vector<double>> ood_scores;  // per test_ood entry
+};
+
+using ProgressFn = std::function<void(const std::string&)>;
+
+// Runs the named methods (detector_names() and fusion_specs() names) in order. Fusion
+// components are run as needed and reported only when named.
+std::vector<MethodResult> run_protocol(const ProtocolInput& input, const std::vector<std::string>& methods,
+                                       const ProgressFn& progress = {});
+
+// All method names: detectors then fusions.
+std::vector<std::string> all_method_names();
+
+std::vector<double> to_doubles(const Tensor& scores);  // [N] any device -> host doubles
+OodMetrics mean_metrics(const std::vector<OodMetrics>& m);
+
+}  // namespace oodkit::ood

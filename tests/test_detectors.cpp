@@ -1,0 +1,182 @@
+#include <cmath>
+
+#include "models/resnet_cifar.h"
+#include "ood/detectors.h"
+#include "ood/input_ops.h"
+#include "ood/protocol.h"
+#include "ood/scores.h"
+#include "testing.h"
+
+using namespace oodkit;
+using oodkit::testing::DeviceTest;
+using oodkit::testing::kF32;
+
+namespace {
+
+class InputOpsTest : public DeviceTest {};
+OODKIT_INSTANTIATE_DEVICES(InputOpsTest);
+
+TEST_P(InputOpsTest, PerturbMatchesFormula) {
+  Tensor x = Tensor::randn({2, 3, 4, 5}, gen), g = Tensor::randn({2, 3, 4, 5}, gen);
+  g.data<float>()[7] = 0.0f;  // g = 0 counts as +1 (ge(grad, 0) in the official code)
+  const std::array<float, 3> std{0.5f, 0.25f, 2.0f};
+  std::vector<float> ref(size_t(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t c = (i / 20) % 3;
+    const float sign = g.data<float>()[i] >= 0 ? 1.f : -1.f;
+    ref[size_t(i)] = x.data<float>()[i] - 0.01f * sign / std[size_t(c)];
+  }
+  const Tensor y = ood::perturb_against_gradient(x.to(device()), g.to(device()), 0.01, std);
+  EXPECT_ALL_CLOSE(y, Tensor::from_vector(ref, x.shape()), kF32);
+  EXPECT_THROW(ood::perturb_against_gradient(x, g, -1.0, std), Error);
+  EXPECT_THROW(ood::perturb_against_gradient(x, Tensor::zeros({2, 3, 4, 4}), 0.1, std), Error);
+}
+
+TEST_P(InputOpsTest, NormalizeRowsGivesUnitRows) {
+  Tensor x = Tensor::randn({7, 33}, gen);
+  x.narrow(3, 1).fill_(0.0);  // a zero row stays zero (1e-10 guard)
+  std::vector<float> ref(size_t(x.numel()));
+  for (int64_t r = 0; r < 7; ++r) {
+    double s = 0;
+    for (int64_t j = 0; j < 33; ++j) s += double(x.data<float>()[r * 33 + j]) * x.data<float>()[r * 33 + j];
+    for (int64_t j = 0; j < 33; ++j) ref[size_t(r * 33 + j)] = float(x.data<float>()[r * 33 + j] / (std::sqrt(s) + 1e-10));
+  }
+  EXPECT_ALL_CLOSE(ood::normalize_rows(x.to(device())), Tensor::from_vector(ref, x.shape()), kF32);
+}
+
+// A small random network and two image distributions that it separates a little.
+struct Fixture {
+  Generator gen{17};
+  models::ResNetCifar net{8, 4, gen};
+  Fixture() { net.eval(); }
+  Tensor images(int64_t n, double shift) {
+    Tensor x = Tensor::randn({n, 3, 16, 16}, gen);
+    float* p = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) p[i] = float(p[i] * (1.0 + shift) + shift);
+    return x;
+  }
+  ood::ScoredSet set(const std::string& name, const Tensor& x, const ood::FeatureOptions& fo) {
+    return {name, ood::extract_features(net, x, fo), x};
+  }
+};
+
+TEST(Detectors, EveryNameBuildsAndUnknownNamesAreListed) {
+  for (const std::string& n : ood::detector_names()) EXPECT_EQ(ood::make_detector(n)->name(), n);
+  try {
+    ood::make_detector("bogus");
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mahalanobis"), std::string::npos);
+  }
+}
+
+TEST(Detectors, OdinWithoutNoiseIsTemperatureScaledMsp) {
+  Fixture f;
+  const Tensor x = f.images(6, 0.0);
+  auto odin = ood::make_detector("odin");
+  odin->configure({{"T", 10.0}, {"eps", 0.0}});
+  ood::ImageContext ctx{&f.net, {0.5f, 0.5f, 0.5f}};
+  autograd::NoGradGuard ng;
+  EXPECT_ALL_CLOSE(odin->score_images(ctx, x), ood::msp_score(f.net.forward(x), 10.0), kF32);
+}
+
+TEST(Detectors, OdinPerturbationRaisesTheTopSoftmax) {
+  // The perturbation descends the cross-entropy of the predicted class, so for a small eps the
+  // max softmax must rise for (almost) every image; a sign error would lower it.
+  Fixture f;
+  const Tensor x = f.images(16, 0.0);
+  auto odin = ood::make_detector("odin");
+  ood::ImageContext ctx{&f.net, {1.f, 1.f, 1.f}};
+  odin->configure({{"T", 1.0}, {"eps", 0.0}});
+  const std::vector<double> before = ood::to_doubles(odin->score_images(ctx, x));
+  odin->configure({{"T", 1.0}, {"eps", 0.002}});
+  const std::vector<double> after = ood::to_doubles(odin->score_images(ctx, x));
+  int rose = 0;
+  for (size_t i = 0; i < before.size(); ++i) rose += after[i] > before[i];
+  EXPECT_GE(rose, 15);
+}
+
+TEST(Detectors, MahalanobisNoiseLowersTheDistance) {
+  Fixture f;
+  ood::FeatureOptions fo;
+  const Tensor train = f.images(64, 0.0);
+  const ood::Features tf = ood::extract_features(f.net, train, fo);
+  Tensor labels = Tensor::empty({64}, DType::I64);
+  for (int64_t i = 0; i < 64; ++i) labels.data<int64_t>()[i] = i % 4;
+  ood::FitContext ctx{&tf, labels, &tf, f.net.head().weight, f.net.head().bias};
+  auto plain = ood::make_detector("mahalanobis");
+  auto noisy = ood::make_detector("mahalanobis_noise");
+  plain->fit(ctx);
+  noisy->fit(ctx);
+  const Tensor x = f.images(8, 0.0);
+  ood::ImageContext ic{&f.net, {1.f, 1.f, 1.f}};
+  noisy->configure({{"eps", 0.0}});
+  EXPECT_ALL_CLOSE(noisy->score_images(ic, x), plain->score(ood::extract_features(f.net, x, fo)), kF32);
+  const std::vector<double> s0 = ood::to_doubles(noisy->score_images(ic, x));
+  noisy->configure({{"eps", 0.002}});
+  const std::vector<double> s1 = ood::to_doubles(noisy->score_images(ic, x));
+  int rose = 0;
+  for (size_t i = 0; i < s0.size(); ++i) rose += s1[i] > s0[i];  // score = -distance
+  EXPECT_GE(rose, 7);
+}
+
+TEST(Protocol, SelectsOnValidationAndReportsConsistentMetrics) {
+  Fixture f;
+  ood::FeatureOptions fo;
+  fo.ta_thresholds = {0.1, 0.2};
+  const Tensor train = f.images(96, 0.0);
+  const ood::Features tf = ood::extract_features(f.net, train, fo);
+  Tensor labels = Tensor::empty({96}, DType::I64);
+  for (int64_t i = 0; i < 96; ++i) labels.data<int64_t>()[i] = i % 4;
+  const ood::Features held = ood::extract_features(f.net, f.images(32, 0.0), fo);
+
+  ood::ProtocolInput in;
+  in.model = &f.net;
+  in.tuning = ood::Tuning::FeatureOnly;
+  in.input_std = {1.f, 1.f, 1.f};
+  in.batch_size = 16;
+  in.fit = {&tf, labels, &held, f.net.head().weight, f.net.head().bias};
+  in.val_id = f.set("val_id", f.images(24, 0.0), fo);
+  in.val_ood = f.set("val_ood", f.images(24, 0.6), fo);
+  in.test_id = f.set("test_id", f.images(24, 0.0), fo);
+  in.test_ood = {f.set("near", f.images(20, 0.3), fo), f.set("far", f.images(20, 1.5), fo)};
+
+  const std::vector<std::string> methods = ood::all_method_names();
+  const std::vector<ood::MethodResult> results = ood::run_protocol(in, methods);
+  ASSERT_EQ(results.size(), methods.size());
+  for (const ood::MethodResult& r : results) {
+    ASSERT_EQ(r.per_set.size(), 2u) << r.name;
+    ASSERT_EQ(r.id_scores.size(), 24u) << r.name;
+    for (size_t s = 0; s < 2; ++s) {
+      // Reported metrics equal a recomputation from the reported scores.
+      const ood::OodMetrics m = ood::compute_ood_metrics(r.id_scores, r.ood_scores[s]);
+      EXPECT_EQ(m.auroc, r.per_set[s].auroc) << r.name;
+      EXPECT_EQ(m.fpr_at_95_tpr, r.per_set[s].fpr_at_95_tpr) << r.name;
+      EXPECT_GE(m.auroc, 0.0);
+      EXPECT_LE(m.auroc, 1.0);
+    }
+    EXPECT_NEAR(r.average.auroc, (r.per_set[0].auroc + r.per_set[1].auroc) / 2, 1e-12) << r.name;
+  }
+  // A tuned detector's kept setting is the best of its grid on validation.
+  auto react = ood::make_detector("react");
+  react->fit(in.fit);
+  double best = -1;
+  for (const ood::Params& p : react->grid()) {
+    react->configure(p);
+    best = std::max(best, ood::compute_ood_metrics(ood::to_doubles(react->score(in.val_id.features)),
+                                                   ood::to_doubles(react->score(in.val_ood.features)))
+                              .auroc);
+  }
+  for (const ood::MethodResult& r : results)
+    if (r.name == "react") EXPECT_EQ(r.val_auroc, best);
+  // Far-shifted noise images move the features away from the fitted ID statistics: the
+  // detectors that model them (class Gaussians, ViM's principal space) separate them even with
+  // random weights, while logit scores need not (larger inputs give larger logits).
+  for (const ood::MethodResult& r : results)
+    if (r.name == "mahalanobis" || r.name == "vim") EXPECT_GT(r.per_set[1].auroc, 0.99) << r.name;
+  // The image detector with tuning off used the official setting.
+  for (const ood::MethodResult& r : results)
+    if (r.name == "odin") EXPECT_EQ(ood::params_str(r.chosen), "T=1000, eps=0.0014");
+}
+
+}  // namespace
