@@ -25,7 +25,6 @@ struct TensorInfo {
   std::string stored_dtype;  // the dtype string in the file: "F32", "F64", "U8", "I32", "I64", "F16", "BF16"
 };
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;  // insertion order kept
 
 // Writes `tensors` (any device; copied to the host one at a time) and `metadata` to `path`.
 // Atomic: the file is written to "<path>.tmp.<pid>", fsync'ed and renamed over `path`; on any

@@ -3,6 +3,8 @@
 // clone() for a deep copy. Views (reshape, narrow) share storage with their base.
 #pragma once
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/dtype.h"
@@ -98,6 +100,9 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
   friend Tensor make_view(const Tensor& base, const Shape& shape, size_t extra_offset_bytes);
 };
+
+// Named tensors in a fixed order (state dicts, checkpoints).
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // A view of `base`'s storage with another shape/offset; no autograd (callers attach).
 Tensor make_view(const Tensor& base, const Shape& shape, size_t extra_offset_bytes);

@@ -12,7 +12,7 @@
 
 namespace oodkit::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using oodkit::NamedTensors;  // framework/tensor.h
 
 class Module {
  public:
