@@ -24,6 +24,14 @@
 //    textures: full-field patterns - sine gratings (1-2 components), rotated checkerboards, value
 //      noise (Perlin-like fBm), dot lattices - mapped between two random colours, plus noise.
 //    noise: i.i.d. pixels, uniform or Gaussian, colour or gray, random mean and spread.
+//  Measured (a 3-conv BN CNN, 10 epochs of 10k training images with crop+flip, SGD 0.05 cosine,
+//  ~90 s on 2 cores): 92.7% test accuracy (circle/ring/ellipse and triangle are the hardest);
+//  AUROC ID-test vs 2k OOD images, MSP / energy / Mahalanobis on pooled features:
+//  unseen-shapes .81 / .72 / .56, strokes .64 / .54 / .87, textures .39 / .28 / .92,
+//  noise .68 / .69 / 1.00. Output-based scores catch near-OOD and miss the textures (the net is
+//  confident on full-field patterns), feature-based ones the reverse: no kind is trivial for
+//  every detector, and each is separable by some.
+//  Rendering 10k images takes ~0.3 s on 2 cores.
 #pragma once
 #include <cstdint>
 #include <string>
