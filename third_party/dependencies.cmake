@@ -5,6 +5,7 @@
 set(OODKIT_DEPS_SRC "" CACHE PATH "Folder with dependency sources for machines without the Debian packages")
 
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(ZLIB REQUIRED)
 
 if(OODKIT_DEPS_SRC)
   add_library(Eigen3::Eigen INTERFACE IMPORTED)

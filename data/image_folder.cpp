@@ -1,0 +1,459 @@
+#include "data/image_folder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "data/io.h"
+#include "data/stb.h"
+
+namespace fs = std::filesystem;
+
+namespace oodkit::data {
+
+namespace {
+
+// ---------------------------------------------------------------- separable resampling
+// For each output index o: taps [off[o], off[o+1]) of (source index, weight).
+struct AxisFilter {
+  std::vector<int64_t> off, idx;
+  std::vector<float> w;
+};
+
+AxisFilter area_filter(int64_t in, int64_t out) {
+  // Work in units of 1/(in*out): output o covers [o*in, (o+1)*in), source j covers
+  // [j*out, (j+1)*out); the weight is the overlap over the footprint length `in`.
+  AxisFilter f;
+  f.off.push_back(0);
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t lo = o * in, hi = (o + 1) * in;
+    for (int64_t j = lo / out; j * out < hi; ++j) {
+      const int64_t overlap = std::min(hi, (j + 1) * out) - std::max(lo, j * out);
+      if (overlap <= 0) continue;
+      f.idx.push_back(j);
+      f.w.push_back(float(double(overlap) / double(in)));
+    }
+    f.off.push_back(int64_t(f.idx.size()));
+  }
+  return f;
+}
+
+AxisFilter bilinear_filter(int64_t in, int64_t out) {
+  AxisFilter f;
+  f.off.push_back(0);
+  const double scale = double(in) / double(out);
+  for (int64_t o = 0; o < out; ++o) {
+    const double src = std::max(0.0, (double(o) + 0.5) * scale - 0.5);
+    const int64_t i0 = std::min<int64_t>(int64_t(src), in - 1);
+    const int64_t i1 = std::min<int64_t>(i0 + 1, in - 1);
+    const double l1 = src - double(i0), l0 = 1.0 - l1;
+    if (i1 == i0 || l1 == 0.0) {
+      f.idx.push_back(i0);
+      f.w.push_back(1.f);
+    } else {
+      f.idx.push_back(i0);
+      f.w.push_back(float(l0));
+      f.idx.push_back(i1);
+      f.w.push_back(float(l1));
+    }
+    f.off.push_back(int64_t(f.idx.size()));
+  }
+  return f;
+}
+
+AxisFilter make_filter(int64_t in, int64_t out, ResizeMode mode) {
+  const bool area = mode == ResizeMode::Area || (mode == ResizeMode::Auto && out <= in);
+  return area ? area_filter(in, out) : bilinear_filter(in, out);
+}
+
+// One channel plane: src [h, w] -> dst [oh, ow] (rows through fy, columns through fx).
+void resample_plane(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
+                    const AxisFilter& fy, const AxisFilter& fx, std::vector<float>& tmp) {
+  tmp.resize(size_t(h * ow));
+  for (int64_t r = 0; r < h; ++r)
+    for (int64_t x = 0; x < ow; ++x) {
+      float acc = 0.f;
+      for (int64_t k = fx.off[size_t(x)]; k < fx.off[size_t(x) + 1]; ++k)
+        acc += fx.w[size_t(k)] * float(src[r * w + fx.idx[size_t(k)]]);
+      tmp[size_t(r * ow + x)] = acc;
+    }
+  for (int64_t y = 0; y < oh; ++y)
+    for (int64_t x = 0; x < ow; ++x) {
+      float acc = 0.f;
+      for (int64_t k = fy.off[size_t(y)]; k < fy.off[size_t(y) + 1]; ++k)
+        acc += fy.w[size_t(k)] * tmp[size_t(fy.idx[size_t(k)] * ow + x)];
+      dst[y * ow + x] = uint8_t(std::min(255.f, std::max(0.f, std::floor(acc + 0.5f))));
+    }
+}
+
+// [planes, h, w] -> [planes, oh, ow]; copies when the size is unchanged.
+void resample_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
+                     ResizeMode mode) {
+  if (oh == h && ow == w) {
+    std::memcpy(dst, src, size_t(planes * h * w));
+    return;
+  }
+  const AxisFilter fy = make_filter(h, oh, mode), fx = make_filter(w, ow, mode);
+  std::vector<float> tmp;
+  for (int64_t p = 0; p < planes; ++p) resample_plane(src + p * h * w, h, w, dst + p * oh * ow, oh, ow, fy, fx, tmp);
+}
+
+// Python's round((a - b) / 2): halves go to even.
+int64_t center_offset(int64_t size, int64_t crop) { return int64_t(std::nearbyint(double(size - crop) / 2.0)); }
+
+void crop_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, uint8_t* dst, int64_t ch, int64_t cw) {
+  const int64_t top = center_offset(h, ch), left = center_offset(w, cw);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t y = 0; y < ch; ++y)
+      std::memcpy(dst + (p * ch + y) * cw, src + (p * h + top + y) * w + left, size_t(cw));
+}
+
+void check_image_tensor(const Tensor& t, const char* op) {
+  check_dtype(t, DType::U8, op, "images");
+  OODKIT_CHECK(t.ndim() == 3 || t.ndim() == 4, op, ": images must be [C, H, W] or [N, C, H, W], got ",
+               t.describe());
+}
+
+// The spatial size an image of (h, w) has after the options' resize and crop.
+std::pair<int64_t, int64_t> resized_size(int64_t h, int64_t w, const ImageFolderOptions& o) {
+  if (o.height > 0 && o.width > 0) return {o.height, o.width};
+  if (o.resize_short > 0) {
+    if (h <= w) return {o.resize_short, int64_t(double(o.resize_short) * double(w) / double(h))};
+    return {int64_t(double(o.resize_short) * double(h) / double(w)), o.resize_short};
+  }
+  return {h, w};
+}
+
+std::pair<int64_t, int64_t> final_size(int64_t h, int64_t w, const ImageFolderOptions& o) {
+  if (o.crop_height > 0 && o.crop_width > 0) return {o.crop_height, o.crop_width};
+  return resized_size(h, w, o);
+}
+
+// Decodes, resizes and crops one file into `out` (3 * fh * fw bytes).
+void load_one(const std::string& path, const ImageFolderOptions& o, int64_t fh, int64_t fw, uint8_t* out) {
+  const Tensor img = decode_image(path);
+  const int64_t h = img.size(1), w = img.size(2);
+  const auto [rh, rw] = resized_size(h, w, o);
+  const bool crop = o.crop_height > 0 && o.crop_width > 0;
+  OODKIT_CHECK(!crop || (o.crop_height <= rh && o.crop_width <= rw), "'", path, "': center crop ", o.crop_height,
+               "x", o.crop_width, " does not fit the ", rh, "x", rw, " (resized) image");
+  const auto [eh, ew] = crop ? std::pair<int64_t, int64_t>{o.crop_height, o.crop_width} : std::pair{rh, rw};
+  OODKIT_CHECK(eh == fh && ew == fw, "'", path, "' gives a ", eh, "x", ew, " image (decoded ", h, "x", w,
+               ") but the first image gives ", fh, "x", fw, "; set a resize target to mix sizes");
+  if (!crop) {
+    resample_planes(img.data<uint8_t>(), 3, h, w, out, rh, rw, o.resize);
+    return;
+  }
+  std::vector<uint8_t> resized(size_t(3 * rh * rw));
+  resample_planes(img.data<uint8_t>(), 3, h, w, resized.data(), rh, rw, o.resize);
+  crop_planes(resized.data(), 3, rh, rw, out, fh, fw);
+}
+
+bool has_image_extension(const std::string& path) {
+  static const std::set<std::string> exts = {".png", ".jpg", ".jpeg", ".bmp", ".tga",
+                                             ".ppm", ".pgm", ".pnm", ".gif"};
+  return exts.count(lower_extension(path)) > 0;
+}
+
+std::vector<std::string> sorted_subfolders(const std::string& dir) {
+  std::vector<std::string> subs;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] != '.' && it->is_directory(ec)) subs.push_back(name);
+  }
+  OODKIT_CHECK(!ec, "cannot list folder '", dir, "': ", ec.message());
+  std::sort(subs.begin(), subs.end());
+  return subs;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  size_t b = 0;
+  while (b < s.size() && (s[b] == ' ' || s[b] == '\t')) ++b;
+  return s.substr(b);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- single images
+
+Tensor decode_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  OODKIT_CHECK(!bytes.empty(), "cannot decode '", path, "': the file is empty");
+  OODKIT_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), "cannot decode '", path, "': too large");
+  int w = 0, h = 0, stored = 0;
+  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored, 3);
+  OODKIT_CHECK(pixels != nullptr, "cannot decode '", path, "': ", stbi_failure_reason() ? stbi_failure_reason() : "unknown error",
+               " (not a supported JPEG/PNG/BMP/TGA/PNM/GIF image?)");
+  Tensor out = Tensor::empty({3, h, w}, DType::U8);
+  uint8_t* q = out.data<uint8_t>();
+  const int64_t hw = int64_t(h) * w;
+  for (int64_t k = 0; k < hw; ++k)
+    for (int c = 0; c < 3; ++c) q[c * hw + k] = pixels[k * 3 + c];
+  stbi_image_free(pixels);
+  return out;
+}
+
+ImageInfo read_image_info(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  int w = 0, h = 0, c = 0;
+  OODKIT_CHECK(!bytes.empty() && bytes.size() <= size_t(std::numeric_limits<int>::max()) &&
+                   stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c),
+               "cannot decode '", path, "': ", bytes.empty() ? "the file is empty" : "unrecognised image header");
+  return {h, w, c};
+}
+
+namespace {
+std::vector<uint8_t> to_interleaved(const Tensor& image, const char* op, int* channels) {
+  check_dtype(image, DType::U8, op, "image");
+  check_ndim(image, 3, op, "image");
+  const int64_t c = image.size(0), hw = image.size(1) * image.size(2);
+  OODKIT_CHECK(c == 1 || c == 3, op, ": image must have 1 or 3 channels, got ", image.describe());
+  const Tensor src = image.cpu();
+  const uint8_t* p = src.data<uint8_t>();
+  std::vector<uint8_t> hwc(size_t(c * hw));
+  for (int64_t k = 0; k < hw; ++k)
+    for (int64_t ch = 0; ch < c; ++ch) hwc[size_t(k * c + ch)] = p[ch * hw + k];
+  *channels = int(c);
+  return hwc;
+}
+}  // namespace
+
+void write_png(const std::string& path, const Tensor& image) {
+  int c = 0;
+  const std::vector<uint8_t> hwc = to_interleaved(image, "write_png", &c);
+  const int h = int(image.size(1)), w = int(image.size(2));
+  OODKIT_CHECK(stbi_write_png(path.c_str(), w, h, c, hwc.data(), w * c) != 0, "cannot write '", path, "'");
+}
+
+void write_jpeg(const std::string& path, const Tensor& image, int quality) {
+  OODKIT_CHECK(quality >= 1 && quality <= 100, "write_jpeg: quality must be in [1, 100], got ", quality);
+  int c = 0;
+  const std::vector<uint8_t> hwc = to_interleaved(image, "write_jpeg", &c);
+  const int h = int(image.size(1)), w = int(image.size(2));
+  OODKIT_CHECK(stbi_write_jpg(path.c_str(), w, h, c, hwc.data(), quality) != 0, "cannot write '", path, "'");
+}
+
+// ---------------------------------------------------------------- resizing
+
+Tensor resize_images(const Tensor& images, int64_t height, int64_t width, ResizeMode mode) {
+  check_image_tensor(images, "resize_images");
+  OODKIT_CHECK(height > 0 && width > 0, "resize_images: target size must be positive, got ", height, "x", width);
+  const Tensor src = images.cpu();
+  const int nd = src.ndim();
+  const int64_t h = src.size(-2), w = src.size(-1), planes = src.numel() / (h * w);
+  OODKIT_CHECK(h > 0 && w > 0, "resize_images: empty image ", src.describe());
+  Shape shape = src.shape();
+  shape[size_t(nd - 2)] = height;
+  shape[size_t(nd - 1)] = width;
+  Tensor out = Tensor::empty(shape, DType::U8);
+  if (out.numel() == 0) return out;
+  const uint8_t* p = src.data<uint8_t>();
+  uint8_t* q = out.data<uint8_t>();
+  if (height == h && width == w) {
+    std::memcpy(q, p, size_t(src.numel()));
+    return out;
+  }
+  const AxisFilter fy = make_filter(h, height, mode), fx = make_filter(w, width, mode);
+#pragma omp parallel
+  {
+    std::vector<float> tmp;
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl)
+      resample_plane(p + pl * h * w, h, w, q + pl * height * width, height, width, fy, fx, tmp);
+  }
+  return out;
+}
+
+Tensor center_crop(const Tensor& images, int64_t height, int64_t width) {
+  check_image_tensor(images, "center_crop");
+  const Tensor src = images.cpu();
+  const int nd = src.ndim();
+  const int64_t h = src.size(-2), w = src.size(-1), planes = src.numel() / std::max<int64_t>(1, h * w);
+  OODKIT_CHECK(height > 0 && width > 0 && height <= h && width <= w, "center_crop: crop ", height, "x", width,
+               " does not fit images ", src.describe());
+  Shape shape = src.shape();
+  shape[size_t(nd - 2)] = height;
+  shape[size_t(nd - 1)] = width;
+  Tensor out = Tensor::empty(shape, DType::U8);
+  if (out.numel() > 0) crop_planes(src.data<uint8_t>(), planes, h, w, out.data<uint8_t>(), height, width);
+  return out;
+}
+
+// ---------------------------------------------------------------- folders
+
+std::vector<std::string> list_image_files(const std::string& dir) {
+  std::error_code ec;
+  OODKIT_CHECK(fs::is_directory(dir, ec), "image folder '", dir, "' does not exist or is not a folder");
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_regular_file(ec) && has_image_extension(name)) names.push_back(name);
+  }
+  OODKIT_CHECK(!ec, "cannot list folder '", dir, "': ", ec.message());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> files;
+  files.reserve(names.size());
+  const std::string base = (!dir.empty() && dir.back() == '/') ? dir : dir + "/";
+  for (const std::string& n : names) files.push_back(base + n);
+  return files;
+}
+
+Dataset load_image_files(const std::vector<std::string>& files_in, const ImageFolderOptions& o,
+                         const std::string& name, const std::vector<int64_t>& labels, int64_t num_classes) {
+  OODKIT_CHECK(!files_in.empty(), "load_image_files: no image files given", name.empty() ? "" : " for '", name,
+               name.empty() ? "" : "'");
+  OODKIT_CHECK(labels.empty() || labels.size() == files_in.size(), "load_image_files: ", labels.size(),
+               " labels for ", files_in.size(), " files");
+  OODKIT_CHECK((o.height > 0) == (o.width > 0), "image loading: give both height and width (got ", o.height, "x",
+               o.width, ")");
+  OODKIT_CHECK((o.crop_height > 0) == (o.crop_width > 0), "image loading: give both crop_height and crop_width");
+  const size_t n = o.limit >= 0 ? std::min(files_in.size(), size_t(o.limit)) : files_in.size();
+  const std::vector<std::string> files(files_in.begin(), files_in.begin() + std::ptrdiff_t(n));
+
+  // The first image fixes the output size.
+  int64_t fh = 0, fw = 0;
+  if (n > 0) {
+    const ImageInfo info = read_image_info(files[0]);
+    std::tie(fh, fw) = final_size(info.height, info.width, o);
+  }
+  Dataset ds;
+  ds.name = name;
+  ds.images = Tensor::empty({int64_t(n), 3, fh, fw}, DType::U8);
+  uint8_t* out = ds.images.data<uint8_t>();
+  const int64_t per = 3 * fh * fw;
+
+  std::mutex mu;
+  int64_t first_bad = -1;
+  std::string first_error;
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int64_t i = 0; i < int64_t(n); ++i) {
+    try {
+      load_one(files[size_t(i)], o, fh, fw, out + i * per);
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_bad < 0 || i < first_bad) {
+        first_bad = i;
+        first_error = e.what();
+      }
+    }
+  }
+  if (first_bad >= 0) throw Error(first_error);
+
+  if (!labels.empty()) {
+    std::vector<int64_t> kept(labels.begin(), labels.begin() + std::ptrdiff_t(n));
+    for (size_t i = 0; i < kept.size(); ++i)
+      OODKIT_CHECK(kept[i] >= 0 && (num_classes <= 0 || kept[i] < num_classes), "load_image_files: label ", kept[i],
+                   " of '", files[i], "' out of range [0, ", num_classes, ")");
+    ds.labels = Tensor::from_vector<int64_t>(kept, {int64_t(n)});
+    ds.num_classes = num_classes;
+  }
+  return ds;
+}
+
+Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o, const std::string& name) {
+  std::error_code ec;
+  OODKIT_CHECK(fs::is_directory(dir, ec), "image folder '", dir, "' does not exist or is not a folder");
+  FolderLabels mode = o.labels;
+  std::vector<std::string> classes;
+  if (mode != FolderLabels::None) {
+    for (const std::string& sub : sorted_subfolders(dir))
+      if (mode == FolderLabels::FromSubfolders || !list_image_files(dir + "/" + sub).empty()) classes.push_back(sub);
+    if (mode == FolderLabels::Auto) mode = classes.empty() ? FolderLabels::None : FolderLabels::FromSubfolders;
+  }
+  std::vector<std::string> files;
+  std::vector<int64_t> labels;
+  if (mode == FolderLabels::None) {
+    files = list_image_files(dir);
+    OODKIT_CHECK(!files.empty(), "image folder '", dir, "' holds no image files (.png/.jpg/.jpeg/...)");
+  } else {
+    OODKIT_CHECK(!classes.empty(), "image folder '", dir, "' has no class sub-folders");
+    for (size_t c = 0; c < classes.size(); ++c) {
+      const std::vector<std::string> f = list_image_files(dir + "/" + classes[c]);
+      OODKIT_CHECK(!f.empty(), "class folder '", dir, "/", classes[c], "' holds no image files");
+      files.insert(files.end(), f.begin(), f.end());
+      labels.insert(labels.end(), f.size(), int64_t(c));
+    }
+  }
+  Dataset ds = load_image_files(files, o, name.empty() ? fs::path(dir).filename().string() : name, labels,
+                                int64_t(classes.size()));
+  if (mode == FolderLabels::FromSubfolders) ds.class_names = classes;
+  return ds;
+}
+
+// ---------------------------------------------------------------- Tiny ImageNet
+
+std::vector<std::string> read_wnids(const std::string& path) {
+  std::ifstream f(path);
+  OODKIT_CHECK(f.good(), "cannot open '", path, "'");
+  std::vector<std::string> wnids;
+  std::set<std::string> seen;
+  for (std::string line; std::getline(f, line);) {
+    line = trim(line);
+    if (line.empty()) continue;
+    OODKIT_CHECK(seen.insert(line).second, "'", path, "' lists wnid '", line, "' twice");
+    wnids.push_back(line);
+  }
+  OODKIT_CHECK(!wnids.empty(), "'", path, "' lists no wnids");
+  return wnids;
+}
+
+std::vector<int64_t> read_tiny_imagenet_val_labels(const std::string& annotations_path,
+                                                   const std::vector<std::string>& wnids,
+                                                   const std::vector<std::string>& files) {
+  std::unordered_map<std::string, int64_t> wnid_index;
+  for (size_t i = 0; i < wnids.size(); ++i) wnid_index[wnids[i]] = int64_t(i);
+  std::ifstream f(annotations_path);
+  OODKIT_CHECK(f.good(), "cannot open '", annotations_path, "'");
+  std::unordered_map<std::string, int64_t> label_of;
+  int64_t line_no = 0;
+  for (std::string line; std::getline(f, line);) {
+    ++line_no;
+    if (trim(line).empty()) continue;
+    const size_t t1 = line.find('\t');
+    OODKIT_CHECK(t1 != std::string::npos, "'", annotations_path, "' line ", line_no,
+                 ": expected '<file>\\t<wnid>...', got '", line, "'");
+    const size_t t2 = line.find('\t', t1 + 1);
+    const std::string file = line.substr(0, t1);
+    const std::string wnid = trim(line.substr(t1 + 1, t2 == std::string::npos ? std::string::npos : t2 - t1 - 1));
+    const auto it = wnid_index.find(wnid);
+    OODKIT_CHECK(it != wnid_index.end(), "'", annotations_path, "' line ", line_no, ": wnid '", wnid,
+                 "' is not in wnids.txt");
+    OODKIT_CHECK(label_of.emplace(file, it->second).second, "'", annotations_path, "' line ", line_no, ": '", file,
+                 "' is annotated twice");
+  }
+  std::vector<int64_t> labels;
+  labels.reserve(files.size());
+  for (const std::string& path : files) {
+    const std::string base = fs::path(path).filename().string();
+    const auto it = label_of.find(base);
+    OODKIT_CHECK(it != label_of.end(), "'", annotations_path, "' has no line for '", path, "'");
+    labels.push_back(it->second);
+  }
+  return labels;
+}
+
+Dataset load_tiny_imagenet_val(const std::string& root, const ImageFolderOptions& o) {
+  std::error_code ec;
+  const std::string images_dir = fs::is_directory(root + "/val/images", ec) ? root + "/val/images" : root + "/val";
+  const std::string annotations = fs::exists(root + "/val/val_annotations.txt", ec)
+                                      ? root + "/val/val_annotations.txt"
+                                      : root + "/val_annotations.txt";
+  const std::vector<std::string> wnids = read_wnids(root + "/wnids.txt");
+  std::vector<std::string> files = list_image_files(images_dir);
+  OODKIT_CHECK(!files.empty(), "image folder '", images_dir, "' holds no image files");
+  if (o.limit >= 0 && size_t(o.limit) < files.size()) files.resize(size_t(o.limit));
+  const std::vector<int64_t> labels = read_tiny_imagenet_val_labels(annotations, wnids, files);
+  Dataset ds = load_image_files(files, o, "tinyimagenet-val", labels, int64_t(wnids.size()));
+  ds.class_names = wnids;
+  return ds;
+}
+
+}  // namespace oodkit::data

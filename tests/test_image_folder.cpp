@@ -1,0 +1,384 @@
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "data/image_folder.h"
+#include "data/io.h"
+#include "data/stb.h"
+#include "testing.h"
+
+using namespace oodkit;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh, empty folder under the test temp dir.
+std::string fresh_dir(const std::string& name) {
+  const std::string d = ::testing::TempDir() + "oodkit_imgf_" + name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+// uint8 [c, h, w] with distinct, position-dependent values.
+Tensor pattern(int64_t c, int64_t h, int64_t w, int seed) {
+  std::vector<uint8_t> v(size_t(c * h * w));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = uint8_t((i * 37 + size_t(seed) * 11) % 256);
+  return Tensor::from_vector<uint8_t>(v, {c, h, w});
+}
+
+Tensor u8(const std::vector<uint8_t>& v, const Shape& s) { return Tensor::from_vector<uint8_t>(v, s); }
+
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning '" << needles[0] << "'";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const std::string& n : needles) EXPECT_NE(m.find(n), std::string::npos) << "'" << n << "' not in: " << m;
+  }
+}
+
+TEST(ImageDecode, PngRoundTripIsExact) {
+  const std::string d = fresh_dir("png");
+  const Tensor img = pattern(3, 5, 7, 1);
+  data::write_png(d + "/a.png", img);
+  const Tensor back = data::decode_image(d + "/a.png");
+  ASSERT_EQ(back.shape(), (Shape{3, 5, 7}));
+  EXPECT_EQ(back.to_vector<uint8_t>(), img.to_vector<uint8_t>());
+  const data::ImageInfo info = data::read_image_info(d + "/a.png");
+  EXPECT_EQ(info.height, 5);
+  EXPECT_EQ(info.width, 7);
+  EXPECT_EQ(info.channels, 3);
+}
+
+TEST(ImageDecode, GrayAndAlphaBecomeRgb) {
+  const std::string d = fresh_dir("gray");
+  const Tensor gray = pattern(1, 4, 6, 2);
+  data::write_png(d + "/g.png", gray);
+  const std::vector<uint8_t> g = gray.to_vector<uint8_t>();
+  std::vector<uint8_t> want;
+  for (int c = 0; c < 3; ++c) want.insert(want.end(), g.begin(), g.end());
+  EXPECT_EQ(data::decode_image(d + "/g.png").to_vector<uint8_t>(), want);
+  EXPECT_EQ(data::read_image_info(d + "/g.png").channels, 1);
+
+  // Gray + alpha and RGBA written directly with stb: alpha is dropped.
+  std::vector<uint8_t> ga, rgba;
+  for (int k = 0; k < 24; ++k) {
+    ga.push_back(g[size_t(k)]);
+    ga.push_back(uint8_t(k * 10));
+    for (int c = 0; c < 3; ++c) rgba.push_back(uint8_t(k * 3 + c * 50));
+    rgba.push_back(uint8_t(255 - k));
+  }
+  ASSERT_TRUE(stbi_write_png((d + "/ga.png").c_str(), 6, 4, 2, ga.data(), 12));
+  ASSERT_TRUE(stbi_write_png((d + "/rgba.png").c_str(), 6, 4, 4, rgba.data(), 24));
+  EXPECT_EQ(data::decode_image(d + "/ga.png").to_vector<uint8_t>(), want);
+  const std::vector<uint8_t> rgb = data::decode_image(d + "/rgba.png").to_vector<uint8_t>();
+  for (int k = 0; k < 24; ++k)
+    for (int c = 0; c < 3; ++c) ASSERT_EQ(rgb[size_t(c * 24 + k)], uint8_t(k * 3 + c * 50));
+}
+
+TEST(ImageDecode, JpegColorAndGrayscale) {
+  const std::string d = fresh_dir("jpeg");
+  // A smooth image survives quality-100 JPEG within a few levels.
+  std::vector<uint8_t> v;
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 16; ++y)
+      for (int x = 0; x < 16; ++x) v.push_back(uint8_t(40 + c * 60 + 4 * x + 2 * y));
+  const Tensor img = u8(v, {3, 16, 16});
+  data::write_jpeg(d + "/c.jpg", img, 100);
+  const std::vector<uint8_t> back = data::decode_image(d + "/c.jpg").to_vector<uint8_t>();
+  ASSERT_EQ(back.size(), v.size());
+  double err = 0;
+  for (size_t i = 0; i < v.size(); ++i) err += std::abs(double(back[i]) - double(v[i]));
+  EXPECT_LT(err / double(v.size()), 2.0);
+
+  // stb writes every JPEG with 3 components (gray as Y with neutral chroma); true 1-component
+  // JPEGs are covered by the shared Tiny ImageNet test below.
+  data::write_jpeg(d + "/g.jpg", u8(std::vector<uint8_t>(v.begin(), v.begin() + 256), {1, 16, 16}), 90);
+  const std::vector<uint8_t> g = data::decode_image(d + "/g.jpg").to_vector<uint8_t>();
+  for (int k = 0; k < 256; ++k) {
+    ASSERT_EQ(g[size_t(k)], g[size_t(256 + k)]);
+    ASSERT_EQ(g[size_t(k)], g[size_t(512 + k)]);
+  }
+}
+
+TEST(ImageDecode, UndecodableFilesNameTheFile) {
+  const std::string d = fresh_dir("bad");
+  write_text(d + "/junk.png", "this is not an image");
+  expect_error([&] { data::decode_image(d + "/junk.png"); }, {d + "/junk.png", "cannot decode"});
+  // A truncated PNG.
+  data::write_png(d + "/ok.png", pattern(3, 20, 20, 3));
+  std::vector<uint8_t> bytes = data::read_file_bytes(d + "/ok.png");
+  bytes.resize(bytes.size() / 2);
+  std::ofstream(d + "/trunc.png", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                          std::streamsize(bytes.size()));
+  expect_error([&] { data::decode_image(d + "/trunc.png"); }, {d + "/trunc.png", "cannot decode"});
+  write_text(d + "/empty.jpg", "");
+  expect_error([&] { data::decode_image(d + "/empty.jpg"); }, {d + "/empty.jpg", "empty"});
+  expect_error([&] { data::decode_image(d + "/missing.png"); }, {d + "/missing.png", "cannot open"});
+  // In a folder, the error names the bad file even though decoding is parallel.
+  const std::string f = fresh_dir("badfolder");
+  for (int i = 0; i < 40; ++i) data::write_png(f + "/img" + std::to_string(100 + i) + ".png", pattern(3, 4, 4, i));
+  write_text(f + "/img117.png", "garbage");
+  expect_error([&] { data::load_image_folder(f); }, {f + "/img117.png", "cannot decode"});
+}
+
+// ---------------------------------------------------------------- resizing by hand
+
+TEST(Resize, AreaIsTheBlockMean) {
+  // 2x2 -> 1x1: mean of 10, 20, 30, 41 = 25.25 -> 25; of 1, 2, 3, 4 = 2.5 -> 3 (halves up).
+  EXPECT_EQ(data::resize_images(u8({10, 20, 30, 41}, {1, 2, 2}), 1, 1, data::ResizeMode::Area).to_vector<uint8_t>(),
+            std::vector<uint8_t>{25});
+  EXPECT_EQ(data::resize_images(u8({1, 2, 3, 4}, {1, 2, 2}), 1, 1, data::ResizeMode::Area).to_vector<uint8_t>(),
+            std::vector<uint8_t>{3});
+  // 4x4 -> 2x2 block means.
+  std::vector<uint8_t> v(16);
+  for (int i = 0; i < 16; ++i) v[size_t(i)] = uint8_t(i * 8);
+  // blocks: (0,8,32,40)->20, (16,24,48,56)->36, (64,72,96,104)->84, (80,88,112,120)->100
+  EXPECT_EQ(data::resize_images(u8(v, {1, 4, 4}), 2, 2).to_vector<uint8_t>(), (std::vector<uint8_t>{20, 36, 84, 100}));
+  // 1x3 -> 1x2: fractional footprints 1.5 px: (0 + 30/2) / 1.5 = 10, (30/2 + 60) / 1.5 = 50.
+  EXPECT_EQ(data::resize_images(u8({0, 30, 60}, {1, 1, 3}), 1, 2, data::ResizeMode::Area).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{10, 50}));
+}
+
+TEST(Resize, BilinearMatchesPyTorchAlignCornersFalse) {
+  // 1x2 -> 1x4: source x = (o + .5) / 2 - .5 -> 0 (clamped), .25, .75, 1.25 (-> last pixel).
+  EXPECT_EQ(data::resize_images(u8({0, 100}, {1, 1, 2}), 1, 4, data::ResizeMode::Bilinear).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{0, 25, 75, 100}));
+  // 2x2 -> 3x3: source coordinates 0 (clamped), .5, 1.1667 (-> last) on both axes.
+  EXPECT_EQ(
+      data::resize_images(u8({0, 60, 120, 180}, {1, 2, 2}), 3, 3, data::ResizeMode::Bilinear).to_vector<uint8_t>(),
+      (std::vector<uint8_t>{0, 30, 60, 60, 90, 120, 120, 150, 180}));
+  // Downscaling with bilinear samples two taps: 1x3 -> 1x2 at x = .25 and 1.75:
+  // .75*0 + .25*90 = 22.5 -> 23; .25*90 + .75*180 = 157.5 -> 158.
+  EXPECT_EQ(data::resize_images(u8({0, 90, 180}, {1, 1, 3}), 1, 2, data::ResizeMode::Bilinear).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{23, 158}));
+}
+
+TEST(Resize, AutoPicksAreaDownAndBilinearUpPerAxis) {
+  const Tensor img = pattern(3, 28, 28, 5);
+  EXPECT_EQ(data::resize_images(img, 32, 32).to_vector<uint8_t>(),
+            data::resize_images(img, 32, 32, data::ResizeMode::Bilinear).to_vector<uint8_t>());
+  const Tensor big = pattern(3, 64, 64, 6);
+  EXPECT_EQ(data::resize_images(big, 32, 32).to_vector<uint8_t>(),
+            data::resize_images(big, 32, 32, data::ResizeMode::Area).to_vector<uint8_t>());
+  // Mixed: rows shrink 2 -> 1 (area: mean), columns grow 2 -> 4 (bilinear).
+  EXPECT_EQ(data::resize_images(u8({0, 100, 100, 200}, {1, 2, 2}), 1, 4).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{50, 75, 125, 150}));
+  // Same size is a copy; batches resize each image independently.
+  EXPECT_EQ(data::resize_images(img, 28, 28).to_vector<uint8_t>(), img.to_vector<uint8_t>());
+  Tensor batch = Tensor::empty({2, 3, 28, 28}, DType::U8);
+  const Tensor other = pattern(3, 28, 28, 9);
+  std::memcpy(batch.data<uint8_t>(), img.data<uint8_t>(), 3 * 28 * 28);
+  std::memcpy(batch.data<uint8_t>() + 3 * 28 * 28, other.data<uint8_t>(), 3 * 28 * 28);
+  const std::vector<uint8_t> r = data::resize_images(batch, 17, 40).to_vector<uint8_t>();
+  const std::vector<uint8_t> r1 = data::resize_images(other, 17, 40).to_vector<uint8_t>();
+  EXPECT_EQ(std::vector<uint8_t>(r.begin() + 3 * 17 * 40, r.end()), r1);
+  EXPECT_THROW(data::resize_images(img, 0, 4), Error);
+  EXPECT_THROW(data::resize_images(Tensor::zeros({3, 4, 4}), 2, 2), Error);
+}
+
+TEST(Resize, CenterCropRoundsLikeTorchvision) {
+  // 5 -> 2: offset round(1.5) = 2; 9 -> 4: round(2.5) = 2 (halves to even); 6 -> 2: 2.
+  std::vector<uint8_t> v(81);
+  for (int i = 0; i < 81; ++i) v[size_t(i)] = uint8_t(i);
+  EXPECT_EQ(data::center_crop(u8(std::vector<uint8_t>(v.begin(), v.begin() + 25), {1, 5, 5}), 2, 2).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{12, 13, 17, 18}));
+  const std::vector<uint8_t> c = data::center_crop(u8(v, {1, 9, 9}), 4, 4).to_vector<uint8_t>();
+  EXPECT_EQ(c[0], 2 * 9 + 2);
+  EXPECT_EQ(c[15], 5 * 9 + 5);
+  EXPECT_THROW(data::center_crop(u8(v, {1, 9, 9}), 10, 2), Error);
+}
+
+// ---------------------------------------------------------------- folders
+
+TEST(ImageFolder, SortedFilesResizeAndCrop) {
+  const std::string d = fresh_dir("flat");
+  const Tensor a = pattern(3, 8, 8, 1), b = pattern(3, 8, 8, 2), c = pattern(3, 8, 8, 3);
+  data::write_png(d + "/b.png", b);
+  data::write_png(d + "/a.PNG", a);  // extension case does not matter
+  data::write_png(d + "/c10.png", c);
+  data::write_png(d + "/c9.png", a);  // byte-wise order: c10 before c9
+  write_text(d + "/notes.txt", "not an image");
+  fs::create_directories(d + "/sub");
+  data::write_png(d + "/sub/x.png", a);  // sub-folders are not read without labels
+
+  const std::vector<std::string> files = data::list_image_files(d);
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files[0], d + "/a.PNG");
+  EXPECT_EQ(files[2], d + "/c10.png");
+  EXPECT_EQ(files[3], d + "/c9.png");
+
+  const data::Dataset ds = data::load_image_folder(d);
+  EXPECT_EQ(ds.name, "oodkit_imgf_flat");
+  EXPECT_FALSE(ds.labels.defined());
+  ASSERT_EQ(ds.images.shape(), (Shape{4, 3, 8, 8}));
+  const std::vector<uint8_t> all = ds.images.to_vector<uint8_t>();
+  EXPECT_EQ(std::vector<uint8_t>(all.begin() + 192, all.begin() + 384), b.to_vector<uint8_t>());
+  EXPECT_EQ(std::vector<uint8_t>(all.begin() + 384, all.begin() + 576), c.to_vector<uint8_t>());
+
+  data::ImageFolderOptions o;
+  o.height = 4;
+  o.width = 4;
+  o.limit = 2;
+  const data::Dataset small = data::load_image_folder(d, o, "named");
+  EXPECT_EQ(small.name, "named");
+  ASSERT_EQ(small.images.shape(), (Shape{2, 3, 4, 4}));
+  EXPECT_EQ(small.images.narrow(1, 1).reshape({3, 4, 4}).to_vector<uint8_t>(),
+            data::resize_images(b, 4, 4).to_vector<uint8_t>());
+
+  o = {};
+  o.height = 6;
+  o.width = 6;
+  o.crop_height = 4;
+  o.crop_width = 4;
+  const data::Dataset cropped = data::load_image_folder(d, o);
+  EXPECT_EQ(cropped.images.narrow(0, 1).reshape({3, 4, 4}).to_vector<uint8_t>(),
+            data::center_crop(data::resize_images(a, 6, 6), 4, 4).to_vector<uint8_t>());
+
+  o = {};
+  o.resize_short = 4;  // 8x8 -> 4x4
+  EXPECT_EQ(data::load_image_folder(d, o).images.shape(), (Shape{4, 3, 4, 4}));
+}
+
+TEST(ImageFolder, MixedSizesNeedAResizeTarget) {
+  const std::string d = fresh_dir("mixed");
+  data::write_png(d + "/a.png", pattern(3, 8, 8, 1));
+  data::write_png(d + "/b.png", pattern(3, 6, 8, 2));
+  expect_error([&] { data::load_image_folder(d); }, {d + "/b.png", "6x8", "8x8"});
+  data::ImageFolderOptions o;
+  o.height = o.width = 5;
+  EXPECT_EQ(data::load_image_folder(d, o).images.shape(), (Shape{2, 3, 5, 5}));
+  o = {};
+  o.height = 5;  // width missing
+  EXPECT_THROW(data::load_image_folder(d, o), Error);
+}
+
+TEST(ImageFolder, EmptyOrMissingFolderIsAnError) {
+  const std::string d = fresh_dir("empty");
+  write_text(d + "/readme.txt", "no images here");
+  expect_error([&] { data::load_image_folder(d); }, {d, "no image files"});
+  expect_error([&] { data::load_image_folder(d + "/nope"); }, {d + "/nope", "does not exist"});
+  data::ImageFolderOptions o;
+  o.labels = data::FolderLabels::FromSubfolders;
+  expect_error([&] { data::load_image_folder(d, o); }, {d, "no class sub-folders"});
+}
+
+TEST(ImageFolder, LabelsFromSubfolders) {
+  const std::string d = fresh_dir("classes");
+  fs::create_directories(d + "/dog");
+  fs::create_directories(d + "/cat");
+  fs::create_directories(d + "/.hidden");
+  data::write_png(d + "/dog/1.png", pattern(3, 4, 4, 1));
+  data::write_png(d + "/cat/2.png", pattern(3, 4, 4, 2));
+  data::write_png(d + "/cat/1.png", pattern(3, 4, 4, 3));
+  data::write_png(d + "/.hidden/1.png", pattern(3, 4, 4, 4));
+  data::write_png(d + "/loose.png", pattern(3, 4, 4, 5));  // ignored, as torchvision does
+  for (data::FolderLabels mode : {data::FolderLabels::FromSubfolders, data::FolderLabels::Auto}) {
+    data::ImageFolderOptions o;
+    o.labels = mode;
+    const data::Dataset ds = data::load_image_folder(d, o);
+    EXPECT_EQ(ds.class_names, (std::vector<std::string>{"cat", "dog"}));
+    EXPECT_EQ(ds.num_classes, 2);
+    EXPECT_EQ(ds.labels.to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 1}));
+    EXPECT_EQ(ds.images.narrow(0, 1).reshape({3, 4, 4}).to_vector<uint8_t>(), pattern(3, 4, 4, 3).to_vector<uint8_t>());
+  }
+  fs::create_directories(d + "/emu");
+  data::ImageFolderOptions o;
+  o.labels = data::FolderLabels::FromSubfolders;
+  expect_error([&] { data::load_image_folder(d, o); }, {d + "/emu", "no image files"});
+  // Auto skips sub-folders without images; None reads only the loose file.
+  o.labels = data::FolderLabels::Auto;
+  EXPECT_EQ(data::load_image_folder(d, o).num_classes, 2);
+  EXPECT_EQ(data::load_image_folder(d).size(), 1);
+}
+
+TEST(TinyImageNet, ValLabelsFollowWnidsOrder) {
+  const std::string d = fresh_dir("tin");
+  fs::create_directories(d + "/val");
+  write_text(d + "/wnids.txt", "n003\nn001\n\nn002\n");
+  for (int i = 0; i < 4; ++i) data::write_png(d + "/val/val_" + std::to_string(i) + ".png", pattern(3, 8, 8, i));
+  write_text(d + "/val_annotations.txt",
+             "val_0.png\tn001\t0\t0\t5\t5\nval_1.png\tn003\t1\t1\t2\t2\nval_2.png\tn002\t0\t0\t1\t1\r\n"
+             "val_3.png\tn001\t0\t0\t1\t1\n");
+  data::ImageFolderOptions o;
+  o.height = o.width = 4;
+  const data::Dataset ds = data::load_tiny_imagenet_val(d, o);
+  EXPECT_EQ(ds.labels.to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 2, 1}));
+  EXPECT_EQ(ds.class_names, (std::vector<std::string>{"n003", "n001", "n002"}));
+  EXPECT_EQ(ds.num_classes, 3);
+  EXPECT_EQ(ds.images.shape(), (Shape{4, 3, 4, 4}));
+
+  const std::vector<std::string> wnids = data::read_wnids(d + "/wnids.txt");
+  write_text(d + "/bad1.txt", "val_0.png\tn009\n");
+  expect_error([&] { data::read_tiny_imagenet_val_labels(d + "/bad1.txt", wnids, {"x/val_0.png"}); },
+               {d + "/bad1.txt", "line 1", "n009"});
+  write_text(d + "/bad2.txt", "val_0.png\tn001\n");
+  expect_error([&] { data::read_tiny_imagenet_val_labels(d + "/bad2.txt", wnids, {"x/val_1.png"}); },
+               {d + "/bad2.txt", "val_1.png"});
+  write_text(d + "/bad3.txt", "val_0.png n001\n");
+  expect_error([&] { data::read_tiny_imagenet_val_labels(d + "/bad3.txt", wnids, {}); }, {d + "/bad3.txt", "line 1"});
+  write_text(d + "/dup.txt", "n1\nn2\nn1\n");
+  expect_error([&] { data::read_wnids(d + "/dup.txt"); }, {d + "/dup.txt", "twice"});
+}
+
+// ---------------------------------------------------------------- the shared real data
+// Listing is instant; decoding is limited to a few hundred files to keep each test fast
+// (the full iSUN folder takes ~0.8 s and Tiny ImageNet ~1.8 s on 2 cores).
+
+TEST(SharedImages, IsunHas8925Patches) {
+  const std::string dir = oodkit::testing::shared_path("datasets/isun");
+  EXPECT_EQ(data::list_image_files(dir).size(), 8925u);
+  data::ImageFolderOptions o;
+  o.limit = 300;
+  const data::Dataset ds = data::load_image_folder(dir, o, "isun");
+  EXPECT_EQ(ds.images.shape(), (Shape{300, 3, 32, 32}));
+  EXPECT_FALSE(ds.labels.defined());
+}
+
+TEST(SharedImages, TinyImageNetTestAndVal) {
+  const std::string root = oodkit::testing::shared_path("datasets/tinyimagenet");
+  EXPECT_EQ(data::list_image_files(root + "/test").size(), 10000u);
+  data::ImageFolderOptions o;
+  o.height = o.width = 32;
+  o.limit = 200;
+  EXPECT_EQ(data::load_image_folder(root + "/test", o).images.shape(), (Shape{200, 3, 32, 32}));
+
+  // A grayscale JPEG of the set decodes to three equal channels.
+  EXPECT_EQ(data::read_image_info(root + "/test/test_1086.JPEG").channels, 1);
+  const std::vector<uint8_t> g = data::decode_image(root + "/test/test_1086.JPEG").to_vector<uint8_t>();
+  ASSERT_EQ(g.size(), 3u * 64 * 64);
+  for (int k = 0; k < 64 * 64; ++k) ASSERT_TRUE(g[size_t(k)] == g[size_t(4096 + k)] && g[size_t(k)] == g[size_t(8192 + k)]);
+
+  // Every val label (annotations only, no decoding): 50 images for each of the 200 classes used.
+  // The shared wnids.txt lists 202 wnids; the last two have no val images.
+  const std::vector<std::string> wnids = data::read_wnids(root + "/wnids.txt");
+  ASSERT_EQ(wnids.size(), 202u);
+  const std::vector<std::string> files = data::list_image_files(root + "/val");
+  ASSERT_EQ(files.size(), 10000u);
+  const std::vector<int64_t> y = data::read_tiny_imagenet_val_labels(root + "/val_annotations.txt", wnids, files);
+  std::vector<int> counts(wnids.size(), 0);
+  for (int64_t v : y) ++counts[size_t(v)];
+  EXPECT_EQ(std::count(counts.begin(), counts.end(), 50), 200);
+  EXPECT_EQ(counts[200] + counts[201], 0);
+  // val_0.JPEG is annotated n03444034.
+  const size_t i0 = size_t(std::find(files.begin(), files.end(), root + "/val/val_0.JPEG") - files.begin());
+  ASSERT_LT(i0, files.size());
+  EXPECT_EQ(wnids[size_t(y[i0])], "n03444034");
+
+  o.limit = 100;
+  const data::Dataset val = data::load_tiny_imagenet_val(root, o);
+  EXPECT_EQ(val.images.shape(), (Shape{100, 3, 32, 32}));
+  EXPECT_EQ(val.num_classes, 202);
+  EXPECT_EQ(val.labels.to_vector<int64_t>(), std::vector<int64_t>(y.begin(), y.begin() + 100));
+}
+
+}  // namespace
