@@ -406,12 +406,12 @@ if want sanitize; then
         "$tests_bin" "--gtest_filter=$filter"
       rc=$?
       errors=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$slog" | tail -1)
-      passed=$(grep -cE '^\[ +OK +\]' "$slog")
+      passed=$(awk -v t="===== $tool" 'index($0, t) == 1 { c = 0; on = 1 } on && /^\[ +OK +\]/ { c++ } END { print c + 0 }' "$slog")
       status=ok
       [ $rc = 0 ] || status=fail
       [ $rc = 124 ] && status=timeout
       record "sanitize_$tool" "$status" $(($(date +%s) - t0)) \
-        "rc $rc; ${errors:-no summary line}; $passed tests passed in total so far; filter $filter"
+        "rc $rc; ${errors:-no summary line}; $passed tests passed; filter $filter"
     done
     # keep the log within the 16 MB a returned file may have
     if [ "$(stat -c %s "$slog")" -gt 8000000 ]; then
