@@ -337,7 +337,7 @@ std::unique_ptr<Detector> make_detector(const std::string& name) {
 
 std::vector<FusionSpec> fusion_specs() {
   const std::vector<double> w{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
-  const std::vector<double> lambda{0.001, 0.003, 0.01, 0.016, 0.028, 0.05, 0.1, 0.3, 1.0};
+  const std::vector<double> lambda{0.001, 0.003, 0.01, 0.016, 0.028, 0.05, 0.1, 0.3, 1.0, 3.0, 10.0};
   std::vector<FusionSpec> specs{{"nap_e", "energy", "nap", true, w},
                                 {"nap_a", "ash_s", "nap", true, w},
                                 {"nap_r", "react", "nap", true, w}};

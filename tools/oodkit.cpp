@@ -5,6 +5,7 @@
 #include "framework/cuda_api.h"
 #include "framework/error.h"
 #include "tools/demo.h"
+#include "tools/eval.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"oodkit: out-of-distribution detection on a from-scratch C++/CUDA framework"};
@@ -22,6 +23,30 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--lr", demo.lr)->capture_default_str()->check(CLI::PositiveNumber);
   demo_cmd->add_option("--seed", demo.seed)->capture_default_str();
 
+  oodkit::tools::EvalOptions ev;
+  std::string eval_device = "cpu";
+  auto* eval_cmd = app.add_subcommand("eval", "Evaluate a classifier against OOD sets with every post-hoc detector");
+  eval_cmd->add_option("--checkpoint", ev.checkpoint, "safetensors state dict (default: the shipped ResNet-20)");
+  eval_cmd->add_option("--arch", ev.arch, "architecture (default: the checkpoint's, else resnet20)");
+  eval_cmd->add_option("--num-classes", ev.num_classes, "classes (default: from the checkpoint)");
+  eval_cmd->add_option("--id", ev.id, "ID dataset")->capture_default_str();
+  eval_cmd->add_option("--ood", ev.ood, "OOD test sets, comma-separated name[:split]")->capture_default_str();
+  eval_cmd->add_option("--val-ood", ev.val_ood, "OOD validation set for hyper-parameters")->capture_default_str();
+  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all'")->capture_default_str();
+  eval_cmd->add_option("--tuning", ev.tuning, "all | features (input-perturbation methods use defaults) | none")
+      ->capture_default_str();
+  eval_cmd->add_option("--fit-limit", ev.fit_limit, "ID training images for fitting (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--heldout", ev.heldout, "held-out ID training images (validation)")->capture_default_str();
+  eval_cmd->add_option("--val-ood-limit", ev.val_ood_limit, "OOD validation images")->capture_default_str();
+  eval_cmd->add_option("--test-limit", ev.test_limit, "ID test images (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--ood-limit", ev.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--ta-thresholds", ev.ta_thresholds, "Threshold Activation k values")->capture_default_str();
+  eval_cmd->add_option("--batch", ev.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--seed", ev.seed)->capture_default_str();
+  eval_cmd->add_option("--device", eval_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
+  eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) {
@@ -30,6 +55,10 @@ int main(int argc, char** argv) {
       std::printf("CUDA devices: %d\n", n);
       for (int i = 0; i < n; ++i) std::printf("  cuda:%d %s\n", i, oodkit::cuda_device_name(i).c_str());
       return 0;
+    }
+    if (*eval_cmd) {
+      ev.device = oodkit::Device::parse(eval_device);
+      return oodkit::tools::run_eval(ev);
     }
     if (*demo_cmd) {
       demo.device = oodkit::Device::parse(demo_device);

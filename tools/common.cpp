@@ -1,0 +1,95 @@
+#include "tools/common.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "framework/safetensors.h"
+#include "models/registry.h"
+
+namespace oodkit::tools {
+
+std::string shared_dir() {
+  const char* env = std::getenv("OODKIT_SHARED_DIR");
+  return env && *env ? std::string(env) : std::string("../shared");
+}
+
+std::string shipped_weights_path() { return shared_dir() + "/weights/resnet20_cifar10.safetensors"; }
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<double> parse_doubles(const std::string& text, const char* option) {
+  std::vector<double> out;
+  for (const std::string& s : split_list(text)) {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    OODKIT_CHECK(end && *end == '\0', option, ": '", s, "' is not a number");
+    out.push_back(v);
+  }
+  return out;
+}
+
+LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,
+                                 int input_size) {
+  std::map<std::string, std::string> meta;
+  const NamedTensors state = load_safetensors(checkpoint, &meta);
+  LoadedClassifier out;
+  if (!arch.empty()) {
+    out.arch = arch;
+  } else {
+    const std::vector<std::string> known = models::classifier_names();
+    OODKIT_CHECK(meta.count("arch") && std::find(known.begin(), known.end(), meta["arch"]) != known.end(), "'",
+                 checkpoint, "' does not name an oodkit architecture in its metadata (arch = '",
+                 meta.count("arch") ? meta["arch"] : "", "'); pass --arch");
+    out.arch = meta["arch"];
+  }
+  out.num_classes = num_classes;
+  if (out.num_classes <= 0 && meta.count("num_classes")) out.num_classes = std::stoll(meta["num_classes"]);
+  if (out.num_classes <= 0) {
+    // The head's bias (or weight) gives K.
+    for (const auto& [name, t] : state)
+      if ((name == "linear.bias" || name == "fc.bias") && t.ndim() == 1) out.num_classes = t.size(0);
+  }
+  OODKIT_CHECK(out.num_classes > 0, "'", checkpoint, "': cannot tell the number of classes; pass --num-classes");
+  out.dataset = meta.count("dataset") ? meta["dataset"] : "";
+  out.model = models::make_classifier(out.arch, out.num_classes, input_size);
+  try {
+    out.model->load_state_dict(state);
+  } catch (const Error& e) {
+    OODKIT_FAIL("'", checkpoint, "' does not fit architecture ", out.arch, ": ", e.what());
+  }
+  return out;
+}
+
+Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, const data::Normalization& norm) {
+  return data::normalize(ds.images.narrow(start, len), norm);
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    OODKIT_CHECK(f.good(), "cannot write '", path, "'");
+    f << text;
+    f.flush();
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      OODKIT_FAIL("cannot write '", path, "'");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    OODKIT_FAIL("cannot write '", path, "' (rename failed)");
+  }
+}
+
+}  // namespace oodkit::tools

@@ -1,0 +1,237 @@
+// `oodkit eval`: a trained classifier against OOD sets with every post-hoc detector.
+#include "tools/eval.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/augment.h"
+#include "data/loader.h"
+#include "data/registry.h"
+#include "framework/autograd.h"
+#include "framework/safetensors.h"
+#include "ood/protocol.h"
+#include "tools/common.h"
+
+namespace oodkit::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Features (and optionally normalised images) of dataset rows, in batches on `device`.
+ood::ScoredSet score_rows(const std::string& name, models::Classifier& model, const data::Dataset& ds,
+                          const std::vector<int64_t>& rows, const data::Normalization& norm, Device device,
+                          int64_t batch, const ood::FeatureOptions& fo, bool keep_images) {
+  OODKIT_CHECK(!rows.empty(), "eval: dataset '", name, "' has no images to score");
+  const data::Dataset sub = data::take_rows(ds, rows);
+  std::vector<ood::Features> parts;
+  std::vector<Tensor> images;
+  for (int64_t b = 0; b < sub.size(); b += batch) {
+    const int64_t len = std::min(batch, sub.size() - b);
+    const Tensor x = normalized_rows(sub, b, len, norm);
+    parts.push_back(ood::extract_features(model, x.to(device), fo));
+    if (keep_images) images.push_back(x);
+  }
+  ood::ScoredSet set{name, ood::concat_features(parts), Tensor()};
+  if (keep_images) set.images = ood::concat_rows(images);
+  return set;
+}
+
+std::vector<int64_t> first_rows(int64_t n, int64_t limit) {
+  const int64_t m = limit >= 0 ? std::min(n, limit) : n;
+  std::vector<int64_t> r(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) r[size_t(i)] = i;
+  return r;
+}
+
+// "name[:split]" -> dataset loaded at the ID image size.
+data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit) {
+  data::LoadOptions lo;
+  std::string name = spec;
+  if (const size_t c = spec.find(':'); c != std::string::npos && spec.rfind("folder:", 0) != 0) {
+    name = spec.substr(0, c);
+    lo.split = spec.substr(c + 1);
+  }
+  lo.image_size = image_size;
+  lo.limit = limit;
+  return data::load_dataset(name, "", lo);
+}
+
+std::string pct(double v) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << 100 * v;
+  return os.str();
+}
+
+nlohmann::json metrics_json(const ood::OodMetrics& m) {
+  return {{"auroc", 100 * m.auroc},
+          {"aupr_in", 100 * m.aupr_in},
+          {"aupr_out", 100 * m.aupr_out},
+          {"fpr95_tpr", 100 * m.fpr_at_95_tpr},
+          {"fpr95_tpr_openood", 100 * m.fpr_at_95_tpr_openood},
+          {"n_id", m.n_id},
+          {"n_ood", m.n_ood}};
+}
+
+}  // namespace
+
+int run_eval(const EvalOptions& o) {
+  const auto t0 = Clock::now();
+  const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
+  // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
+  const std::string arch = o.checkpoint.empty() && o.arch.empty() ? "resnet20" : o.arch;
+  data::Dataset test = data::load_dataset(o.id, "", {});
+  const int64_t size = test.images.size(2);
+  LoadedClassifier lc = load_classifier(checkpoint, arch, o.num_classes ? o.num_classes : test.num_classes, int(size));
+  models::Classifier& model = *lc.model;
+  model.to(o.device);
+  model.eval();
+  const data::Normalization norm = data::normalization_for(o.id);
+
+  std::vector<std::string> methods = o.methods == "all" ? ood::all_method_names() : split_list(o.methods);
+  std::vector<std::string> valid = ood::all_method_names();
+  for (const std::string& m : methods)
+    OODKIT_CHECK(std::find(valid.begin(), valid.end(), m) != valid.end(), "eval: unknown method '", m, "'");
+  OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
+               "eval: --tuning must be all, features or none, got '", o.tuning, "'");
+  bool need_images = false;
+  for (const std::string& m : methods)
+    for (const char* image_method : {"odin", "mahalanobis_noise", "fsta_odin"})
+      need_images |= m == image_method;
+
+  ood::FeatureOptions fo;
+  fo.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
+  OODKIT_CHECK(!fo.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
+
+  // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
+  data::LoadOptions train_lo;
+  train_lo.split = "train";
+  const data::Dataset train = data::load_dataset(o.id, "", train_lo);
+  const data::HoldoutSplit split = data::holdout_split(
+      train.labels, double(o.heldout) / double(train.size()), o.seed, /*stratified=*/true);
+  std::vector<int64_t> fit_rows = split.train;
+  if (o.fit_limit >= 0 && int64_t(fit_rows.size()) > o.fit_limit) {
+    std::vector<int64_t> shuffled = data::shuffled_indices(int64_t(fit_rows.size()), o.seed + 1);
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < o.fit_limit; ++i) keep.push_back(fit_rows[size_t(shuffled[size_t(i)])]);
+    std::sort(keep.begin(), keep.end());
+    fit_rows = keep;
+  }
+  std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s; fitting on %zu %s training images, %zu held out\n",
+              lc.arch.c_str(), o.id.c_str(), (long long)lc.num_classes, checkpoint.c_str(), o.device.str().c_str(),
+              fit_rows.size(), o.id.c_str(), split.val.size());
+
+  const ood::ScoredSet fit_set = score_rows(o.id + ":train", model, train, fit_rows, norm, o.device, o.batch, fo, false);
+  ood::ProtocolInput in;
+  in.model = &model;
+  in.device = o.device;
+  in.input_std = norm.std;
+  in.batch_size = o.batch;
+  in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
+  in.val_id = score_rows(o.id + ":heldout", model, train, split.val, norm, o.device, o.batch, fo, need_images);
+  const Tensor fit_labels = data::take_rows(train, fit_rows).labels.to(o.device);
+  in.fit = {&fit_set.features, fit_labels, &in.val_id.features, model.head().weight, model.head().bias};
+
+  const data::Dataset val_ood = load_named(o.val_ood, size, o.val_ood_limit);
+  in.val_ood = score_rows(o.val_ood, model, val_ood, first_rows(val_ood.size(), -1), norm, o.device, o.batch, fo,
+                          need_images);
+  const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
+  in.test_id = score_rows(o.id, model, test, test_rows, norm, o.device, o.batch, fo, need_images);
+  for (const std::string& spec : split_list(o.ood)) {
+    const data::Dataset d = load_named(spec, size, o.ood_limit);
+    in.test_ood.push_back(score_rows(spec, model, d, first_rows(d.size(), -1), norm, o.device, o.batch, fo, need_images));
+  }
+  OODKIT_CHECK(!in.test_ood.empty(), "eval: no OOD test set given (--ood)");
+
+  // ID accuracy of the classifier on the ID test rows.
+  const Tensor logits = in.test_id.features.logits.cpu();
+  const std::vector<int64_t> labels = data::take_rows(test, test_rows).labels.to_vector<int64_t>();
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const float* p = logits.data<float>() + int64_t(i) * lc.num_classes;
+    correct += std::max_element(p, p + lc.num_classes) - p == labels[i];
+  }
+  const double accuracy = double(correct) / double(labels.size());
+  std::printf("features extracted in %.1f s; ID test accuracy %.2f%% (%lld/%zu)\n", seconds_since(t0),
+              100 * accuracy, (long long)correct, labels.size());
+
+  const auto t1 = Clock::now();
+  const std::vector<ood::MethodResult> results = ood::run_protocol(in, methods);
+  std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
+
+  // ---- reports: Markdown (stdout and file), JSON, CSV
+  std::ostringstream md;
+  md << "# oodkit eval\n\n" << lc.arch << " on " << o.id << " (" << checkpoint << "), ID test accuracy "
+     << pct(accuracy) << "%, " << labels.size() << " ID test images. Hyper-parameters chosen on " << o.id
+     << " held-out vs " << o.val_ood << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
+     << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
+  std::vector<std::string> set_names;
+  for (const ood::ScoredSet& s : in.test_ood) set_names.push_back(s.name);
+  set_names.push_back("average");
+  for (size_t si = 0; si < set_names.size(); ++si) {
+    md << "\n## " << set_names[si] << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
+       << "|---|---|---|---|---|---|---|\n";
+    for (const ood::MethodResult& r : results) {
+      const ood::OodMetrics& m = si + 1 < set_names.size() ? r.per_set[si] : r.average;
+      md << "| " << r.name << " | " << ood::params_str(r.chosen) << " | " << pct(m.auroc) << " | " << pct(m.aupr_in)
+         << " | " << pct(m.aupr_out) << " | " << pct(m.fpr_at_95_tpr) << " | " << pct(m.fpr_at_95_tpr_openood) << " |\n";
+    }
+  }
+  std::printf("%s", md.str().c_str());
+
+  if (!o.out_dir.empty()) {
+    ::mkdir(o.out_dir.c_str(), 0755);
+    nlohmann::json j;
+    j["arch"] = lc.arch;
+    j["checkpoint"] = checkpoint;
+    j["id"] = o.id;
+    j["id_accuracy"] = 100 * accuracy;
+    j["n_id_test"] = labels.size();
+    j["validation"] = {{"id", o.id + ":heldout"}, {"n_id", split.val.size()}, {"ood", o.val_ood},
+                       {"n_ood", in.val_ood.features.size()}};
+    j["tuning"] = o.tuning;
+    j["ta_thresholds"] = fo.ta_thresholds;
+    j["fit_images"] = fit_rows.size();
+    std::ostringstream csv;
+    csv << "method,setting,ood_set,auroc,aupr_in,aupr_out,fpr95_tpr,fpr95_tpr_openood\n";
+    for (const ood::MethodResult& r : results) {
+      nlohmann::json mj;
+      mj["chosen"] = r.chosen;
+      mj["validation_auroc"] = 100 * r.val_auroc;
+      for (size_t si = 0; si < in.test_ood.size(); ++si) mj["sets"][in.test_ood[si].name] = metrics_json(r.per_set[si]);
+      mj["average"] = metrics_json(r.average);
+      j["methods"][r.name] = mj;
+      for (size_t si = 0; si < set_names.size(); ++si) {
+        const ood::OodMetrics& m = si + 1 < set_names.size() ? r.per_set[si] : r.average;
+        csv << r.name << ",\"" << ood::params_str(r.chosen) << "\"," << set_names[si] << "," << 100 * m.auroc << ","
+            << 100 * m.aupr_in << "," << 100 * m.aupr_out << "," << 100 * m.fpr_at_95_tpr << ","
+            << 100 * m.fpr_at_95_tpr_openood << "\n";
+      }
+    }
+    write_text_file(o.out_dir + "/results.json", j.dump(2) + "\n");
+    write_text_file(o.out_dir + "/results.csv", csv.str());
+    write_text_file(o.out_dir + "/results.md", md.str());
+    if (o.dump_scores) {
+      // One safetensors file: <method>/<set> -> float64 [N] scores.
+      NamedTensors scores;
+      for (const ood::MethodResult& r : results) {
+        scores.emplace_back(r.name + "/" + o.id,
+                            Tensor::from_vector(r.id_scores, {int64_t(r.id_scores.size())}));
+        for (size_t si = 0; si < in.test_ood.size(); ++si)
+          scores.emplace_back(r.name + "/" + in.test_ood[si].name,
+                              Tensor::from_vector(r.ood_scores[si], {int64_t(r.ood_scores[si].size())}));
+      }
+      save_safetensors(o.out_dir + "/scores.safetensors", scores);
+    }
+    std::printf("\nwrote %s/results.{json,csv,md}%s\n", o.out_dir.c_str(), o.dump_scores ? " and scores.safetensors" : "");
+  }
+  return 0;
+}
+
+}  // namespace oodkit::tools

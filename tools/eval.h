@@ -1,0 +1,33 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "framework/dtype.h"
+
+namespace oodkit::tools {
+
+struct EvalOptions {
+  std::string checkpoint;       // "" = the shipped ResNet-20 weights
+  std::string arch;             // "" = from the checkpoint's metadata (resnet20 for the shipped weights)
+  int64_t num_classes = 0;      // 0 = from the checkpoint
+  std::string id = "cifar10";   // ID dataset (test split scored, train split fitted)
+  std::string ood = "isun,tinyimagenet,mnist,fashion-mnist";
+  std::string val_ood = "tinyimagenet:val";  // OOD validation set: <name>[:<split>]
+  std::string methods = "all";
+  std::string tuning = "all";   // all | features | none
+  int64_t fit_limit = -1;       // ID training images used for fitting (-1: all but the held-out ones)
+  int64_t heldout = 1000;       // held-out ID training images (validation pair, ReAct percentile)
+  int64_t val_ood_limit = 1000;
+  int64_t test_limit = -1;      // ID test images (-1: all)
+  int64_t ood_limit = -1;       // images per OOD test set (-1: all)
+  std::string ta_thresholds = "0.1,0.15,0.2";
+  int64_t batch = 256;
+  uint64_t seed = 0;
+  Device device = Device::cpu();
+  std::string out_dir;          // results.{json,csv,md} (and scores/ with dump_scores)
+  bool dump_scores = false;
+};
+
+int run_eval(const EvalOptions& o);
+
+}  // namespace oodkit::tools
