@@ -2,7 +2,7 @@
 # Installs the Debian packages oodkit builds with, if any is missing. Idempotent.
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: the build uses it when present.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev libcli11-dev
+pkgs=(build-essential cmake pkg-config python3 libeigen3-dev libstb-dev nlohmann-json3-dev libcli11-dev
       libgtest-dev zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do
