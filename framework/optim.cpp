@@ -142,14 +142,14 @@ void SGD::step() {
   }
 }
 
-NamedState SGD::state() const {
-  NamedState out;
+NamedTensors SGD::state() const {
+  NamedTensors out;
   for (size_t i = 0; i < params_.size(); ++i)
     if (momentum_buffer_[i].defined()) out.emplace_back(state_name(i, "momentum_buffer"), momentum_buffer_[i].clone());
   return out;
 }
 
-void SGD::load_state(const NamedState& state) {
+void SGD::load_state(const NamedTensors& state) {
   std::vector<Tensor> bufs(params_.size());
   std::set<std::string> seen;
   for (const auto& [name, t] : state) {
@@ -220,8 +220,8 @@ void Adam::step() {
   }
 }
 
-NamedState Adam::state() const {
-  NamedState out;
+NamedTensors Adam::state() const {
+  NamedTensors out;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
     out.emplace_back(state_name(i, "step"), Tensor::full({}, double(step_[i]), DType::I64));
@@ -231,7 +231,7 @@ NamedState Adam::state() const {
   return out;
 }
 
-void Adam::load_state(const NamedState& state) {
+void Adam::load_state(const NamedTensors& state) {
   const size_t np = params_.size();
   std::vector<Tensor> m(np), v(np);
   std::vector<int64_t> steps(np, 0);

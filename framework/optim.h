@@ -21,8 +21,6 @@
 
 namespace oodkit::optim {
 
-using NamedState = std::vector<std::pair<std::string, Tensor>>;
-
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -43,11 +41,11 @@ class Optimizer {
 
   // Snapshot (deep copies, on the parameters' devices) of the per-parameter state, named as
   // described at the top of this file, in parameter order.
-  virtual NamedState state() const = 0;
+  virtual NamedTensors state() const = 0;
   // Replaces the whole state with `state` (tensors on any device; copied to the parameter's
   // device). Checks every name, index, shape and dtype, and that each parameter's entries
   // are complete, before changing anything; throws naming the offending entry.
-  virtual void load_state(const NamedState& state) = 0;
+  virtual void load_state(const NamedTensors& state) = 0;
 
  protected:
   // Checks the parameter list (non-empty, defined, leaves requiring grad, float, distinct)
@@ -73,8 +71,8 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
   void step() override;
-  NamedState state() const override;
-  void load_state(const NamedState& state) override;
+  NamedTensors state() const override;
+  void load_state(const NamedTensors& state) override;
   const SGDOptions& options() const { return opt_; }
 
  private:
@@ -96,8 +94,8 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
   void step() override;
-  NamedState state() const override;
-  void load_state(const NamedState& state) override;
+  NamedTensors state() const override;
+  void load_state(const NamedTensors& state) override;
   const AdamOptions& options() const { return opt_; }
 
  private:

@@ -305,7 +305,7 @@ TEST_P(OptimTest, StateRoundTripResumesExactly) {
     std::vector<Tensor> a = leaves(init);
     auto opt_a = make(a);
     run_steps(*opt_a, a, 0, 3);
-    const NamedState saved = opt_a->state();
+    const NamedTensors saved = opt_a->state();
     std::vector<Tensor> saved_params;
     for (const Tensor& t : a) saved_params.push_back(t.clone());
     // The names document the per-parameter layout; param 1 has none yet.
@@ -324,7 +324,7 @@ TEST_P(OptimTest, StateRoundTripResumesExactly) {
     std::vector<Tensor> b = leaves(saved_params);
     auto opt_b = make(b);
     opt_b->load_state(load_safetensors(file));
-    const NamedState reloaded = opt_b->state();
+    const NamedTensors reloaded = opt_b->state();
     ASSERT_EQ(reloaded.size(), saved.size());
     for (size_t k = 0; k < saved.size(); ++k) {
       EXPECT_EQ(reloaded[k].first, saved[k].first);
@@ -374,9 +374,9 @@ TEST(OptimErrors, BadArgumentsThrow) {
   EXPECT_FALSE(p.grad().defined());
 
   // load_state: every malformed entry throws and leaves the state as it was.
-  const NamedState good = sgd.state();
+  const NamedTensors good = sgd.state();
   ASSERT_EQ(good.size(), 1u);
-  const std::vector<NamedState> bad_sgd = {
+  const std::vector<NamedTensors> bad_sgd = {
       {{"0.exp_avg", Tensor::zeros({3})}},                         // unknown key
       {{"1.momentum_buffer", Tensor::zeros({3})}},                 // no parameter 1
       {{"momentum_buffer", Tensor::zeros({3})}},                   // no index
@@ -386,9 +386,9 @@ TEST(OptimErrors, BadArgumentsThrow) {
       {{"0.momentum_buffer", Tensor()}},                           // undefined
       {{"0.momentum_buffer", Tensor::zeros({3})}, {"0.momentum_buffer", Tensor::zeros({3})}},  // duplicate
   };
-  for (const NamedState& s : bad_sgd) {
+  for (const NamedTensors& s : bad_sgd) {
     EXPECT_THROW(sgd.load_state(s), Error) << s[0].first;
-    const NamedState now = sgd.state();
+    const NamedTensors now = sgd.state();
     ASSERT_EQ(now.size(), 1u);
     EXPECT_ALL_CLOSE(now[0].second, good[0].second, kExact);
   }
@@ -398,7 +398,7 @@ TEST(OptimErrors, BadArgumentsThrow) {
 
   Adam adam({p, leaf({2, 2})}, AdamOptions{});
   const Tensor step1 = Tensor::full({}, 1.0, DType::I64);
-  const std::vector<NamedState> bad_adam = {
+  const std::vector<NamedTensors> bad_adam = {
       {{"0.step", step1}, {"0.exp_avg", Tensor::zeros({3})}},                     // incomplete
       {{"1.exp_avg", Tensor::zeros({2, 2})}, {"1.exp_avg_sq", Tensor::zeros({2, 2})}},  // no step
       {{"0.step", Tensor::full({}, 1.0, DType::F32)}, {"0.exp_avg", Tensor::zeros({3})},
@@ -408,7 +408,7 @@ TEST(OptimErrors, BadArgumentsThrow) {
       {{"0.step", step1}, {"0.exp_avg", Tensor::zeros({3})}, {"0.exp_avg_sq", Tensor::zeros({2, 2})}},  // shape
       {{"0.momentum_buffer", Tensor::zeros({3})}},                               // unknown key
   };
-  for (const NamedState& s : bad_adam) EXPECT_THROW(adam.load_state(s), Error) << s[0].first;
+  for (const NamedTensors& s : bad_adam) EXPECT_THROW(adam.load_state(s), Error) << s[0].first;
   EXPECT_TRUE(adam.state().empty());
   EXPECT_NO_THROW(adam.load_state({{"1.step", Tensor::full({}, 5.0, DType::I64)},
                                    {"1.exp_avg", Tensor::zeros({2, 2})},

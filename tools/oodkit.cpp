@@ -6,6 +6,7 @@
 #include "framework/error.h"
 #include "tools/demo.h"
 #include "tools/eval.h"
+#include "tools/train.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"oodkit: out-of-distribution detection on a from-scratch C++/CUDA framework"};
@@ -47,6 +48,32 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
   eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
 
+  oodkit::tools::TrainOptions tr;
+  std::string train_device = "cpu";
+  auto* train_cmd = app.add_subcommand("train", "Train a classifier (checkpoints every epoch, --resume continues)");
+  train_cmd->add_option("--arch", tr.arch, "architecture")->capture_default_str();
+  train_cmd->add_option("--dataset", tr.dataset, "training dataset (registry name)")->capture_default_str();
+  train_cmd->add_option("--limit", tr.limit, "first N training images only (-1: all)")->capture_default_str();
+  train_cmd->add_option("--val-fraction", tr.val_fraction, "held-out fraction evaluated each epoch")->capture_default_str();
+  train_cmd->add_option("--epochs", tr.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd->add_option("--batch", tr.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd->add_option("--optimizer", tr.optimizer, "sgd | adam | adamw")->capture_default_str();
+  train_cmd->add_option("--lr", tr.lr)->capture_default_str();
+  train_cmd->add_option("--momentum", tr.momentum)->capture_default_str();
+  train_cmd->add_option("--weight-decay", tr.weight_decay)->capture_default_str();
+  train_cmd->add_flag("--nesterov", tr.nesterov);
+  train_cmd->add_option("--schedule", tr.schedule, "cosine | step | multistep | constant (per epoch)")->capture_default_str();
+  train_cmd->add_option("--step-size", tr.step_size)->capture_default_str();
+  train_cmd->add_option("--milestones", tr.milestones)->capture_default_str();
+  train_cmd->add_option("--gamma", tr.gamma)->capture_default_str();
+  train_cmd->add_option("--warmup-epochs", tr.warmup_epochs)->capture_default_str();
+  train_cmd->add_flag("!--no-augment", tr.augment, "disable random crop + flip");
+  train_cmd->add_flag("--tf32", tr.tf32, "TF32 math in cuDNN/cuBLAS");
+  train_cmd->add_option("--seed", tr.seed)->capture_default_str();
+  train_cmd->add_option("--device", train_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  train_cmd->add_option("--out", tr.out_dir, "checkpoint folder")->capture_default_str();
+  train_cmd->add_flag("--resume", tr.resume, "continue from <out>/last.safetensors");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) {
@@ -55,6 +82,10 @@ int main(int argc, char** argv) {
       std::printf("CUDA devices: %d\n", n);
       for (int i = 0; i < n; ++i) std::printf("  cuda:%d %s\n", i, oodkit::cuda_device_name(i).c_str());
       return 0;
+    }
+    if (*train_cmd) {
+      tr.device = oodkit::Device::parse(train_device);
+      return oodkit::tools::run_train(tr);
     }
     if (*eval_cmd) {
       ev.device = oodkit::Device::parse(eval_device);

@@ -1,0 +1,44 @@
+#include "models/small_cnn.h"
+
+#include "framework/nn/init.h"
+#include "framework/ops/activation.h"
+#include "framework/ops/pool.h"
+#include "models/model_util.h"
+
+namespace oodkit::models {
+
+namespace {
+constexpr int64_t kChannels[5] = {3, 32, 64, 128, 128};
+constexpr int kStrides[4] = {1, 2, 2, 1};
+const char* const kNames[4] = {"stem", "stage1", "stage2", "stage3"};
+}  // namespace
+
+SmallCnn::SmallCnn(int64_t num_classes, Generator& gen) {
+  OODKIT_CHECK(num_classes > 0, "SmallCnn: num_classes must be positive, got ", num_classes);
+  for (int s = 0; s < 4; ++s) {
+    auto unit = register_module(kNames[s], std::make_shared<ModuleList>());
+    Unit u;
+    u.conv = unit->add("conv", std::make_shared<nn::Conv2d>(kChannels[s], kChannels[s + 1], 3, kStrides[s], 1,
+                                                            false, 1, gen));
+    nn::init::kaiming_normal_(u.conv->weight, /*fan_out_mode=*/true, gen);
+    u.bn = unit->add("bn", std::make_shared<nn::BatchNorm>(kChannels[s + 1]));
+    units_.push_back(u);
+  }
+  linear_ = register_module("linear", std::make_shared<nn::Linear>(kChannels[4], num_classes, true, gen));
+}
+
+ClassifierOutput SmallCnn::forward_from(int after_stage, const Tensor& input) {
+  check_forward_from("SmallCnn", after_stage, input, {kChannels[1], kChannels[2], kChannels[3], kChannels[4]});
+  ClassifierOutput out;
+  Tensor h = input;
+  for (int s = after_stage + 1; s < num_stages(); ++s) {
+    h = ops::relu(units_[size_t(s)].bn->forward(units_[size_t(s)].conv->forward(h)));
+    out.stages.push_back(h);
+  }
+  out.features = h;
+  out.penultimate = ops::global_avg_pool(h);
+  out.logits = linear_->forward(out.penultimate);
+  return out;
+}
+
+}  // namespace oodkit::models

@@ -1,0 +1,231 @@
+// `oodkit train`: trains a classifier from the registry on a dataset from the registry.
+//
+// Checkpoints, written atomically after every epoch in --out:
+//   last.safetensors   model state dict + optimiser state ("optim/<name>") + metadata (arch,
+//                      num_classes, dataset, epoch, options): what --resume continues from
+//   model.safetensors  the model state dict alone (torch names) + metadata, for `oodkit eval`
+//   log.json           per-epoch loss, accuracies, learning rate, time
+// Batch order and augmentation depend only on (seed, epoch), so a resumed run sees exactly the
+// batches an uninterrupted one would have (WRN's dropout masks are the exception: their
+// generator state is not checkpointed).
+#include "tools/train.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "data/registry.h"
+#include "framework/autograd.h"
+#include "framework/cuda_api.h"
+#include "framework/lr_schedule.h"
+#include "framework/ops/loss.h"
+#include "framework/optim.h"
+#include "framework/safetensors.h"
+#include "models/registry.h"
+#include "tools/common.h"
+
+namespace oodkit::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<optim::LRSchedule> make_schedule(const TrainOptions& o) {
+  if (o.schedule == "cosine") return std::make_unique<optim::CosineLR>(o.lr, o.epochs, 0.0, o.warmup_epochs);
+  if (o.schedule == "step") return std::make_unique<optim::StepLR>(o.lr, o.step_size, o.gamma);
+  if (o.schedule == "multistep") {
+    std::vector<int64_t> ms;
+    for (double v : parse_doubles(o.milestones, "--milestones")) ms.push_back(int64_t(v));
+    return std::make_unique<optim::MultiStepLR>(o.lr, ms, o.gamma);
+  }
+  if (o.schedule == "constant") return std::make_unique<optim::ConstantLR>(o.lr);
+  OODKIT_FAIL("train: --schedule must be cosine, step, multistep or constant, got '", o.schedule, "'");
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{o.lr, o.momentum, 0.0, o.weight_decay, o.nesterov});
+  if (o.optimizer == "adam" || o.optimizer == "adamw") {
+    optim::AdamOptions a;
+    a.lr = o.lr;
+    a.weight_decay = o.weight_decay;
+    a.decoupled_weight_decay = o.optimizer == "adamw";
+    return std::make_unique<optim::Adam>(std::move(params), a);
+  }
+  OODKIT_FAIL("train: --optimizer must be sgd, adam or adamw, got '", o.optimizer, "'");
+}
+
+// Top-1 correct predictions in a [B, K] logits tensor.
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  const Tensor l = logits.detach().cpu();
+  const int64_t b = l.size(0), k = l.size(1);
+  const float* p = l.data<float>();
+  const int64_t* y = labels.data<int64_t>();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < b; ++i) correct += std::max_element(p + i * k, p + (i + 1) * k) - (p + i * k) == y[i];
+  return correct;
+}
+
+double evaluate(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
+                const data::Normalization& norm, Device device, int64_t batch) {
+  if (rows.empty()) return 0.0;
+  model.eval();
+  autograd::NoGradGuard ng;
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = false;
+  lo.norm = norm;
+  data::BatchLoader loader(ds, lo, rows);
+  loader.start_epoch(0);
+  int64_t correct = 0, seen = 0;
+  for (data::Batch b; loader.next(b);) {
+    correct += count_correct(model.forward(b.images.to(device)), b.labels);
+    seen += b.labels.numel();
+  }
+  return double(correct) / double(seen);
+}
+
+bool file_exists(const std::string& p) { return ::access(p.c_str(), R_OK) == 0; }
+
+}  // namespace
+
+int run_train(const TrainOptions& o) {
+  OODKIT_CHECK(o.epochs > 0 && o.batch > 0, "train: --epochs and --batch must be positive");
+  OODKIT_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "train: --val-fraction must be in [0, 1)");
+  set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
+
+  data::LoadOptions lo;
+  lo.split = "train";
+  lo.limit = o.limit;
+  const data::Dataset train_set = data::load_dataset(o.dataset, "", lo);
+  OODKIT_CHECK(train_set.labels.defined(), "train: dataset '", o.dataset, "' has no labels");
+  data::LoadOptions test_lo;
+  test_lo.split = "test";
+  const data::Dataset test_set = data::load_dataset(o.dataset, "", test_lo);
+  const data::Normalization norm = data::normalization_for(o.dataset);
+  const int64_t size = train_set.images.size(2);
+
+  const data::HoldoutSplit split =
+      o.val_fraction > 0 ? data::holdout_split(train_set.labels, o.val_fraction, o.seed, true)
+                         : data::holdout_split(train_set.size(), 0.0, o.seed);
+  Generator gen(o.seed);
+  std::shared_ptr<models::Classifier> model = models::make_classifier(o.arch, train_set.num_classes, int(size), gen);
+  model->to(o.device);
+  std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, model->parameters());
+  std::unique_ptr<optim::LRSchedule> schedule = make_schedule(o);
+
+  ::mkdir(o.out_dir.c_str(), 0755);
+  const std::string last_path = o.out_dir + "/last.safetensors";
+  nlohmann::json log = nlohmann::json::array();
+  int start_epoch = 0;
+  if (o.resume && file_exists(last_path)) {
+    std::map<std::string, std::string> meta;
+    const NamedTensors all = load_safetensors(last_path, &meta);
+    OODKIT_CHECK(meta["arch"] == o.arch && meta["dataset"] == o.dataset, "train --resume: '", last_path,
+                 "' is a ", meta["arch"], " on ", meta["dataset"], ", not ", o.arch, " on ", o.dataset);
+    NamedTensors model_state, optim_state;
+    for (const auto& [n, t] : all) {
+      if (n.rfind("optim/", 0) == 0) optim_state.emplace_back(n.substr(6), t);
+      else model_state.emplace_back(n, t);
+    }
+    model->load_state_dict(model_state);
+    opt->load_state(optim_state);
+    start_epoch = std::stoi(meta["epoch"]);
+    if (file_exists(o.out_dir + "/log.json")) {
+      std::ifstream f(o.out_dir + "/log.json");
+      log = nlohmann::json::parse(f);
+    }
+    std::printf("resuming from %s after epoch %d\n", last_path.c_str(), start_epoch);
+  } else if (o.resume) {
+    std::printf("no checkpoint at %s: starting from scratch\n", last_path.c_str());
+  }
+
+  data::LoaderOptions train_lo;
+  train_lo.batch_size = o.batch;
+  train_lo.shuffle = true;
+  train_lo.drop_last = true;
+  train_lo.random_crop = o.augment;
+  train_lo.hflip = o.augment;
+  train_lo.norm = norm;
+  train_lo.seed = o.seed;
+  data::BatchLoader loader(train_set, train_lo, split.train);
+  std::vector<int64_t> test_rows(size_t(test_set.size()));
+  for (int64_t i = 0; i < test_set.size(); ++i) test_rows[size_t(i)] = i;
+
+  std::printf("oodkit train: %s on %s (%lld training images%s, %lld test), %lld parameters, %s, %s %s\n",
+              o.arch.c_str(), o.dataset.c_str(), (long long)split.train.size(),
+              split.val.empty() ? "" : (", " + std::to_string(split.val.size()) + " held out").c_str(),
+              (long long)test_set.size(), (long long)model->num_parameters(), o.device.str().c_str(),
+              o.optimizer.c_str(), o.tf32 ? "TF32" : "FP32");
+  const bool tty = ::isatty(STDOUT_FILENO);
+  for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    const double lr = schedule->lr_at(epoch);
+    opt->set_lr(lr);
+    model->train();
+    loader.start_epoch(epoch);
+    const auto t0 = Clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step = 0;
+    const int64_t steps = loader.batches_per_epoch();
+    for (data::Batch b; loader.next(b); ++step) {
+      const Tensor x = b.images.to(o.device), y = b.labels.to(o.device);
+      const Tensor logits = model->forward(x);
+      const Tensor loss = ops::cross_entropy(logits, y);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      const double l = loss.item();
+      OODKIT_CHECK(std::isfinite(l), "train: loss became ", l, " at epoch ", epoch + 1, " step ", step + 1,
+                   " (lower --lr?)");
+      loss_sum += l * double(b.labels.numel());
+      correct += count_correct(logits, b.labels);
+      seen += b.labels.numel();
+      if (tty && (step % 10 == 0 || step + 1 == steps)) {
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        const int width = 30, done = int(width * (step + 1) / std::max<int64_t>(steps, 1));
+        std::printf("\repoch %d/%d [%s%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", epoch + 1, o.epochs,
+                    std::string(size_t(done), '=').c_str(), std::string(size_t(width - done), ' ').c_str(),
+                    (long long)step + 1, (long long)steps, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
+                    double(seen) / secs);
+        std::fflush(stdout);
+      }
+    }
+    cuda_synchronize();
+    const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double val_acc = split.val.empty() ? -1 : evaluate(*model, train_set, split.val, norm, o.device, 256);
+    const double test_acc = evaluate(*model, test_set, test_rows, norm, o.device, 256);
+    const double train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
+    const double train_acc = double(correct) / double(std::max<int64_t>(seen, 1));
+    std::printf("%sepoch %d/%d  lr %.5f  loss %.4f  train acc %.2f%%%s  test acc %.2f%%  %.1f s (%.0f img/s)\n",
+                tty ? "\r" : "", epoch + 1, o.epochs, lr, train_loss, 100 * train_acc,
+                val_acc >= 0 ? ("  val acc " + std::to_string(100 * val_acc).substr(0, 5) + "%").c_str() : "",
+                100 * test_acc, train_secs, double(seen) / train_secs);
+    log.push_back({{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss}, {"train_accuracy", train_acc},
+                   {"val_accuracy", val_acc >= 0 ? nlohmann::json(val_acc) : nlohmann::json(nullptr)},
+                   {"test_accuracy", test_acc}, {"seconds", train_secs}, {"images_per_second", double(seen) / train_secs}});
+
+    // Checkpoints: model-only file first, then the resumable one, then the log.
+    std::map<std::string, std::string> meta{{"arch", o.arch},
+                                            {"num_classes", std::to_string(train_set.num_classes)},
+                                            {"dataset", o.dataset},
+                                            {"epoch", std::to_string(epoch + 1)},
+                                            {"test_accuracy", std::to_string(test_acc)}};
+    const NamedTensors state = model->state_dict();
+    save_safetensors(o.out_dir + "/model.safetensors", state, meta);
+    NamedTensors all = state;
+    for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);
+    save_safetensors(last_path, all, meta);
+    write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace oodkit::tools
