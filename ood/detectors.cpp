@@ -1,6 +1,8 @@
 #include "ood/detectors.h"
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "framework/autograd.h"
@@ -14,6 +16,7 @@
 #include "ood/mahalanobis.h"
 #include "ood/react.h"
 #include "ood/scores.h"
+#include "ood/state_io.h"
 #include "ood/vim.h"
 
 namespace oodkit::ood {
@@ -33,6 +36,44 @@ Tensor Detector::score(const Features&) const { OODKIT_FAIL(name(), " scores ima
 
 Tensor Detector::score_images(const ImageContext&, const Tensor&) const {
   OODKIT_FAIL(name(), " scores features, not images");
+}
+
+void Detector::save(const std::string& path) const {
+  StateWriter w(name());
+  std::string keys;
+  for (const auto& [k, v] : params_) {
+    w.number("param." + k, v);
+    keys += (keys.empty() ? "" : ",") + k;
+  }
+  w.text("param_keys", keys);
+  save_fitted(path);  // the fitted part first: the base pair is what load_detector looks for
+  w.save(path);
+}
+
+void Detector::load(const std::string& path) {
+  StateReader r(path, name());
+  Params p;
+  std::stringstream ss(r.text("param_keys"));
+  for (std::string k; std::getline(ss, k, ',');)
+    if (!k.empty()) p[k] = r.number("param." + k);
+  r.expect_no_other_tensors();
+  load_fitted(path);
+  params_ = p;
+}
+
+std::unique_ptr<Detector> load_detector(const std::string& path) {
+  std::ifstream f(state_json_path(path));
+  OODKIT_CHECK(f.good(), "cannot open detector state '", state_json_path(path), "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const std::exception& e) {
+    OODKIT_FAIL("'", state_json_path(path), "' is not valid JSON: ", e.what());
+  }
+  OODKIT_CHECK(j.contains("kind") && j["kind"].is_string(), "'", state_json_path(path), "' names no detector kind");
+  std::unique_ptr<Detector> d = make_detector(j["kind"].get<std::string>());
+  d->load(path);
+  return d;
 }
 
 double Detector::param(const char* key) const {
@@ -60,6 +101,32 @@ struct HeadHolder {
     OODKIT_CHECK(ctx.weight.defined(), "detector fit: the classifier head is missing from the fit context");
     weight = ctx.weight;
     bias = ctx.bias;
+  }
+  // The head on `device` (a loaded head is on the CPU; K x D is small to copy).
+  std::pair<Tensor, Tensor> on(Device device) const {
+    return {weight.to(device), bias.defined() ? bias.to(device) : Tensor()};
+  }
+  void save(const std::string& path) const {
+    StateWriter w("classifier-head");
+    w.tensor("weight", weight);
+    if (bias.defined()) w.tensor("bias", bias);
+    w.integer("has_bias", bias.defined());
+    w.save(path + ".head");
+  }
+  void load(const std::string& path) {
+    StateReader r(path + ".head", "classifier-head");
+    const NamedTensors all = load_safetensors(r.tensors_path());
+    for (const auto& [n, t] : all) {
+      if (n == "weight") weight = t;
+      if (n == "bias") bias = t;
+    }
+    OODKIT_CHECK(weight.defined() && weight.ndim() == 2, "'", r.tensors_path(), "' holds no [K, D] weight");
+    if (r.integer("has_bias")) {
+      OODKIT_CHECK(bias.defined() && bias.ndim() == 1 && bias.size(0) == weight.size(0), "'", r.tensors_path(),
+                   "' holds no bias matching the weight");
+    } else {
+      bias = Tensor();
+    }
   }
 };
 
@@ -138,6 +205,8 @@ class MahalanobisDetector : public Detector {
   Tensor score(const Features& f) const override { return model_.score(f.z); }
 
  protected:
+  void save_fitted(const std::string& path) const override { model_.save(path + ".mahalanobis"); }
+  void load_fitted(const std::string& path) override { model_ = Mahalanobis::load(path + ".mahalanobis"); }
   Mahalanobis model_;
 };
 
@@ -178,9 +247,20 @@ class ReActDetector : public Detector {
     Detector::configure(p);
     react_.fit(heldout_z_, param("p"));
   }
-  Tensor score(const Features& f) const override { return react_.score(f.z, head_.weight, head_.bias); }
+  Tensor score(const Features& f) const override {
+    const auto [w, b] = head_.on(f.z.device());
+    return react_.score(f.z, w, b);
+  }
 
  private:
+  void save_fitted(const std::string& path) const override {
+    react_.save(path + ".react");
+    head_.save(path);
+  }
+  void load_fitted(const std::string& path) override {
+    react_ = ReAct::load(path + ".react");
+    head_.load(path);
+  }
   Tensor heldout_z_;
   HeadHolder head_;
   ReAct react_;
@@ -194,10 +274,13 @@ class AshDetector : public Detector {
   Params defaults() const override { return {{"p", 90.0}}; }
   void fit(const FitContext& ctx) override { head_.keep(ctx); }
   Tensor score(const Features& f) const override {
-    return head_energy(ash(f.z, param("p"), mode_), head_.weight, head_.bias);
+    const auto [w, b] = head_.on(f.z.device());
+    return head_energy(ash(f.z, param("p"), mode_), w, b);
   }
 
  private:
+  void save_fitted(const std::string& path) const override { head_.save(path); }
+  void load_fitted(const std::string& path) override { head_.load(path); }
   AshMode mode_;
   std::string name_;
   HeadHolder head_;
@@ -220,6 +303,8 @@ class DiceDetector : public Detector {
   Tensor score(const Features& f) const override { return dice_.score(f.z); }
 
  private:
+  void save_fitted(const std::string& path) const override { dice_.save(path + ".dice"); }
+  void load_fitted(const std::string& path) override { dice_ = Dice::load(path + ".dice"); }
   Tensor train_z_;
   HeadHolder head_;
   Dice dice_;
@@ -237,6 +322,7 @@ class KnnDetector : public Detector {
   }
   Tensor score(const Features& f) const override {
     const int64_t k = std::min<int64_t>(int64_t(param("k")), bank_.size(0));
+    if (bank_.device() != f.z.device()) bank_ = bank_.to(f.z.device());  // once, after a load
     const KnnResult r = knn_search(normalize_rows(f.z), bank_, k);
     const Tensor d = r.distances.cpu();
     Tensor s = Tensor::empty({d.size(0)});
@@ -245,7 +331,19 @@ class KnnDetector : public Detector {
   }
 
  private:
-  Tensor bank_;
+  void save_fitted(const std::string& path) const override {
+    StateWriter w("knn-bank");
+    w.tensor("bank", bank_);
+    w.save(path + ".bank");
+  }
+  void load_fitted(const std::string& path) override {
+    StateReader r(path + ".bank", "knn-bank");
+    const NamedTensors all = load_safetensors(r.tensors_path());
+    OODKIT_CHECK(all.size() == 1 && all[0].first == "bank" && all[0].second.ndim() == 2, "'", r.tensors_path(),
+                 "' holds no [N, D] feature bank");
+    bank_ = all[0].second;
+  }
+  mutable Tensor bank_;
 };
 
 class GradNorm : public Detector {
@@ -264,6 +362,8 @@ class VimDetector : public Detector {
   Tensor score(const Features& f) const override { return vim_.score(f.logits, f.z); }
 
  private:
+  void save_fitted(const std::string& path) const override { vim_.save(path + ".vim"); }
+  void load_fitted(const std::string& path) override { vim_ = Vim::load(path + ".vim"); }
   Vim vim_;
 };
 

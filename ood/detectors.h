@@ -42,6 +42,12 @@ class Detector {
   virtual void configure(const Params& p) { params_ = p; }
   const Params& params() const { return params_; }
 
+  // Fitted state and the configured setting as <path>.json + <path>.safetensors (ood/state_io.h);
+  // detectors with fitted statistics add their own pair at <path>.<part>. After load() the
+  // detector scores without fit() or configure().
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
   virtual bool uses_images() const { return false; }
   virtual Tensor score(const Features& f) const;  // feature-based detectors
   // Input-perturbation detectors: images [B, 3, H, W] normalised, on the model's device.
@@ -49,12 +55,16 @@ class Detector {
 
  protected:
   double param(const char* key) const;
+  virtual void save_fitted(const std::string& path) const {}  // path: the detector's base path
+  virtual void load_fitted(const std::string& path) {}
   Params params_;
 };
 
 // The detectors by name: msp, maxlogit, energy, odin, mahalanobis, mahalanobis_noise, react,
 // ash_p, ash_b, ash_s, dice, knn, gradnorm, vim, nap, nap_mean, fs, fs_ta.
 std::unique_ptr<Detector> make_detector(const std::string& name);
+// A detector saved with Detector::save (its kind is read from <path>.json).
+std::unique_ptr<Detector> load_detector(const std::string& path);
 std::vector<std::string> detector_names();
 
 // Fusions combine two detectors' scores: NAP-E/A/R = geometric mean of (energy | ash_s | react)

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "framework/autograd.h"
+#include "ood/state_io.h"
 
 namespace oodkit::ood {
 
@@ -98,6 +99,7 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
       }
     }
     d->configure(best.chosen);
+    if (!in.save_dir.empty()) d->save(in.save_dir + "/" + name);
     best.test_id = score_set(*d, in, in.test_id);
     for (const ScoredSet& s : in.test_ood) best.test_ood.push_back(score_set(*d, in, s));
     return done.emplace(name, std::move(best)).first->second;
@@ -124,6 +126,11 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
       }
     }
     const double v = best.chosen[key];
+    if (!in.save_dir.empty()) {
+      StateWriter w("fusion");
+      w.text("name", spec.name).text("a", spec.a).text("b", spec.b).integer("geometric", spec.geometric).number(key, v);
+      w.save(in.save_dir + "/" + spec.name);
+    }
     say(spec.name + " [" + params_str(best.chosen) + "] validation AUROC " + std::to_string(100 * best.val_auroc));
     best.test_id = fuse_vec(a.test_id, b.test_id, v);
     for (size_t i = 0; i < in.test_ood.size(); ++i) best.test_ood.push_back(fuse_vec(a.test_ood[i], b.test_ood[i], v));

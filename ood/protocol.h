@@ -32,6 +32,9 @@ struct ProtocolInput {
   ScoredSet val_id, val_ood;            // the validation pair
   ScoredSet test_id;
   std::vector<ScoredSet> test_ood;
+  // When set, every detector run is saved there (Detector::save) with its kept setting, and
+  // each fusion's choice as <dir>/<fusion>.json, so `oodkit score` needs no refit.
+  std::string save_dir;
 };
 
 struct MethodResult {

@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "models/resnet_cifar.h"
@@ -141,8 +144,21 @@ TEST(Protocol, SelectsOnValidationAndReportsConsistentMetrics) {
   in.test_id = f.set("test_id", f.images(24, 0.0), fo);
   in.test_ood = {f.set("near", f.images(20, 0.3), fo), f.set("far", f.images(20, 1.5), fo)};
 
+  in.save_dir = ::testing::TempDir() + "oodkit_protocol_detectors";
+  ::mkdir(in.save_dir.c_str(), 0755);
   const std::vector<std::string> methods = ood::all_method_names();
   const std::vector<ood::MethodResult> results = ood::run_protocol(in, methods);
+  // Every saved detector, reloaded without fitting, reproduces its test scores exactly.
+  const std::vector<std::string> detectors = ood::detector_names();
+  for (const ood::MethodResult& r : results) {
+    if (std::find(detectors.begin(), detectors.end(), r.name) == detectors.end()) continue;
+    const std::unique_ptr<ood::Detector> d = ood::load_detector(in.save_dir + "/" + r.name);
+    EXPECT_EQ(d->params(), r.chosen) << r.name;
+    ood::ImageContext ic{&f.net, in.input_std};
+    const Tensor s = d->uses_images() ? d->score_images(ic, in.test_id.images) : d->score(in.test_id.features);
+    EXPECT_EQ(ood::to_doubles(s), r.id_scores) << r.name;
+  }
+  EXPECT_THROW(ood::load_detector(in.save_dir + "/missing"), Error);
   ASSERT_EQ(results.size(), methods.size());
   for (const ood::MethodResult& r : results) {
     ASSERT_EQ(r.per_set.size(), 2u) << r.name;
