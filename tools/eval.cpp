@@ -161,6 +161,21 @@ int run_eval(const EvalOptions& o) {
   std::printf("features extracted in %.1f s; ID test accuracy %.2f%% (%lld/%zu)\n", seconds_since(t0),
               100 * accuracy, (long long)correct, labels.size());
 
+  if (!o.out_dir.empty()) {
+    // Fitted detectors + the settings `oodkit score` needs to reproduce the features.
+    ::mkdir(o.out_dir.c_str(), 0755);
+    in.save_dir = o.out_dir + "/detectors";
+    ::mkdir(in.save_dir.c_str(), 0755);
+    nlohmann::json p{{"arch", lc.arch},
+                     {"num_classes", lc.num_classes},
+                     {"checkpoint", checkpoint},
+                     {"id", o.id},
+                     {"image_size", size},
+                     {"ta_thresholds", fo.ta_thresholds},
+                     {"nap_eps", fo.nap_eps},
+                     {"methods", methods}};
+    write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+  }
   const auto t1 = Clock::now();
   const std::vector<ood::MethodResult> results = ood::run_protocol(in, methods);
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
@@ -186,7 +201,6 @@ int run_eval(const EvalOptions& o) {
   std::printf("%s", md.str().c_str());
 
   if (!o.out_dir.empty()) {
-    ::mkdir(o.out_dir.c_str(), 0755);
     nlohmann::json j;
     j["arch"] = lc.arch;
     j["checkpoint"] = checkpoint;

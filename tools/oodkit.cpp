@@ -6,6 +6,7 @@
 #include "framework/error.h"
 #include "tools/demo.h"
 #include "tools/eval.h"
+#include "tools/score.h"
 #include "tools/train.h"
 
 int main(int argc, char** argv) {
@@ -74,6 +75,18 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--out", tr.out_dir, "checkpoint folder")->capture_default_str();
   train_cmd->add_flag("--resume", tr.resume, "continue from <out>/last.safetensors");
 
+  oodkit::tools::ScoreOptions sc;
+  std::string score_device = "cpu";
+  auto* score_cmd = app.add_subcommand("score", "Score new images with detectors saved by `oodkit eval --out` (no refit)");
+  score_cmd->add_option("--detectors", sc.detectors, "the detectors/ folder of an eval run")->required();
+  score_cmd->add_option("--data", sc.data, "dataset name[:split] or folder:<path>")->required();
+  score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
+  score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
+  score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
+  score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) {
@@ -82,6 +95,10 @@ int main(int argc, char** argv) {
       std::printf("CUDA devices: %d\n", n);
       for (int i = 0; i < n; ++i) std::printf("  cuda:%d %s\n", i, oodkit::cuda_device_name(i).c_str());
       return 0;
+    }
+    if (*score_cmd) {
+      sc.device = oodkit::Device::parse(score_device);
+      return oodkit::tools::run_score(sc);
     }
     if (*train_cmd) {
       tr.device = oodkit::Device::parse(train_device);

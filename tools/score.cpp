@@ -1,0 +1,114 @@
+// `oodkit score`: scores new images with detectors fitted and saved by `oodkit eval --out`,
+// without refitting: loads the classifier and each detector's state, extracts the same
+// features (protocol.json), writes one score column per method (higher = more ID).
+#include "tools/score.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/registry.h"
+#include "ood/detectors.h"
+#include "ood/protocol.h"
+#include "ood/state_io.h"
+#include "tools/common.h"
+
+namespace oodkit::tools {
+
+int run_score(const ScoreOptions& o) {
+  const std::string proto_path = o.detectors + "/protocol.json";
+  std::ifstream pf(proto_path);
+  OODKIT_CHECK(pf.good(), "cannot open '", proto_path, "' (run `oodkit eval --out DIR` first; pass DIR/detectors)");
+  nlohmann::json proto;
+  try {
+    proto = nlohmann::json::parse(pf);
+  } catch (const std::exception& e) {
+    OODKIT_FAIL("'", proto_path, "' is not valid JSON: ", e.what());
+  }
+  const std::string checkpoint = o.checkpoint.empty() ? proto.at("checkpoint").get<std::string>() : o.checkpoint;
+  const int64_t size = proto.at("image_size").get<int64_t>();
+  LoadedClassifier lc = load_classifier(checkpoint, proto.at("arch").get<std::string>(),
+                                        proto.at("num_classes").get<int64_t>(), int(size));
+  lc.model->to(o.device);
+  lc.model->eval();
+  const data::Normalization norm = data::normalization_for(proto.at("id").get<std::string>());
+  ood::FeatureOptions fo;
+  fo.ta_thresholds = proto.at("ta_thresholds").get<std::vector<double>>();
+  fo.nap_eps = proto.at("nap_eps").get<double>();
+  std::vector<std::string> methods =
+      o.methods.empty() ? proto.at("methods").get<std::vector<std::string>>() : split_list(o.methods);
+
+  data::LoadOptions lo;
+  std::string name = o.data;
+  if (const size_t c = name.find(':'); c != std::string::npos && name.rfind("folder:", 0) != 0) {
+    lo.split = name.substr(c + 1);
+    name = name.substr(0, c);
+  }
+  lo.image_size = size;
+  lo.limit = o.limit;
+  const data::Dataset ds = data::load_dataset(name, "", lo);
+
+  // Features for every image, and the images themselves when an input-perturbation method is used.
+  std::vector<ood::Features> parts;
+  std::vector<Tensor> images;
+  for (int64_t b = 0; b < ds.size(); b += o.batch) {
+    const int64_t len = std::min(o.batch, ds.size() - b);
+    const Tensor x = normalized_rows(ds, b, len, norm).to(o.device);
+    parts.push_back(ood::extract_features(*lc.model, x, fo));
+    images.push_back(x);
+  }
+  const ood::Features f = ood::concat_features(parts);
+
+  std::map<std::string, std::vector<double>> columns;
+  std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
+      -> const std::vector<double>& {
+    if (auto it = columns.find(m); it != columns.end()) return it->second;
+    const std::string path = o.detectors + "/" + m;
+    std::ifstream jf(ood::state_json_path(path));
+    OODKIT_CHECK(jf.good(), "no saved detector or fusion '", m, "' in '", o.detectors, "'");
+    const nlohmann::json j = nlohmann::json::parse(jf);
+    std::vector<double> s;
+    if (j.at("kind") == "fusion") {
+      ood::StateReader r(path, "fusion");
+      const bool geometric = r.integer("geometric") != 0;
+      const double v = r.number(geometric ? "w" : "lambda");
+      const std::vector<double> a = score_of(r.text("a")), b = score_of(r.text("b"));
+      ood::FusionSpec spec{m, r.text("a"), r.text("b"), geometric, {}};
+      s = ood::to_doubles(ood::fuse(spec, Tensor::from_vector(a, {int64_t(a.size())}),
+                                    Tensor::from_vector(b, {int64_t(b.size())}), v));
+    } else {
+      const std::unique_ptr<ood::Detector> d = ood::load_detector(path);
+      if (d->uses_images()) {
+        ood::ImageContext ctx{lc.model.get(), norm.std};
+        for (const Tensor& x : images) {
+          const std::vector<double> part = ood::to_doubles(d->score_images(ctx, x));
+          s.insert(s.end(), part.begin(), part.end());
+        }
+      } else {
+        s = ood::to_doubles(d->score(f));
+      }
+    }
+    return columns.emplace(m, std::move(s)).first->second;
+  };
+  for (const std::string& m : methods) score_of(m);
+
+  std::ostringstream csv;
+  csv << "index";
+  for (const std::string& m : methods) csv << "," << m;
+  csv << "\n";
+  csv.precision(9);
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    csv << i;
+    for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
+    csv << "\n";
+  }
+  if (o.out.empty()) std::printf("%s", csv.str().c_str());
+  else {
+    write_text_file(o.out, csv.str());
+    std::printf("scored %lld images of %s with %zu methods -> %s\n", (long long)ds.size(), o.data.c_str(),
+                methods.size(), o.out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace oodkit::tools

@@ -1,0 +1,22 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "framework/dtype.h"
+
+namespace oodkit::tools {
+
+struct ScoreOptions {
+  std::string detectors;    // the detectors/ folder written by `oodkit eval --out`
+  std::string data;         // dataset name[:split] or folder:<path>
+  int64_t limit = -1;
+  std::string methods;      // "" = all saved
+  std::string checkpoint;   // "" = the one recorded in protocol.json
+  int64_t batch = 256;
+  Device device = Device::cpu();
+  std::string out;          // CSV: index, then one column per method ("" = stdout)
+};
+
+int run_score(const ScoreOptions& o);
+
+}  // namespace oodkit::tools
