@@ -160,6 +160,7 @@ int run_eval(const EvalOptions& o) {
   const double accuracy = double(correct) / double(labels.size());
   std::printf("features extracted in %.1f s; ID test accuracy %.2f%% (%lld/%zu)\n", seconds_since(t0),
               100 * accuracy, (long long)correct, labels.size());
+  std::fflush(stdout);
 
   if (!o.out_dir.empty()) {
     // Fitted detectors + the settings `oodkit score` needs to reproduce the features.
@@ -177,7 +178,9 @@ int run_eval(const EvalOptions& o) {
     write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
   }
   const auto t1 = Clock::now();
-  const std::vector<ood::MethodResult> results = ood::run_protocol(in, methods);
+  // Progress (one line per setting tried) on stderr, so stdout stays the report.
+  const std::vector<ood::MethodResult> results =
+      ood::run_protocol(in, methods, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
 
   // ---- reports: Markdown (stdout and file), JSON, CSV

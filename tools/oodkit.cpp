@@ -7,6 +7,7 @@
 #include "tools/demo.h"
 #include "tools/eval.h"
 #include "tools/score.h"
+#include "tools/study.h"
 #include "tools/train.h"
 
 int main(int argc, char** argv) {
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--device", train_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   train_cmd->add_option("--out", tr.out_dir, "checkpoint folder")->capture_default_str();
   train_cmd->add_flag("--resume", tr.resume, "continue from <out>/last.safetensors");
+  train_cmd->add_option("--stop-after", tr.stop_after, "stop after this epoch, as if killed (tests --resume)");
 
   oodkit::tools::ScoreOptions sc;
   std::string score_device = "cpu";
@@ -87,6 +89,24 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
 
+  oodkit::tools::StudyOptions st;
+  std::string study_device = "cpu";
+  auto* study_cmd = app.add_subcommand(
+      "study", "Train a classifier, evaluate every detector, write a report (default: the embedded synthetic study)");
+  study_cmd->add_option("--arch", st.arch)->capture_default_str();
+  study_cmd->add_option("--id", st.id, "ID dataset")->capture_default_str();
+  study_cmd->add_option("--ood", st.ood, "OOD test sets")->capture_default_str();
+  study_cmd->add_option("--val-ood", st.val_ood, "OOD validation set")->capture_default_str();
+  study_cmd->add_option("--train-limit", st.train_limit)->capture_default_str();
+  study_cmd->add_option("--epochs", st.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+  study_cmd->add_option("--batch", st.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  study_cmd->add_option("--lr", st.lr)->capture_default_str();
+  study_cmd->add_option("--methods", st.methods)->capture_default_str();
+  study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();
+  study_cmd->add_option("--seed", st.seed)->capture_default_str();
+  study_cmd->add_option("--device", study_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  study_cmd->add_option("--out", st.out_dir)->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) {
@@ -95,6 +115,10 @@ int main(int argc, char** argv) {
       std::printf("CUDA devices: %d\n", n);
       for (int i = 0; i < n; ++i) std::printf("  cuda:%d %s\n", i, oodkit::cuda_device_name(i).c_str());
       return 0;
+    }
+    if (*study_cmd) {
+      st.device = oodkit::Device::parse(study_device);
+      return oodkit::tools::run_study(st);
     }
     if (*score_cmd) {
       sc.device = oodkit::Device::parse(score_device);

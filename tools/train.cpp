@@ -208,6 +208,7 @@ int run_train(const TrainOptions& o) {
                 tty ? "\r" : "", epoch + 1, o.epochs, lr, train_loss, 100 * train_acc,
                 val_acc >= 0 ? ("  val acc " + std::to_string(100 * val_acc).substr(0, 5) + "%").c_str() : "",
                 100 * test_acc, train_secs, double(seen) / train_secs);
+    std::fflush(stdout);
     log.push_back({{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss}, {"train_accuracy", train_acc},
                    {"val_accuracy", val_acc >= 0 ? nlohmann::json(val_acc) : nlohmann::json(nullptr)},
                    {"test_accuracy", test_acc}, {"seconds", train_secs}, {"images_per_second", double(seen) / train_secs}});
@@ -224,6 +225,10 @@ int run_train(const TrainOptions& o) {
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);
     save_safetensors(last_path, all, meta);
     write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
+    if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
+      std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
+      break;
+    }
   }
   return 0;
 }

@@ -27,6 +27,7 @@ struct TrainOptions {
   Device device = Device::cpu();
   std::string out_dir = "runs/train";
   bool resume = false;
+  int stop_after = 0;            // > 0: stop after this epoch (as if killed), for testing --resume
 };
 
 int run_train(const TrainOptions& o);
