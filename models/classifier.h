@@ -20,16 +20,26 @@ struct ClassifierOutput {
 class Classifier : public nn::Module {
  public:
   // Stage 0 is the stem; stages 1..num_stages()-1 are the residual/dense stages.
-  virtual int num_stages() const = 0;
+  int num_stages() const { return int(stage_channels_.size()); }
   // Runs the stages after `after_stage` on `input` (the output of stage `after_stage`, or the
-  // image when after_stage = -1), then pooling and the head. `stages` holds only the stages run.
-  virtual ClassifierOutput forward_from(int after_stage, const Tensor& input) = 0;
+  // image when after_stage = -1), then global average pooling and the head. `stages` holds
+  // only the stages run. Checks the stage index and the input's channels.
+  ClassifierOutput forward_from(int after_stage, const Tensor& input);
   virtual nn::Linear& head() = 0;
 
   ClassifierOutput forward_all(const Tensor& image) { return forward_from(-1, image); }
   Tensor forward(const Tensor& image) { return forward_all(image).logits; }
   int64_t num_classes() { return head().weight.size(0); }
   int64_t feature_dim() { return head().weight.size(1); }
+
+ protected:
+  explicit Classifier(const char* name) : name_(name) {}
+  // Stage `stage` on its input (the image for stage 0); the last stage ends with its ReLU.
+  virtual Tensor run_stage(int stage, const Tensor& x) = 0;
+  std::vector<int64_t> stage_channels_;  // output channels of each stage, set by the constructor
+
+ private:
+  const char* name_;
 };
 
 }  // namespace oodkit::models

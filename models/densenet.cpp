@@ -45,7 +45,8 @@ Tensor DenseTransition::forward(const Tensor& x) {
   return ops::avg_pool2d(conv1->forward(ops::relu(bn1->forward(x))), ops::Pool2dOptions::square(2, 2));
 }
 
-DenseNet::DenseNet(int depth, int64_t num_classes, int64_t growth_rate, double reduction, Generator& gen) {
+DenseNet::DenseNet(int depth, int64_t num_classes, int64_t growth_rate, double reduction, Generator& gen)
+    : Classifier("DenseNet") {
   OODKIT_CHECK(depth >= 10 && (depth - 4) % 6 == 0, "DenseNet: depth must be 6n+4 (40, 100, 190, ...), got ", depth);
   OODKIT_CHECK(num_classes > 0, "DenseNet: num_classes must be positive, got ", num_classes);
   OODKIT_CHECK(growth_rate > 0, "DenseNet: growth_rate must be positive, got ", growth_rate);
@@ -83,20 +84,6 @@ Tensor DenseNet::run_stage(int stage, const Tensor& x) {
   for (auto& layer : blocks_[size_t(stage - 1)]) h = layer->forward(h);
   if (stage < 3) return transitions_[size_t(stage - 1)]->forward(h);
   return ops::relu(bn1_->forward(h));
-}
-
-ClassifierOutput DenseNet::forward_from(int after_stage, const Tensor& input) {
-  check_forward_from("DenseNet", after_stage, input, stage_channels_);
-  ClassifierOutput out;
-  Tensor h = input;
-  for (int s = after_stage + 1; s < num_stages(); ++s) {
-    h = run_stage(s, h);
-    out.stages.push_back(h);
-  }
-  out.features = h;
-  out.penultimate = ops::global_avg_pool(h);
-  out.logits = fc_->forward(out.penultimate);
-  return out;
 }
 
 }  // namespace oodkit::models

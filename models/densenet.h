@@ -48,13 +48,10 @@ class DenseNet : public Classifier {
   // depth = 6n + 4 (100 for DenseNet-BC-100), growth_rate > 0, reduction in (0, 1].
   DenseNet(int depth, int64_t num_classes, int64_t growth_rate = 12, double reduction = 0.5,
            Generator& gen = default_generator());
-  int num_stages() const override { return 4; }  // stem, block1+trans1, block2+trans2, block3+bn1+relu
-  ClassifierOutput forward_from(int after_stage, const Tensor& input) override;
   nn::Linear& head() override { return *fc_; }
 
  private:
-  Tensor run_stage(int stage, const Tensor& x);
-  std::vector<int64_t> stage_channels_;
+  Tensor run_stage(int stage, const Tensor& x) override;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::vector<std::vector<std::shared_ptr<DenseLayer>>> blocks_;
   std::vector<std::shared_ptr<DenseTransition>> transitions_;

@@ -21,9 +21,4 @@ class ModuleList : public nn::Module {
   }
 };
 
-// Checks the arguments of Classifier::forward_from: -1 <= after_stage < num_stages, input
-// [N, C, H, W] with C = 3 for the image (after_stage = -1) or C = stage_channels[after_stage].
-void check_forward_from(const char* model, int after_stage, const Tensor& input,
-                        const std::vector<int64_t>& stage_channels);
-
 }  // namespace oodkit::models

@@ -64,7 +64,8 @@ Tensor Bottleneck::forward(const Tensor& x) {
   return ops::relu(ops::add(h, shortcut(x, shortcut_conv, shortcut_bn)));
 }
 
-ResNet::ResNet(int depth, int64_t num_classes, int input_size, Generator& gen) : input_size_(input_size) {
+ResNet::ResNet(int depth, int64_t num_classes, int input_size, Generator& gen)
+    : Classifier("ResNet"), input_size_(input_size) {
   bool bottleneck = false;
   std::vector<int> blocks;
   switch (depth) {
@@ -110,20 +111,6 @@ Tensor ResNet::run_stage(int stage, const Tensor& x) {
   Tensor h = x;
   for (auto& block : layers_[size_t(stage - 1)]) h = block->forward(h);
   return h;
-}
-
-ClassifierOutput ResNet::forward_from(int after_stage, const Tensor& input) {
-  check_forward_from("ResNet", after_stage, input, stage_channels_);
-  ClassifierOutput out;
-  Tensor h = input;
-  for (int s = after_stage + 1; s < num_stages(); ++s) {
-    h = run_stage(s, h);
-    out.stages.push_back(h);
-  }
-  out.features = h;
-  out.penultimate = ops::global_avg_pool(h);
-  out.logits = linear_->forward(out.penultimate);
-  return out;
 }
 
 }  // namespace oodkit::models

@@ -59,15 +59,12 @@ class ResNet : public Classifier {
  public:
   // depth in {18, 34, 50, 101, 152}; input_size 32 (plain 3x3 stem) or 64 (stem + 2x2 max-pool).
   ResNet(int depth, int64_t num_classes, int input_size = 32, Generator& gen = default_generator());
-  int num_stages() const override { return 5; }  // stem, layer1, layer2, layer3, layer4
-  ClassifierOutput forward_from(int after_stage, const Tensor& input) override;
   nn::Linear& head() override { return *linear_; }
   int input_size() const { return input_size_; }
 
  private:
-  Tensor run_stage(int stage, const Tensor& x);
+  Tensor run_stage(int stage, const Tensor& x) override;
   int input_size_;
-  std::vector<int64_t> stage_channels_;  // output channels of each stage
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm> bn1_;
   std::vector<std::vector<std::shared_ptr<ResidualBlock>>> layers_;

@@ -27,7 +27,7 @@ Tensor CifarBasicBlock::forward(const Tensor& x) {
   return ops::relu(ops::add(h, shortcut));
 }
 
-ResNetCifar::ResNetCifar(int depth, int64_t num_classes, Generator& gen) {
+ResNetCifar::ResNetCifar(int depth, int64_t num_classes, Generator& gen) : Classifier("ResNetCifar") {
   OODKIT_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "ResNetCifar: depth must be 6n+2 (20, 32, 44, 56, ...), got ",
                depth);
   OODKIT_CHECK(num_classes > 0, "ResNetCifar: num_classes must be positive, got ", num_classes);
@@ -56,6 +56,7 @@ ResNetCifar::ResNetCifar(int depth, int64_t num_classes, Generator& gen) {
     register_module("layer" + std::to_string(s + 1), stage);
   }
   linear_ = register_module("linear", std::make_shared<nn::Linear>(64, num_classes, true, gen));
+  stage_channels_ = {16, 16, 32, 64};
   nn::init::kaiming_normal_(linear_->weight, false, gen);
 }
 
@@ -64,25 +65,6 @@ Tensor ResNetCifar::run_stage(int stage, const Tensor& x) {
   Tensor h = x;
   for (auto& block : layers_[size_t(stage - 1)]) h = block->forward(h);
   return h;
-}
-
-ClassifierOutput ResNetCifar::forward_from(int after_stage, const Tensor& input) {
-  OODKIT_CHECK(after_stage >= -1 && after_stage < num_stages(), "ResNetCifar::forward_from: stage ", after_stage,
-               " out of range [-1, ", num_stages(), ")");
-  if (after_stage == -1) {
-    check_ndim(input, 4, "ResNetCifar", "image");
-    OODKIT_CHECK(input.size(1) == 3, "ResNetCifar: images must have 3 channels, got ", input.describe());
-  }
-  ClassifierOutput out;
-  Tensor h = input;
-  for (int s = after_stage + 1; s < num_stages(); ++s) {
-    h = run_stage(s, h);
-    out.stages.push_back(h);
-  }
-  out.features = h;
-  out.penultimate = ops::global_avg_pool(h);
-  out.logits = linear_->forward(out.penultimate);
-  return out;
 }
 
 }  // namespace oodkit::models

@@ -26,12 +26,10 @@ class ResNetCifar : public Classifier {
  public:
   // depth in {20, 32, 44, 56, 110, ...}: (depth - 2) divisible by 6.
   ResNetCifar(int depth, int64_t num_classes, Generator& gen = default_generator());
-  int num_stages() const override { return 4; }  // stem, layer1, layer2, layer3
-  ClassifierOutput forward_from(int after_stage, const Tensor& input) override;
   nn::Linear& head() override { return *linear_; }
 
  private:
-  Tensor run_stage(int stage, const Tensor& x);
+  Tensor run_stage(int stage, const Tensor& x) override;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm> bn1_;
   std::vector<std::vector<std::shared_ptr<CifarBasicBlock>>> layers_;

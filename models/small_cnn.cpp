@@ -2,7 +2,6 @@
 
 #include "framework/nn/init.h"
 #include "framework/ops/activation.h"
-#include "framework/ops/pool.h"
 #include "models/model_util.h"
 
 namespace oodkit::models {
@@ -13,7 +12,7 @@ constexpr int kStrides[4] = {1, 2, 2, 1};
 const char* const kNames[4] = {"stem", "stage1", "stage2", "stage3"};
 }  // namespace
 
-SmallCnn::SmallCnn(int64_t num_classes, Generator& gen) {
+SmallCnn::SmallCnn(int64_t num_classes, Generator& gen) : Classifier("SmallCnn") {
   OODKIT_CHECK(num_classes > 0, "SmallCnn: num_classes must be positive, got ", num_classes);
   for (int s = 0; s < 4; ++s) {
     auto unit = register_module(kNames[s], std::make_shared<ModuleList>());
@@ -25,20 +24,12 @@ SmallCnn::SmallCnn(int64_t num_classes, Generator& gen) {
     units_.push_back(u);
   }
   linear_ = register_module("linear", std::make_shared<nn::Linear>(kChannels[4], num_classes, true, gen));
+  stage_channels_ = {kChannels[1], kChannels[2], kChannels[3], kChannels[4]};
 }
 
-ClassifierOutput SmallCnn::forward_from(int after_stage, const Tensor& input) {
-  check_forward_from("SmallCnn", after_stage, input, {kChannels[1], kChannels[2], kChannels[3], kChannels[4]});
-  ClassifierOutput out;
-  Tensor h = input;
-  for (int s = after_stage + 1; s < num_stages(); ++s) {
-    h = ops::relu(units_[size_t(s)].bn->forward(units_[size_t(s)].conv->forward(h)));
-    out.stages.push_back(h);
-  }
-  out.features = h;
-  out.penultimate = ops::global_avg_pool(h);
-  out.logits = linear_->forward(out.penultimate);
-  return out;
+Tensor SmallCnn::run_stage(int stage, const Tensor& x) {
+  const Unit& u = units_[size_t(stage)];
+  return ops::relu(u.bn->forward(u.conv->forward(x)));
 }
 
 }  // namespace oodkit::models

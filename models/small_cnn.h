@@ -17,11 +17,10 @@ namespace oodkit::models {
 class SmallCnn : public Classifier {
  public:
   SmallCnn(int64_t num_classes, Generator& gen = default_generator());
-  int num_stages() const override { return 4; }
-  ClassifierOutput forward_from(int after_stage, const Tensor& input) override;
   nn::Linear& head() override { return *linear_; }
 
  private:
+  Tensor run_stage(int stage, const Tensor& x) override;
   struct Unit {
     std::shared_ptr<nn::Conv2d> conv;
     std::shared_ptr<nn::BatchNorm> bn;

@@ -45,7 +45,8 @@ Tensor WideBasicBlock::forward(const Tensor& x) {
   return ops::add(conv_shortcut ? conv_shortcut->forward(o) : x, h);
 }
 
-WideResNet::WideResNet(int depth, int widen_factor, int64_t num_classes, double drop_rate, Generator& gen) {
+WideResNet::WideResNet(int depth, int widen_factor, int64_t num_classes, double drop_rate, Generator& gen)
+    : Classifier("WideResNet") {
   OODKIT_CHECK(depth >= 10 && (depth - 4) % 6 == 0, "WideResNet: depth must be 6n+4 (16, 22, 28, 40, ...), got ",
                depth);
   OODKIT_CHECK(widen_factor >= 1, "WideResNet: widen_factor must be >= 1, got ", widen_factor);
@@ -82,20 +83,6 @@ Tensor WideResNet::run_stage(int stage, const Tensor& x) {
   for (auto& block : blocks_[size_t(stage - 1)]) h = block->forward(h);
   if (stage == 3) h = ops::relu(bn1_->forward(h));
   return h;
-}
-
-ClassifierOutput WideResNet::forward_from(int after_stage, const Tensor& input) {
-  check_forward_from("WideResNet", after_stage, input, stage_channels_);
-  ClassifierOutput out;
-  Tensor h = input;
-  for (int s = after_stage + 1; s < num_stages(); ++s) {
-    h = run_stage(s, h);
-    out.stages.push_back(h);
-  }
-  out.features = h;
-  out.penultimate = ops::global_avg_pool(h);
-  out.logits = fc_->forward(out.penultimate);
-  return out;
 }
 
 }  // namespace oodkit::models

@@ -43,15 +43,12 @@ class WideResNet : public Classifier {
   // generator is seeded from `gen`; reseed it with dropout_generator().manual_seed(...).
   WideResNet(int depth, int widen_factor, int64_t num_classes, double drop_rate = 0.3,
              Generator& gen = default_generator());
-  int num_stages() const override { return 4; }  // stem, block1, block2, block3 (+ bn1 + relu)
-  ClassifierOutput forward_from(int after_stage, const Tensor& input) override;
   nn::Linear& head() override { return *fc_; }
   Generator& dropout_generator() { return *dropout_gen_; }
 
  private:
-  Tensor run_stage(int stage, const Tensor& x);
+  Tensor run_stage(int stage, const Tensor& x) override;
   std::shared_ptr<Generator> dropout_gen_;
-  std::vector<int64_t> stage_channels_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::vector<std::vector<std::shared_ptr<WideBasicBlock>>> blocks_;
   std::shared_ptr<nn::BatchNorm> bn1_;
