@@ -38,4 +38,23 @@ inline Tensor param_like(const Tensor& param, const Tensor& like) {
   return param.to(like.dtype()).to(like.device());
 }
 
+// Validates the (features, head) arguments of a fit: z_train [N, D] non-empty, weight [K, D],
+// bias [K] or undefined; messages name `op` and the argument.
+inline void check_fit_args(const char* op, const Tensor& z_train, const Tensor& weight, const Tensor& bias) {
+  check_defined(z_train, op, "z_train");
+  check_defined(weight, op, "weight");
+  check_ndim(z_train, 2, op, "z_train");
+  check_ndim(weight, 2, op, "weight");
+  const int64_t n = z_train.size(0), d = z_train.size(1), k = weight.size(0);
+  OODKIT_CHECK(n > 0 && d > 0, op, ": 'z_train' is empty: ", z_train.describe());
+  OODKIT_CHECK(k > 0, op, ": 'weight' has no rows: ", weight.describe());
+  OODKIT_CHECK(weight.size(1) == d, op, ": 'weight' ", shape_str(weight.shape()), " must be [K, ", d,
+               "] to match 'z_train' ", shape_str(z_train.shape()));
+  if (bias.defined()) {
+    check_ndim(bias, 1, op, "bias");
+    OODKIT_CHECK(bias.size(0) == k, op, ": 'bias' ", shape_str(bias.shape()), " must be [", k, "] to match 'weight' ",
+                 shape_str(weight.shape()));
+  }
+}
+
 }  // namespace oodkit::ood::detail

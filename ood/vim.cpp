@@ -27,20 +27,8 @@ int64_t Vim::default_principal_dim(int64_t feature_dim) {
 
 void Vim::fit(const Tensor& z_train, const Tensor& weight, const Tensor& bias, int64_t principal_dim) {
   const char* op = "Vim::fit";
-  check_defined(z_train, op, "z_train");
-  check_defined(weight, op, "weight");
-  check_ndim(z_train, 2, op, "z_train");
-  check_ndim(weight, 2, op, "weight");
+  detail::check_fit_args(op, z_train, weight, bias);
   const int64_t n = z_train.size(0), d = z_train.size(1), k = weight.size(0);
-  OODKIT_CHECK(n > 0 && d > 0, op, ": 'z_train' is empty: ", z_train.describe());
-  OODKIT_CHECK(k > 0, op, ": 'weight' has no rows: ", weight.describe());
-  OODKIT_CHECK(weight.size(1) == d, op, ": 'weight' ", shape_str(weight.shape()), " must be [K, ", d,
-               "] to match 'z_train' ", shape_str(z_train.shape()));
-  if (bias.defined()) {
-    check_ndim(bias, 1, op, "bias");
-    OODKIT_CHECK(bias.size(0) == k, op, ": 'bias' ", shape_str(bias.shape()), " must be [", k, "] to match 'weight' ",
-                 shape_str(weight.shape()));
-  }
   const int64_t dp = principal_dim < 0 ? default_principal_dim(d) : principal_dim;
   OODKIT_CHECK(dp < d, op, ": principal_dim ", dp, " must be smaller than the feature dimension ", d,
                " (no residual space would be left)");
