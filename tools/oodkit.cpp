@@ -139,6 +139,9 @@ int main(int argc, char** argv) {
   } catch (const oodkit::Error& e) {
     std::fprintf(stderr, "oodkit: error: %s\n", e.what());
     return 1;
+  } catch (const std::exception& e) {  // e.g. a malformed JSON file, out of host memory
+    std::fprintf(stderr, "oodkit: error: %s\n", e.what());
+    return 1;
   }
   return 0;
 }
