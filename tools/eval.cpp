@@ -69,7 +69,7 @@ std::string pct(double v) {
   return os.str();
 }
 
-nlohmann::json metrics_json(const ood::OodMetrics& m) {
+nlohmann::ordered_json metrics_json(const ood::OodMetrics& m) {
   return {{"auroc", 100 * m.auroc},
           {"aupr_in", 100 * m.aupr_in},
           {"aupr_out", 100 * m.aupr_out},
@@ -204,7 +204,7 @@ int run_eval(const EvalOptions& o) {
   std::printf("%s", md.str().c_str());
 
   if (!o.out_dir.empty()) {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["arch"] = lc.arch;
     j["checkpoint"] = checkpoint;
     j["id"] = o.id;
@@ -218,7 +218,7 @@ int run_eval(const EvalOptions& o) {
     std::ostringstream csv;
     csv << "method,setting,ood_set,auroc,aupr_in,aupr_out,fpr95_tpr,fpr95_tpr_openood\n";
     for (const ood::MethodResult& r : results) {
-      nlohmann::json mj;
+      nlohmann::ordered_json mj;
       mj["chosen"] = r.chosen;
       mj["validation_auroc"] = 100 * r.val_auroc;
       for (size_t si = 0; si < in.test_ood.size(); ++si) mj["sets"][in.test_ood[si].name] = metrics_json(r.per_set[si]);
