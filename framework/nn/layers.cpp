@@ -9,9 +9,16 @@
 namespace oodkit::nn {
 
 namespace {
-void init_bias(Tensor& b, const Tensor& w, Generator& gen) {
-  const double bound = 1.0 / std::sqrt(double(init::fan_in(w)));
-  init::uniform_(b, -bound, bound, gen);
+// torch's default initialisation of a weight [out-ish, fan-in-ish, ...] and its optional bias [out]:
+// both U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+void init_weight_and_bias(Tensor& weight, Tensor& bias, const Shape& weight_shape, int64_t out, bool has_bias,
+                          Generator& gen) {
+  weight = Tensor::empty(weight_shape);
+  init::default_uniform_(weight, gen);
+  if (!has_bias) return;
+  bias = Tensor::empty({out});
+  const double bound = 1.0 / std::sqrt(double(init::fan_in(weight)));
+  init::uniform_(bias, -bound, bound, gen);
 }
 }  // namespace
 
@@ -19,14 +26,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
                Generator& gen)
     : options(ops::Conv2dOptions::square(stride, padding, dilation)) {
   OODKIT_CHECK(in > 0 && out > 0 && kernel > 0, "Conv2d: bad sizes in=", in, " out=", out, " kernel=", kernel);
-  weight = Tensor::empty({out, in, kernel, kernel});
-  init::default_uniform_(weight, gen);
+  init_weight_and_bias(weight, bias, {out, in, kernel, kernel}, out, has_bias, gen);
   register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out});
-    init_bias(bias, weight, gen);
-    register_parameter("bias", &bias);
-  }
+  if (has_bias) register_parameter("bias", &bias);
 }
 
 Tensor Conv2d::forward(const Tensor& x) const { return ops::conv2d(x, weight, bias, options); }
@@ -36,15 +38,10 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int kernel, int stride
     : options(ops::ConvTranspose2dOptions::square(stride, padding, output_padding)) {
   OODKIT_CHECK(in > 0 && out > 0 && kernel > 0, "ConvTranspose2d: bad sizes in=", in, " out=", out,
                " kernel=", kernel);
-  weight = Tensor::empty({in, out, kernel, kernel});
   // torch computes fan_in of a transposed conv weight from dim 1 (out channels).
-  init::default_uniform_(weight, gen);
+  init_weight_and_bias(weight, bias, {in, out, kernel, kernel}, out, has_bias, gen);
   register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out});
-    init_bias(bias, weight, gen);
-    register_parameter("bias", &bias);
-  }
+  if (has_bias) register_parameter("bias", &bias);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) const { return ops::conv_transpose2d(x, weight, bias, options); }
@@ -77,14 +74,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
 
 Linear::Linear(int64_t in, int64_t out, bool has_bias, Generator& gen) {
   OODKIT_CHECK(in > 0 && out > 0, "Linear: bad sizes in=", in, " out=", out);
-  weight = Tensor::empty({out, in});
-  init::default_uniform_(weight, gen);
+  init_weight_and_bias(weight, bias, {out, in}, out, has_bias, gen);
   register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out});
-    init_bias(bias, weight, gen);
-    register_parameter("bias", &bias);
-  }
+  if (has_bias) register_parameter("bias", &bias);
 }
 
 Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight, bias); }

@@ -337,6 +337,31 @@ void check_args(const char* op, const Tensor& x, const Tensor& weight, const Ten
   }
 }
 
+// The geometry of a convolution [n, c, h, w] -> [n, k, ho, wo] with a kh x kw kernel
+// (conv_transpose2d describes its adjoint convolution). Options: Conv2dOptions or
+// ConvTranspose2dOptions (same stride, padding and dilation fields).
+template <class Options>
+ConvGeometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t kh, int64_t kw, int64_t ho,
+                      int64_t wo, const Options& o) {
+  ConvGeometry g;
+  g.n = int(n);
+  g.c = int(c);
+  g.h = int(h);
+  g.w = int(w);
+  g.k = int(k);
+  g.kh = int(kh);
+  g.kw = int(kw);
+  g.ho = int(ho);
+  g.wo = int(wo);
+  g.pad_h = o.pad_h;
+  g.pad_w = o.pad_w;
+  g.stride_h = o.stride_h;
+  g.stride_w = o.stride_w;
+  g.dil_h = o.dilation_h;
+  g.dil_w = o.dilation_w;
+  return g;
+}
+
 void check_options(const char* op, int stride_h, int stride_w, int pad_h, int pad_w, int dil_h, int dil_w) {
   OODKIT_CHECK(stride_h >= 1 && stride_w >= 1, op, ": stride must be >= 1, got (", stride_h, ", ", stride_w, ")");
   OODKIT_CHECK(pad_h >= 0 && pad_w >= 0, op, ": padding must be >= 0, got (", pad_h, ", ", pad_w, ")");
@@ -357,22 +382,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   OODKIT_CHECK(ho >= 0 && wo >= 0, op, ": x ", x.describe(), " padded by (", o.pad_h, ", ", o.pad_w,
                ") is smaller than weight ", weight.describe(), " dilated by (", o.dilation_h, ", ",
                o.dilation_w, "): the output would be empty");
-  ConvGeometry g;
-  g.n = int(x.size(0));
-  g.c = int(x.size(1));
-  g.h = int(x.size(2));
-  g.w = int(x.size(3));
-  g.k = int(weight.size(0));
-  g.kh = int(kh);
-  g.kw = int(kw);
-  g.ho = int(ho / o.stride_h + 1);
-  g.wo = int(wo / o.stride_w + 1);
-  g.pad_h = o.pad_h;
-  g.pad_w = o.pad_w;
-  g.stride_h = o.stride_h;
-  g.stride_w = o.stride_w;
-  g.dil_h = o.dilation_h;
-  g.dil_w = o.dilation_w;
+  const ConvGeometry g = geometry(x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), kh, kw,
+                                  ho / o.stride_h + 1, wo / o.stride_w + 1, o);
 
   Tensor y = run_forward(g, x, weight, bias);
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
@@ -408,22 +419,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                "x", wo, ", which must be positive");
   OODKIT_CHECK(ho <= INT_MAX && wo <= INT_MAX, op, ": output size ", ho, "x", wo, " exceeds the int range");
   // The adjoint conv: its input is this op's output [N, Cout, ho, wo], its output is x.
-  ConvGeometry g;
-  g.n = int(x.size(0));
-  g.c = int(weight.size(1));
-  g.h = int(ho);
-  g.w = int(wo);
-  g.k = int(weight.size(0));
-  g.kh = int(kh);
-  g.kw = int(kw);
-  g.ho = int(x.size(2));
-  g.wo = int(x.size(3));
-  g.pad_h = o.pad_h;
-  g.pad_w = o.pad_w;
-  g.stride_h = o.stride_h;
-  g.stride_w = o.stride_w;
-  g.dil_h = o.dilation_h;
-  g.dil_w = o.dilation_w;
+  const ConvGeometry g = geometry(x.size(0), weight.size(1), ho, wo, weight.size(0), kh, kw, x.size(2), x.size(3), o);
 
   Tensor y = run_backward_data(g, x, weight, bias);
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
