@@ -20,10 +20,17 @@
 //   (v = fp32 or tf32 against fp64).
 //
 // Also: --mode reference [--device cpu] --out oodkit_ref.safetensors writes oodkit's own results
-// (prefix "oodkit_cpu/" or "oodkit_cuda/"), so that --mode compare --ref-variant oodkit_cpu checks
-// the CUDA backend against the CPU one at model level without PyTorch (torch_rel is then -1).
+// (prefix "oodkit_cpu/" or "oodkit_cuda/"; on the CPU also a float64 run, prefix "oodkit_cpu64/"),
+// so that --mode compare --ref-variant oodkit_cpu64 --peer-variant oodkit_cpu checks the CUDA
+// backend against the CPU one at model level without PyTorch: the reference is oodkit's float64
+// CPU run and peer_rel is oodkit's own float32 CPU error against it.
 //
-// Pass criterion per tensor: finite, and rel_l2 <= max(tol, 3 * torch_rel_l2), where tol is
+// peer_rel: the relative L2 error of a second implementation at the same precision against the
+// same reference (default --peer-variant: the precision's name, i.e. PyTorch's fp32/tf32 run; -1
+// when the file has none). Some float32 gradients are ill-conditioned (ResNet-18's first layers:
+// about 5e-3 for PyTorch itself against float64 at batch 128), so a fixed tolerance alone would
+// fail any float32 implementation there.
+// Pass criterion per tensor: finite, and rel_l2 <= max(tol, 3 * peer_rel), where tol is
 //   fp32: 1e-4 for forward quantities (logits, losses, running statistics), 1e-3 for gradients;
 //   tf32: 1e-2 for forward quantities, 3e-2 for gradients;
 // num_batches_tracked must match exactly. Exit status 0 when every tensor passes, 2 otherwise.
@@ -192,6 +199,12 @@ int write_reference(bench::Args& args) {
   const std::string prefix = std::string("oodkit_") + (device.is_cuda() ? "cuda" : "cpu") + "/";
   NamedTensors results;
   for (const auto& [key, t] : compute(*l.net, l.input, l.labels, device)) results.emplace_back(prefix + key, t);
+  if (!device.is_cuda()) {  // float64 run of the same model and inputs: the reference for compare
+    Loaded l64 = load_inputs(inputs_path, device);
+    l64.net->to(DType::F64);
+    for (const auto& [key, t] : compute(*l64.net, l64.input.to(DType::F64), l64.labels, device))
+      results.emplace_back("oodkit_cpu64/" + key, t);
+  }
   save_safetensors(out, results, {{"arch", l.arch}, {"precision", prec}, {"writer", "bench_model_check"}});
   std::printf("bench_model_check: wrote %s (%zu tensors, prefix %s)\n", out.c_str(), results.size(), prefix.c_str());
   return 0;
@@ -201,12 +214,15 @@ int compare(bench::Args& args) {
   const std::string inputs_path = args.get("inputs", "model_check_inputs.safetensors", "file from --mode write");
   const std::string ref_path = args.get("reference", "model_check_torch.safetensors", "torch_reference.py dump");
   const std::string ref_variant = args.get("ref-variant", "fp64", "reference prefix in that file");
+  std::string peer_variant = args.get("peer-variant", "", "prefix of a peer run at the same precision "
+                                      "(default: the precision's name, PyTorch's run)");
   const std::string dev = args.get("device", cuda_available() ? "cuda" : "cpu", "cpu or cuda[:i]");
   const std::string prec = bench::set_precision(args.get("precision", "fp32", "fp32 or tf32"));
   const std::string json_path = args.get("json", "", "append a JSON summary line to this file");
   const bool verbose = args.flag("verbose", "print every tensor, not only the worst per kind and failures");
   if (args.finish()) return 0;
   const Device device = Device::parse(dev);
+  if (peer_variant.empty()) peer_variant = prec;
 
   Loaded l = load_inputs(inputs_path, device);
   const std::string& arch = l.arch;
@@ -222,27 +238,27 @@ int compare(bench::Args& args) {
   std::map<std::string, std::pair<double, std::string>> worst;  // kind -> (rel, key)
   std::printf("# bench_model_check %s on %s (%s) vs %s of %s\n", arch.c_str(), device.str().c_str(), prec.c_str(),
               ref_variant.c_str(), ref_path.c_str());
-  std::printf("%-44s %11s %11s %11s %11s %9s %s\n", "tensor", "rel_l2", "torch_rel", "max_abs", "ref_max", "tol",
+  std::printf("%-44s %11s %11s %11s %11s %9s %s\n", "tensor", "rel_l2", "peer_rel", "max_abs", "ref_max", "tol",
               "ok");
   for (const auto& [key, t] : ours) {
     const auto it = ref.find(ref_variant + "/" + key);
     OODKIT_CHECK(it != ref.end(), "bench_model_check: the reference has no '", ref_variant, "/", key, "'");
     const Stats s = compare_tensors(t, it->second, key);
-    double torch_rel = -1;
-    if (auto jt = ref.find(prec + "/" + key); jt != ref.end())
-      torch_rel = compare_tensors(jt->second, it->second, key).rel_l2;
+    double peer_rel = -1;
+    if (auto jt = ref.find(peer_variant + "/" + key); jt != ref.end())
+      peer_rel = compare_tensors(jt->second, it->second, key).rel_l2;
     const bool is_count = key.size() >= 19 && key.compare(key.size() - 19, 19, "num_batches_tracked") == 0;
     const bool is_grad = key.compare(0, 5, "grad.") == 0 || key == "eval.input_grad";
-    const double tol = is_count ? 0.0 : std::max(is_grad ? tol_grad : tol_fwd, 3.0 * std::max(torch_rel, 0.0));
+    const double tol = is_count ? 0.0 : std::max(is_grad ? tol_grad : tol_fwd, 3.0 * std::max(peer_rel, 0.0));
     const bool ok = s.finite && (is_count ? s.max_abs == 0 : s.rel_l2 <= tol);
     const std::string kind = key.substr(0, key.find('.'));
     if (!worst.count(kind) || s.rel_l2 > worst[kind].first) worst[kind] = {s.rel_l2, key};
     if (!ok) {
       ++n_fail;
-      failed.push_back({{"tensor", key}, {"rel_l2", s.rel_l2}, {"tol", tol}, {"torch_rel_l2", torch_rel}});
+      failed.push_back({{"tensor", key}, {"rel_l2", s.rel_l2}, {"tol", tol}, {"peer_rel_l2", peer_rel}});
     }
     if (verbose || !ok || key.compare(0, 5, "eval.") == 0 || key.compare(0, 6, "train.") == 0)
-      std::printf("%-44s %11.3e %11.3e %11.3e %11.3e %9.1e %s\n", key.c_str(), s.rel_l2, torch_rel, s.max_abs,
+      std::printf("%-44s %11.3e %11.3e %11.3e %11.3e %9.1e %s\n", key.c_str(), s.rel_l2, peer_rel, s.max_abs,
                   s.ref_max_abs, tol, ok ? "ok" : "FAIL");
   }
   for (const auto& [kind, w] : worst) {
@@ -255,6 +271,7 @@ int compare(bench::Args& args) {
 
   summary["name"] = "model_check/" + arch;
   summary["reference"] = ref_variant;
+  summary["peer"] = peer_variant;
   summary["device"] = bench::device_label(device);
   summary["device_kind"] = device.is_cuda() ? "cuda" : "cpu";
   summary["precision"] = prec;

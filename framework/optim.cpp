@@ -224,7 +224,7 @@ NamedTensors Adam::state() const {
   NamedTensors out;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
-    out.emplace_back(state_name(i, "step"), Tensor::full({}, double(step_[i]), DType::I64));
+    out.emplace_back(state_name(i, "step"), Tensor::full({}, double(step_[i]), DType::I64).to(params_[i].device()));
     out.emplace_back(state_name(i, "exp_avg"), exp_avg_[i].clone());
     out.emplace_back(state_name(i, "exp_avg_sq"), exp_avg_sq_[i].clone());
   }

@@ -92,7 +92,7 @@ TEST(Module, TrainEvalIsRecursive) {
   EXPECT_TRUE(t.right->is_training());
 }
 
-TEST(Module, ToDeviceKeepsParametersTrainable) {
+TEST(Module, ToCudaKeepsParametersTrainable) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
   Tree t;
   t.to(Device::cuda());
@@ -102,6 +102,22 @@ TEST(Module, ToDeviceKeepsParametersTrainable) {
   }
   EXPECT_TRUE(t.left->stat.is_cuda());
   EXPECT_FALSE(t.left->count.is_cuda());  // optional buffers stay on the host
+}
+
+TEST(Module, ToFloat64CastsFloatEntriesOnly) {
+  Tree t;
+  t.left->w = Tensor::full({2, 2}, 0.1);  // a value float32 cannot hold exactly
+  t.to(DType::F64);
+  for (const auto& [n, p] : t.named_parameters()) {
+    EXPECT_EQ(p.dtype(), DType::F64) << n;
+    EXPECT_TRUE(p.requires_grad()) << n;
+  }
+  EXPECT_EQ(t.right->stat.dtype(), DType::F64);
+  EXPECT_EQ(t.left->count.dtype(), DType::I64);  // integer bookkeeping keeps its dtype
+  EXPECT_EQ(t.left->w.to_vector<double>()[0], double(0.1f));  // the float32 value, widened
+  t.to(DType::F32);
+  EXPECT_EQ(t.b.dtype(), DType::F32);
+  EXPECT_THROW(t.to(DType::I32), Error);
 }
 
 TEST(Init, KaimingAndDefaultUniformStatistics) {

@@ -79,7 +79,7 @@ TEST(TensorErrors, MessagesNameShapesAndArguments) {
   EXPECT_THROW(Tensor::from_vector<float>({1, 2, 3}, {2, 2}), Error);
 }
 
-TEST(TensorErrors, DeviceMismatchNamesBothDevices) {
+TEST(TensorErrors, CudaDeviceMismatchNamesBothDevices) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
   Tensor a = Tensor::zeros({2});
   Tensor b = Tensor::zeros({2}, DType::F32, Device::cuda());

@@ -125,6 +125,21 @@ void Module::to(Device device) {
   for (auto& [n, c] : children_) c->to(device);
 }
 
+void Module::to(DType dtype) {
+  OODKIT_CHECK(dtype == DType::F32 || dtype == DType::F64, "Module::to: dtype must be float32 or float64, got ",
+               dtype_name(dtype));
+  const auto is_float = [](DType t) { return t == DType::F32 || t == DType::F64; };
+  for (Slot& s : params_) {
+    if (s.tensor->dtype() == dtype) continue;
+    Tensor cast = s.tensor->detach().to(dtype);
+    cast.set_requires_grad(true);
+    *s.tensor = cast;
+  }
+  for (Slot& s : buffers_)
+    if (s.tensor->defined() && is_float(s.tensor->dtype()) && s.tensor->dtype() != dtype) *s.tensor = s.tensor->to(dtype);
+  for (auto& [n, c] : children_) c->to(dtype);
+}
+
 void Module::zero_grad() {
   for (Slot& s : params_) s.tensor->zero_grad();
   for (auto& [n, c] : children_) c->zero_grad();

@@ -38,6 +38,10 @@ class Module {
   // Moves every parameter and buffer to `device` (parameters stay leaves requiring grad).
   // Parameters are new tensors afterwards: create optimisers after moving the model.
   void to(Device device);
+  // Casts every floating-point parameter and buffer to `dtype` (F32 or F64; float64 runs on the
+  // CPU only). Integer buffers (num_batches_tracked) keep their dtype. Parameters are new tensors
+  // afterwards, as with to(Device).
+  void to(DType dtype);
   void zero_grad();
   int64_t num_parameters() const;
 
