@@ -18,6 +18,30 @@ std::string cuda_device_name(int device = 0);
 enum class MathMode { FP32, TF32 };
 void set_math_mode(MathMode mode);
 MathMode math_mode();
+// Sets the math mode for a scope and restores the previous one on exit, exceptions included.
+class MathModeGuard {
+ public:
+  explicit MathModeGuard(MathMode mode) : saved_(math_mode()) { set_math_mode(mode); }
+  ~MathModeGuard() { set_math_mode(saved_); }
+  MathModeGuard(const MathModeGuard&) = delete;
+  MathModeGuard& operator=(const MathModeGuard&) = delete;
+
+ private:
+  MathMode saved_;
+};
+
+// Deterministic cuDNN convolution algorithms only (off by default; on when the environment
+// variable OODKIT_DETERMINISTIC is 1 at start). With it a training run on one GPU is bit-identical
+// run to run; oodkit's own kernels always are (fixed-order reductions, no float atomics).
+void set_deterministic(bool on);
+bool deterministic();
+
+// Debug mode (environment variable OODKIT_CUDA_SYNC=1 at start, or set_cuda_sync_debug): every
+// kernel launch and every cuDNN/cuBLAS call is followed by a stream synchronisation and an error
+// check, so an asynchronous fault (illegal address, misaligned access) is reported at the launch
+// or library call that caused it, with its file and line, instead of at a later unrelated call.
+void set_cuda_sync_debug(bool on);
+bool cuda_sync_debug();
 
 namespace cuda {
 // Caching device allocator: freed blocks are kept per device and reused for requests of up

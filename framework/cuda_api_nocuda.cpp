@@ -1,5 +1,7 @@
 // The CUDA interface of a CPU-only build (OODKIT_CUDA=OFF or no toolkit found): nothing is
 // available, and anything that would touch a device says so.
+#include <cstdlib>
+#include <string>
 #include "framework/cuda_api.h"
 #include "framework/error.h"
 
@@ -24,9 +26,20 @@ std::string cuda_device_name(int) { no_cuda("cuda_device_name"); }
 
 namespace {
 MathMode g_math_mode = MathMode::FP32;
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "1";
+}
+bool g_deterministic = env_flag("OODKIT_DETERMINISTIC");
+bool g_sync_debug = env_flag("OODKIT_CUDA_SYNC");
 }
 void set_math_mode(MathMode mode) { g_math_mode = mode; }
 MathMode math_mode() { return g_math_mode; }
+
+void set_deterministic(bool on) { g_deterministic = on; }
+bool deterministic() { return g_deterministic; }
+void set_cuda_sync_debug(bool on) { g_sync_debug = on; }
+bool cuda_sync_debug() { return g_sync_debug; }
 
 namespace cuda {
 void* alloc(size_t, int) { no_cuda("CUDA allocation"); }

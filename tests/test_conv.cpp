@@ -237,22 +237,45 @@ TEST_P(ConvTest, Tf32ModeStaysClose) {
   if (!on_cuda()) GTEST_SKIP() << "math mode only affects CUDA";
   Tensor x = Tensor::randn({4, 16, 12, 12}, gen).to(device()), w = Tensor::randn({8, 16, 3, 3}, gen).to(device());
   const Tensor ref = naive_conv2d(x.cpu(), w.cpu(), Tensor(), Conv2dOptions::square(1, 1));
-  set_math_mode(MathMode::TF32);
   Tensor y, yt;
-  try {
+  {
+    MathModeGuard tf32(MathMode::TF32);
     y = ops::conv2d(x, w, Tensor(), Conv2dOptions::square(1, 1));
     yt = ops::conv_transpose2d(y, w, Tensor(), ConvTranspose2dOptions::square(1, 1));
-  } catch (...) {
-    set_math_mode(MathMode::FP32);
-    throw;
   }
-  set_math_mode(MathMode::FP32);
   EXPECT_LT(oodkit::testing::nmse(y, ref), 1e-5);
   EXPECT_LT(oodkit::testing::nmse(yt, naive_conv_transpose2d(y.cpu(), w.cpu(), Tensor(),
                                                              ConvTranspose2dOptions::square(1, 1))),
             1e-5);
   // Back in FP32 mode the result is float32-exact again.
   EXPECT_ALL_CLOSE(ops::conv2d(x, w, Tensor(), Conv2dOptions::square(1, 1)), ref, f32_reduction(16 * 9));
+}
+
+// TF32 backward (data and filter gradients, conv and its transpose) against the CPU's float32
+// gradients: within TF32's rounding (normalised squared error ~1e-6), far from a wrong gradient (~1).
+TEST_P(ConvTest, Tf32BackwardStaysClose) {
+  if (!on_cuda()) GTEST_SKIP() << "math mode only affects CUDA";
+  Tensor x = Tensor::randn({4, 16, 12, 12}, gen), w = Tensor::randn({8, 16, 3, 3}, gen), b = Tensor::randn({8}, gen);
+  Tensor r = Tensor::randn({4, 8, 12, 12}, gen), rt = Tensor::randn({4, 16, 12, 12}, gen);
+  auto conv = [](const Tensor& a, const Tensor& k, const Tensor& bb) {
+    return ops::conv2d(a, k, bb, Conv2dOptions::square(1, 1));
+  };
+  auto tconv = [](const Tensor& a, const Tensor& k, const Tensor& bb) {
+    return ops::conv_transpose2d(a, k, bb, ConvTranspose2dOptions::square(1, 1));
+  };
+  const auto ref = run_backward(conv, x, w, b, r, Device::cpu());
+  const auto ref_t = run_backward(tconv, r, w, Tensor(), rt, Device::cpu());
+  std::vector<Tensor> got, got_t;
+  {
+    MathModeGuard tf32(MathMode::TF32);
+    got = run_backward(conv, x, w, b, r, device());
+    got_t = run_backward(tconv, r, w, Tensor(), rt, device());
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LT(oodkit::testing::nmse(got[i], ref[i]), 1e-5) << "conv2d output/dx/dw #" << i;
+    EXPECT_LT(oodkit::testing::nmse(got_t[i], ref_t[i]), 1e-5) << "conv_transpose2d output/dx/dw #" << i;
+  }
+  EXPECT_ALL_CLOSE(got[3], ref[3], f32_reduction(4 * 12 * 12));  // bias gradient: own kernel, no TF32
 }
 
 TEST_P(ConvTest, BadArgumentsThrow) {

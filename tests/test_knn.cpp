@@ -134,12 +134,6 @@ Tensor random_integers(const Shape& shape, int lo, int hi, std::mt19937& rng) {
   return Tensor::from_vector(v, shape);
 }
 
-// Restores the math mode on scope exit.
-struct MathModeGuard {
-  MathMode saved = math_mode();
-  ~MathModeGuard() { set_math_mode(saved); }
-};
-
 // ---- exact cases ---------------------------------------------------------------------------
 
 TEST_P(KnnTest, IntegerInputsMatchReferenceExactlyIncludingTies) {
@@ -259,8 +253,7 @@ TEST_P(KnnTest, QueryEqualToADatabaseRowGivesZeroNotNegative) {
 TEST_P(KnnTest, StrictFp32EvenInTf32Mode) {
   // TF32 would round q.c's inputs to 10-bit mantissas: ~1e-4 relative error at D = 32, far above
   // the tie-aware tolerance (~2e-6 here).
-  MathModeGuard guard;
-  set_math_mode(MathMode::TF32);
+  MathModeGuard tf32(MathMode::TF32);
   Tensor q = Tensor::randn({64, 32}, gen), db = Tensor::randn({3000, 32}, gen);
   const KnnResult r = knn_search(q.to(device()), db.to(device()), 10);
   EXPECT_TRUE(matches_tie_aware(r, q, db, 10));

@@ -83,15 +83,39 @@ TEST_P(LinearTest, TF32ModeStaysCloseToFloat64) {
   // sqrt(K)-scaled bound than strict FP32, still far below the O(1) error of a wrong product.
   const int64_t m = 65, k = 257, n = 33;
   Tensor a = Tensor::randn({m, k}, gen), b = Tensor::randn({n, k}, gen);
-  const MathMode prev = math_mode();
-  set_math_mode(MathMode::TF32);
-  Tensor c = ops::matmul(a.to(device()), b.to(device()), false, true);
-  set_math_mode(prev);
+  Tensor c;
+  {
+    MathModeGuard tf32(MathMode::TF32);
+    c = ops::matmul(a.to(device()), b.to(device()), false, true);
+  }
   const double s = std::sqrt(double(k));
   EXPECT_ALL_CLOSE(c, naive_matmul(a, b, false, true), (oodkit::testing::Tol{4e-3 * s, 4e-3}));
   // Back in FP32 mode the strict tolerance holds again.
   EXPECT_ALL_CLOSE(ops::matmul(a.to(device()), b.to(device()), false, true), naive_matmul(a, b, false, true),
                    f32_reduction(k));
+}
+
+// TF32 backward of linear (dx, dweight through cuBLAS in TF32; dbias) against the CPU's float32
+// gradients: within TF32's rounding (normalised squared error ~1e-6), far from a wrong one (~1).
+TEST_P(LinearTest, TF32BackwardStaysClose) {
+  if (!on_cuda()) GTEST_SKIP() << "math mode only affects CUDA";
+  Tensor x = Tensor::randn({65, 257}, gen), w = Tensor::randn({33, 257}, gen), b = Tensor::randn({33}, gen);
+  Tensor r = Tensor::randn({65, 33}, gen);
+  auto run = [&](Device d) {
+    Tensor xd = x.to(d).clone().set_requires_grad(true), wd = w.to(d).clone().set_requires_grad(true);
+    Tensor bd = b.to(d).clone().set_requires_grad(true);
+    ops::sum(ops::mul(ops::linear(xd, wd, bd), r.to(d))).backward();
+    return std::vector<Tensor>{xd.grad(), wd.grad(), bd.grad()};
+  };
+  const auto ref = run(Device::cpu());
+  std::vector<Tensor> got;
+  {
+    MathModeGuard tf32(MathMode::TF32);
+    got = run(device());
+  }
+  EXPECT_LT(oodkit::testing::nmse(got[0], ref[0]), 1e-5) << "dx";
+  EXPECT_LT(oodkit::testing::nmse(got[1], ref[1]), 1e-5) << "dweight";
+  EXPECT_LT(oodkit::testing::nmse(got[2], ref[2]), 1e-5) << "dbias";
 }
 
 TEST_P(LinearTest, LinearMatchesNaiveLoop) {

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "framework/ops/elementwise.h"
@@ -118,6 +119,28 @@ TEST_P(LossTest, CrossEntropyLargeLogits) {
   EXPECT_NEAR(l.item(), ref, 1e-4 * std::fabs(ref));
   l.backward();
   EXPECT_TRUE(all_finite(xb.grad()));
+}
+
+// A -inf logit off the label is a masked class (loss finite, its gradient 0); -inf at the label
+// gives +inf; a NaN row makes the mean loss NaN (hand-worked, PyTorch's conventions).
+TEST_P(LossTest, CrossEntropyNonFiniteLogits) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float l3 = float(std::log(3.0));
+  // Row [0, -inf, ln 3], label 2: loss = ln 4 - ln 3.
+  Tensor x = Tensor::from_vector<float>({0, -inf, l3}, {1, 3}).to(device()).set_requires_grad(true);
+  Tensor l = ops::cross_entropy(x, Tensor::from_vector<int64_t>({2}, {1}).to(device()));
+  EXPECT_NEAR(l.item(), std::log(4.0 / 3.0), 1e-6);
+  l.backward();
+  const std::vector<float> g = x.grad().cpu().to_vector<float>();  // softmax - onehot = [1/4, 0, -1/4]
+  EXPECT_NEAR(g[0], 0.25, 1e-6);
+  EXPECT_EQ(g[1], 0.f);
+  EXPECT_NEAR(g[2], -0.25, 1e-6);
+  // Label on the -inf class: +inf.
+  Tensor x2 = Tensor::from_vector<float>({0, -inf, l3}, {1, 3}).to(device());
+  EXPECT_EQ(ops::cross_entropy(x2, Tensor::from_vector<int64_t>({1}, {1}).to(device())).item(), inf);
+  // One NaN row among finite ones: the mean is NaN.
+  Tensor x3 = Tensor::from_vector<float>({0, 1, 2, 0, nan, 1}, {2, 3}).to(device());
+  EXPECT_TRUE(std::isnan(ops::cross_entropy(x3, Tensor::from_vector<int64_t>({0, 2}, {2}).to(device())).item()));
 }
 
 TEST(LossGrad, CrossEntropyFiniteDifferences) {

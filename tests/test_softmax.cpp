@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "framework/ops/elementwise.h"
@@ -105,6 +106,43 @@ TEST_P(SoftmaxTest, LargeLogitsDoNotOverflow) {
                     ops::sum(ops::logsumexp(xb)).reshape({1})))
       .backward();
   EXPECT_TRUE(all_finite(xb.grad()));
+}
+
+// Hand-worked rows with -inf and NaN (PyTorch's conventions): the affected row only.
+TEST_P(SoftmaxTest, NonFiniteRowsFollowTheContract) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // Row 0: [0, -inf, ln 3] -> softmax [1/4, 0, 3/4], log_softmax [-ln 4, -inf, ln 3 - ln 4], lse ln 4.
+  // Row 1: all -inf -> softmax NaN, log_softmax NaN, lse -inf.
+  // Row 2: [1, NaN, 2] -> NaN everywhere.  Row 3: [NaN, -inf, -inf] -> NaN everywhere.
+  // Row 4: [1, 1, 1] -> unaffected: softmax 1/3, lse 1 + ln 3.
+  const float l3 = float(std::log(3.0));
+  Tensor x = Tensor::from_vector<float>({0, -inf, l3, -inf, -inf, -inf, 1, nan, 2, nan, -inf, -inf, 1, 1, 1}, {5, 3})
+                 .to(device());
+  const std::vector<float> sm = ops::softmax(x).cpu().to_vector<float>();
+  const std::vector<float> lsm = ops::log_softmax(x).cpu().to_vector<float>();
+  const std::vector<float> lse = ops::logsumexp(x).cpu().to_vector<float>();
+  EXPECT_NEAR(sm[0], 0.25, 1e-6);
+  EXPECT_EQ(sm[1], 0.f);
+  EXPECT_NEAR(sm[2], 0.75, 1e-6);
+  EXPECT_NEAR(lsm[0], -std::log(4.0), 1e-6);
+  EXPECT_EQ(lsm[1], -inf);
+  EXPECT_NEAR(lsm[2], std::log(0.75), 1e-6);
+  EXPECT_NEAR(lse[0], std::log(4.0), 1e-6);
+  for (int j = 3; j < 12; ++j) {
+    EXPECT_TRUE(std::isnan(sm[size_t(j)])) << "softmax element " << j;
+    EXPECT_TRUE(std::isnan(lsm[size_t(j)])) << "log_softmax element " << j;
+  }
+  EXPECT_EQ(lse[1], -inf);
+  EXPECT_TRUE(std::isnan(lse[2]));
+  EXPECT_TRUE(std::isnan(lse[3]));
+  for (int j = 12; j < 15; ++j) EXPECT_NEAR(sm[size_t(j)], 1.0 / 3, 1e-6);
+  EXPECT_NEAR(lse[4], 1 + std::log(3.0), 1e-6);
+  // The same at T = 2 for the -inf rows: softmax([0, -inf, 2 ln 3] / 2) = [1/4, 0, 3/4].
+  Tensor y = Tensor::from_vector<float>({0, -inf, 2 * l3, -inf, -inf, -inf}, {2, 3}).to(device());
+  const std::vector<float> sm2 = ops::softmax(y, 2.0).cpu().to_vector<float>();
+  EXPECT_NEAR(sm2[2], 0.75, 1e-6);
+  EXPECT_EQ(sm2[1], 0.f);
+  EXPECT_EQ(ops::logsumexp(y, 2.0).cpu().to_vector<float>()[1], -inf);
 }
 
 TEST_P(SoftmaxTest, HighTemperatureFlattens) {

@@ -7,12 +7,18 @@
 #   .device_carry/base/deps.tar.xz  the same, compressed: eigen/ stb/ json/ cli11/ googletest/ zlib/
 #   .device_carry/base/shared/...   the ../shared files the CUDA tests and benches read
 #   .device_carry/base/MANIFEST     sizes and sha256 sums
+#   .device_carry/bin/              with --binaries: oodkit, oodkit_tests and the bench programs built
+#                                   here for sm_90 (build-gpu/), stripped, plus lib/ with the shared
+#                                   libraries they need that the GPU machine lacks (libstb, libgomp,
+#                                   libz); CUDA, cuBLAS and cuDNN come from PyTorch's wheels there.
+#                                   The way the 2026-11-26 H100 runs were made: no build there.
 #   .device_carry/cifar_train_<i>/  with --cifar-train: CIFAR-10 train (5 x 30 MB) as a tar
 #                                   compressed with xz (delta filter), split in parts that each fit
 #                                   one call; tools/device_stash.sh joins them on the GPU machine.
 #
 # Usage: tools/stage_deps.sh [--shared DIR] [--data "REL ..."] [--cifar-train] [--verify]
-#                            [--limit-mib 64]
+#                            [--binaries] [--limit-mib 64]
+#   --binaries       build the CUDA programs here (build-gpu/, Release, sm_90) and stage them
 #   --shared DIR     the shared folder (default: $OODKIT_SHARED_DIR, else <repo>/../shared)
 #   --data LIST      files/folders relative to it (default: the CIFAR-10 test batch + class names
 #                    and weights/); e.g. --data "datasets/cifar10/test_batch.bin weights datasets/mnist"
@@ -29,6 +35,7 @@ shared=${OODKIT_SHARED_DIR:-$repo/../shared}
 data="datasets/cifar10/test_batch.bin datasets/cifar10/batches.meta.txt weights"
 cifar_train=0
 verify=0
+binaries=0
 limit_mib=64
 while (($#)); do
   case "$1" in
@@ -36,6 +43,7 @@ while (($#)); do
     --data) data=$2; shift 2 ;;
     --cifar-train) cifar_train=1; shift ;;
     --verify) verify=1; shift ;;
+    --binaries) binaries=1; shift ;;
     --limit-mib) limit_mib=$2; shift 2 ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "stage_deps: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -154,6 +162,30 @@ if ((cifar_train)); then
   echo "stage_deps: CIFAR-10 train: $(mib "$T") compressed (sha256 $sum) in $parts part(s)"
 fi
 
+# ---- prebuilt CUDA programs -----------------------------------------------------------------
+if ((binaries)); then
+  bdir=build-gpu
+  command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "stage_deps: --binaries needs nvcc" >&2; exit 1; }
+  echo "stage_deps: building the CUDA programs in $bdir (Release, sm_90)"
+  gen=()
+  command -v ninja >/dev/null && [ ! -f "$bdir/CMakeCache.txt" ] && gen=(-G Ninja)
+  cmake -S . -B "$bdir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DOODKIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    > /tmp/stage_deps_configure.log 2>&1 || { tail -30 /tmp/stage_deps_configure.log; exit 1; }
+  cmake --build "$bdir" -j "$(nproc)" > /tmp/stage_deps_build.log 2>&1 \
+    || { grep -E "error|Error" /tmp/stage_deps_build.log | head -30; exit 1; }
+  b=$carry/bin
+  rm -rf "$b"
+  mkdir -p "$b/tests" "$b/lib"
+  progs=("$bdir/oodkit" "$bdir"/bench_*)
+  cp "${progs[@]}" "$b/"
+  cp "$bdir/tests/oodkit_tests" "$b/tests/"
+  strip "$b/oodkit" "$b"/bench_* "$b/tests/oodkit_tests"
+  # Libraries outside CUDA and the C/C++ runtime that the GPU image may lack.
+  for f in "${progs[@]}" "$bdir/tests/oodkit_tests"; do ldd "$f"; done | awk '$2 == "=>" {print $3}' | sort -u \
+    | grep -E '/lib(stb|gomp|z)\.so' | while read -r lib; do cp -L "$lib" "$b/lib/"; done
+  echo "stage_deps: $b: $(du -sh "$b" | cut -f1) ($(ls "$b/lib" | tr '\n' ' '))"
+fi
+
 # ---- verification here --------------------------------------------------------------------
 if ((verify)); then
   bdir=build-depsverify
@@ -189,6 +221,10 @@ dirty=""
 cat <<EOF
 
 == device tool calls (the session's own checkout travels: stage there; the machine starts bare) ==
+With --binaries (no build on the GPU machine; the proven way):
+  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash tools/gpu_check.sh --carry .device_carry/base --build-dir .device_carry/bin --phases env,test,bench,torch,modelcheck,sanitize --budget 520",
+      carry: [".device_carry/base", ".device_carry/bin"], timeout_s: 560)
+Without (builds there from the carried sources, about a minute on its 16 cores):
 One call: build + CUDA tests + benches + PyTorch comparison + model check + sanitizers
 (tools/gpu_check.sh keeps within its --budget; results in \$OUT/gpu_check.{json,md}, logs beside):
   run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash tools/gpu_check.sh --carry .device_carry/base --budget 560",

@@ -1,4 +1,6 @@
 // CUDA runtime glue: device queries, the caching allocator, streams and library handles.
+#include <cstdlib>
+#include <string>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -25,6 +27,13 @@ const char* cublas_status_name(cublasStatus_t s) {
     default: return "unknown cuBLAS status";
   }
 }
+void sync_check(const char* file, int line, const char* what) {
+  cudaError_t err = cudaStreamSynchronize(cuda::stream());
+  if (err == cudaSuccess) err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw_error(file, line, what, str_cat("CUDA error (found by OODKIT_CUDA_SYNC right after this call): ",
+                                          cudaGetErrorString(err)));
+}
 void throw_no_cuda(const char* what) {
   OODKIT_FAIL("CUDA call `", what, "` reached in a build without CUDA");
 }
@@ -33,6 +42,12 @@ void throw_no_cuda(const char* what) {
 namespace {
 
 MathMode g_math_mode = MathMode::FP32;
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "1";
+}
+bool g_deterministic = env_flag("OODKIT_DETERMINISTIC");
+bool g_sync_debug = env_flag("OODKIT_CUDA_SYNC");
 
 struct DeviceState {
   cudaStream_t stream = nullptr;
@@ -118,6 +133,11 @@ std::string cuda_device_name(int device) {
 void set_math_mode(MathMode mode) { g_math_mode = mode; }
 MathMode math_mode() { return g_math_mode; }
 
+void set_deterministic(bool on) { g_deterministic = on; }
+bool deterministic() { return g_deterministic; }
+void set_cuda_sync_debug(bool on) { g_sync_debug = on; }
+bool cuda_sync_debug() { return g_sync_debug; }
+
 namespace cuda {
 
 int current_device() {
@@ -160,6 +180,8 @@ void* workspace(size_t bytes) {
   DeviceState& s = state();
   if (bytes > s.workspace_bytes) {
     if (s.workspace) release(s.workspace, current_device());
+    s.workspace = nullptr;  // alloc may throw: never keep a released block
+    s.workspace_bytes = 0;
     s.workspace = alloc(bytes, current_device());
     s.workspace_bytes = bytes;
   }

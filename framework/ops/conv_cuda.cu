@@ -1,14 +1,16 @@
 // cuDNN-backed convolutions (legacy API) and the small kernels around them.
 //
-// Algorithms come from cudnnGet*Algorithm_v7 (heuristics, no benchmarking): the first result
-// with status success, the requested math type and a workspace of at most kWorkspaceCap is
-// taken, and the choice is cached per (pass, device, geometry, math type). In FP32 mode the
-// convolution descriptor is always run with CUDNN_FMA_MATH, so no TF32 tensor-core kernel
-// can be used.
+// Algorithms come from cudnnGet*Algorithm_v7 (heuristics, no benchmarking), in cuDNN's order,
+// filtered by the math mode (FP32: no tensor-op algorithm, descriptor run with CUDNN_FMA_MATH,
+// so no TF32 kernel can be used; TF32: never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which would
+// convert float32 data to FP16), by oodkit::deterministic() and by a 1 GiB workspace cap; the
+// list is cached per (pass, device, geometry, math mode, determinism) and a run falls through it
+// to the first algorithm that works (see run_pass).
 #include <algorithm>
 #include <array>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "framework/cuda/context.h"
@@ -168,22 +170,29 @@ const char* pass_name(Pass p) {
   }
 }
 
+std::string describe(const ConvGeometry& g) {
+  return detail::str_cat("input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w, "], filter [", g.k, ", ", g.c, ", ", g.kh,
+                         ", ", g.kw, "], pad ", g.pad_h, "x", g.pad_w, ", stride ", g.stride_h, "x", g.stride_w,
+                         ", dilation ", g.dil_h, "x", g.dil_w);
+}
+
 // The output size is not part of the key: the descriptors always use the natural one.
-using Key = std::array<int, 16>;
-Key make_key(Pass pass, const ConvGeometry& g, cudnnMathType_t math) {
-  return {int(pass), current_device(), int(math), g.n,       g.c,        g.h,        g.w,     g.k,
-          g.kh,      g.kw,             g.pad_h,   g.pad_w,   g.stride_h, g.stride_w, g.dil_h, g.dil_w};
+using Key = std::array<int, 17>;
+Key make_key(Pass pass, const ConvGeometry& g) {
+  return {int(pass), current_device(), int(math_mode()), int(deterministic()), g.n, g.c, g.h, g.w, g.k,
+          g.kh,      g.kw,             g.pad_h,          g.pad_w,              g.stride_h, g.stride_w, g.dil_h, g.dil_w};
 }
 
 struct Choice {
   int algo = 0;
   cudnnMathType_t math = CUDNN_FMA_MATH;  // math type the descriptor is run with
   size_t workspace = 0;
+  bool operator==(const Choice& o) const { return algo == o.algo && math == o.math; }
 };
 
 std::mutex g_cache_mutex;
-std::map<Key, Choice>& cache() {
-  static auto* m = new std::map<Key, Choice>();  // never destroyed (used until exit)
+std::map<Key, std::vector<Choice>>& cache() {
+  static auto* m = new std::map<Key, std::vector<Choice>>();  // never destroyed (used until exit)
   return *m;
 }
 
@@ -191,124 +200,124 @@ bool is_tensor_op(cudnnMathType_t m) {
   return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// Index of the chosen perf result, or -1. First pass: exact math type; second pass: in FP32
-// mode any non-tensor-op result (it is then run with CUDNN_FMA_MATH), in TF32 mode any result.
+// Whether a heuristic result may run under the current settings, and with which math type:
+//   FP32: only algorithms that need no tensor ops, run with CUDNN_FMA_MATH (no TF32 anywhere);
+//   TF32: any, with the math type cuDNN reports, except CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+//         (it would convert the float32 data to FP16);
+//   deterministic(): only CUDNN_DETERMINISTIC algorithms.
 template <class Perf>
-int pick(const std::vector<Perf>& perf, int returned, cudnnMathType_t want) {
-  for (int i = 0; i < returned; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kWorkspaceCap && perf[i].mathType == want)
-      return i;
-  for (int i = 0; i < returned; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kWorkspaceCap &&
-        (want != CUDNN_FMA_MATH || !is_tensor_op(perf[i].mathType)))
-      return i;
-  return -1;
+bool allowed(const Perf& p, cudnnMathType_t* run_math) {
+  if (p.status != CUDNN_STATUS_SUCCESS) return false;
+  if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) return false;
+  if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
+  if (math_mode() == MathMode::FP32) {
+    if (is_tensor_op(p.mathType)) return false;
+    *run_math = CUDNN_FMA_MATH;
+  } else {
+    *run_math = p.mathType;
+  }
+  return true;
 }
 
-// Returns the cached choice for (pass, g, math mode) or computes it; leaves d.conv set to the
-// choice's math type either way.
-template <class Query, class WsSize>
-Choice choose(Pass pass, const ConvGeometry& g, Descs& d, Query query, WsSize ws_size) {
-  const cudnnMathType_t want = cudnn_math_type();
-  const Key key = make_key(pass, g, want);
+// The allowed results in cuDNN's order (best first), each with its workspace queried again with
+// the descriptor set to the candidate's math type; candidates whose query fails or whose
+// workspace exceeds kWorkspaceCap are dropped. WsQuery: (int algo, size_t* bytes) -> cudnnStatus_t.
+template <class Perf, class WsQuery>
+std::vector<Choice> candidates(const std::vector<Perf>& perf, int returned, ConvDesc& conv, WsQuery ws_query) {
+  std::vector<Choice> out;
+  for (int i = 0; i < returned; ++i) {
+    Choice c;
+    if (!allowed(perf[size_t(i)], &c.math)) continue;
+    c.algo = int(perf[size_t(i)].algo);
+    if (std::find(out.begin(), out.end(), c) != out.end()) continue;
+    conv.set_math(c.math);
+    size_t bytes = 0;
+    if (ws_query(c.algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > kWorkspaceCap) continue;
+    c.workspace = bytes;
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool is_allocation_failure(cudnnStatus_t st) {
+  return st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+         st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+}
+
+// Runs one convolution pass with the first candidate that works. The candidate list (Build:
+// () -> std::vector<Choice>) is computed once per key and cached. A candidate whose workspace
+// cannot be allocated is skipped for this call; one that cuDNN refuses with a NOT_SUPPORTED
+// status is skipped and evicted from the cache; when cuDNN reports an allocation failure,
+// oodkit's cached device blocks are released and the same candidate is retried once. Any other
+// status throws, naming the pass, the algorithm and the geometry. Run: (const Choice&, void*
+// workspace) -> cudnnStatus_t, with d.conv already set to the choice's math type.
+template <class Build, class Run>
+void run_pass(Pass pass, const ConvGeometry& g, Descs& d, Build build, Run run) {
+  const Key key = make_key(pass, g);
+  std::vector<Choice> cands;
   {
     std::lock_guard<std::mutex> lock(g_cache_mutex);
     auto it = cache().find(key);
-    if (it != cache().end()) {
-      d.conv.set_math(it->second.math);
-      return it->second;
-    }
+    if (it != cache().end()) cands = it->second;
   }
-  Choice c;
-  int algo = -1;
-  cudnnMathType_t perf_math = want;
-  query(algo, perf_math);
-  OODKIT_CHECK(algo >= 0, "conv ", pass_name(pass), ": cuDNN offers no algorithm with math type ", int(want),
-               " and a workspace of at most ", kWorkspaceCap, " bytes for input [", g.n, ", ", g.c, ", ",
-               g.h, ", ", g.w, "], filter [", g.k, ", ", g.c, ", ", g.kh, ", ", g.kw, "], pad ", g.pad_h,
-               "x", g.pad_w, ", stride ", g.stride_h, "x", g.stride_w, ", dilation ", g.dil_h, "x", g.dil_w);
-  c.algo = algo;
-  c.math = want == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf_math;
-  d.conv.set_math(c.math);
-  c.workspace = ws_size(algo);
-  std::lock_guard<std::mutex> lock(g_cache_mutex);
-  cache()[key] = c;
-  return c;
+  if (cands.empty()) {
+    cands = build();
+    OODKIT_CHECK(!cands.empty(), "conv ", pass_name(pass), ": cuDNN offers no algorithm allowed in ",
+                 math_mode() == MathMode::TF32 ? "TF32" : "FP32", " mode", deterministic() ? " (deterministic)" : "",
+                 " with a workspace of at most ", kWorkspaceCap, " bytes for ", describe(g));
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    cache()[key] = cands;
+  }
+  std::vector<Choice> unsupported;
+  std::string skipped;
+  bool done = false;
+  for (const Choice& c : cands) {
+    d.conv.set_math(c.math);
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    try {
+      void* ws = c.workspace ? workspace(c.workspace) : nullptr;
+      st = run(c, ws);
+      if (is_allocation_failure(st)) {
+        empty_cache();
+        st = run(c, ws);
+      }
+    } catch (const OutOfMemoryError&) {
+      skipped += detail::str_cat("; algorithm ", c.algo, ": no memory for its ", c.workspace, "-byte workspace");
+      continue;
+    }
+    if (st == CUDNN_STATUS_SUCCESS) {
+      OODKIT_CUDA_SYNC_DEBUG_CHECK(pass_name(pass));
+      done = true;
+      break;
+    }
+    OODKIT_CHECK(CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED, "conv ", pass_name(pass), ": cuDNN error ",
+                 cudnnGetErrorString(st), " running algorithm ", c.algo, " (math type ", int(c.math), ") for ",
+                 describe(g));
+    skipped += detail::str_cat("; algorithm ", c.algo, ": ", cudnnGetErrorString(st));
+    unsupported.push_back(c);
+  }
+  if (!unsupported.empty()) {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    std::vector<Choice>& list = cache()[key];
+    for (const Choice& u : unsupported) list.erase(std::remove(list.begin(), list.end(), u), list.end());
+    if (list.empty()) cache().erase(key);
+  }
+  if (!done) {
+    const std::string msg = detail::str_cat("conv ", pass_name(pass), ": none of the ", cands.size(),
+                                            " cuDNN algorithms allowed for ", describe(g), " ran", skipped);
+    if (unsupported.empty()) throw OutOfMemoryError(msg);  // every candidate lacked memory
+    OODKIT_FAIL(msg);
+  }
 }
 
-Choice forward_choice(const ConvGeometry& g, Descs& d) {
-  cudnnHandle_t h = cudnn();
-  return choose(
-      Pass::Forward, g, d,
-      [&](int& algo, cudnnMathType_t& math) {
-        int count = 0, returned = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &count));
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(count, 1)));
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
-                                                                  int(perf.size()), &returned, perf.data()));
-        const int i = pick(perf, returned, cudnn_math_type());
-        if (i >= 0) {
-          algo = int(perf[size_t(i)].algo);
-          math = perf[size_t(i)].mathType;
-        }
-      },
-      [&](int algo) {
-        size_t bytes = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
-            h, d.x.get(), d.w.get(), d.conv.get(), d.y.get(), cudnnConvolutionFwdAlgo_t(algo), &bytes));
-        return bytes;
-      });
+// Heuristic results of one pass (cudnnGet*Algorithm_v7, best first). Query: (int capacity,
+// int* returned, Perf* results) -> cudnnStatus_t.
+template <class Perf, class Query>
+std::vector<Perf> heuristics(int max_count, Query query, int* returned) {
+  std::vector<Perf> perf(size_t(std::max(max_count, 1)));
+  OODKIT_CUDNN_CHECK(query(int(perf.size()), returned, perf.data()));
+  return perf;
 }
-
-Choice backward_data_choice(const ConvGeometry& g, Descs& d) {
-  cudnnHandle_t h = cudnn();
-  return choose(
-      Pass::BackwardData, g, d,
-      [&](int& algo, cudnnMathType_t& math) {
-        int count = 0, returned = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &count));
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(std::max(count, 1)));
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-            h, d.w.get(), d.y.get(), d.conv.get(), d.x.get(), int(perf.size()), &returned, perf.data()));
-        const int i = pick(perf, returned, cudnn_math_type());
-        if (i >= 0) {
-          algo = int(perf[size_t(i)].algo);
-          math = perf[size_t(i)].mathType;
-        }
-      },
-      [&](int algo) {
-        size_t bytes = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, d.w.get(), d.y.get(), d.conv.get(), d.x.get(), cudnnConvolutionBwdDataAlgo_t(algo), &bytes));
-        return bytes;
-      });
-}
-
-Choice backward_filter_choice(const ConvGeometry& g, Descs& d) {
-  cudnnHandle_t h = cudnn();
-  return choose(
-      Pass::BackwardFilter, g, d,
-      [&](int& algo, cudnnMathType_t& math) {
-        int count = 0, returned = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &count));
-        std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(std::max(count, 1)));
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-            h, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), int(perf.size()), &returned, perf.data()));
-        const int i = pick(perf, returned, cudnn_math_type());
-        if (i >= 0) {
-          algo = int(perf[size_t(i)].algo);
-          math = perf[size_t(i)].mathType;
-        }
-      },
-      [&](int algo) {
-        size_t bytes = 0;
-        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-            h, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), cudnnConvolutionBwdFilterAlgo_t(algo), &bytes));
-        return bytes;
-      });
-}
-
-void* workspace_or_null(size_t bytes) { return bytes ? workspace(bytes) : nullptr; }
 
 }  // namespace
 
@@ -317,14 +326,32 @@ void* workspace_or_null(size_t bytes) { return bytes ? workspace(bytes) : nullpt
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   if (g.n == 0) return;
   Descs d(g, "conv2d_forward");
-  const Choice c = forward_choice(g, d);
+  cudnnHandle_t h = cudnn();
   const bool crop = d.cropped(g);
   DeviceBuffer full(crop ? int64_t(g.n) * g.k * d.ho_nat * d.wo_nat : 0);
   float* out = crop ? full.ptr : y;
   const float one = 1.0f, zero = 0.0f;
-  OODKIT_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, d.x.get(), x, d.w.get(), w, d.conv.get(),
-                                             cudnnConvolutionFwdAlgo_t(c.algo), workspace_or_null(c.workspace),
-                                             c.workspace, &zero, d.y.get(), out));
+  run_pass(
+      Pass::Forward, g, d,
+      [&] {
+        int count = 0, returned = 0;
+        OODKIT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &count));
+        const auto perf = heuristics<cudnnConvolutionFwdAlgoPerf_t>(
+            count,
+            [&](int cap, int* ret, cudnnConvolutionFwdAlgoPerf_t* r) {
+              return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.get(), d.w.get(), d.conv.get(), d.y.get(), cap,
+                                                            ret, r);
+            },
+            &returned);
+        return candidates(perf, returned, d.conv, [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionForwardWorkspaceSize(h, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                         cudnnConvolutionFwdAlgo_t(algo), bytes);
+        });
+      },
+      [&](const Choice& c, void* ws) {
+        return cudnnConvolutionForward(h, &one, d.x.get(), x, d.w.get(), w, d.conv.get(),
+                                       cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace, &zero, d.y.get(), out);
+      });
   if (crop) copy_window(out, d.ho_nat, d.wo_nat, y, g.ho, g.wo, int64_t(g.n) * g.k);
   if (bias) add_channel_bias(y, bias, g.n, g.k, int64_t(g.ho) * g.wo);
 }
@@ -332,15 +359,34 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
 void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
   if (g.n == 0) return;
   Descs d(g, "conv2d_backward_data");
-  const Choice c = backward_data_choice(g, d);
+  cudnnHandle_t h = cudnn();
   const bool pad = d.cropped(g);
   DeviceBuffer full(pad ? int64_t(g.n) * g.k * d.ho_nat * d.wo_nat : 0);
   if (pad) copy_window(dy, g.ho, g.wo, full.ptr, d.ho_nat, d.wo_nat, int64_t(g.n) * g.k);
+  const float* dy_nat = pad ? full.ptr : dy;
   const float one = 1.0f, zero = 0.0f;
-  OODKIT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, d.w.get(), w, d.y.get(), pad ? full.ptr : dy,
-                                                  d.conv.get(), cudnnConvolutionBwdDataAlgo_t(c.algo),
-                                                  workspace_or_null(c.workspace), c.workspace, &zero, d.x.get(),
-                                                  dx));
+  run_pass(
+      Pass::BackwardData, g, d,
+      [&] {
+        int count = 0, returned = 0;
+        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &count));
+        const auto perf = heuristics<cudnnConvolutionBwdDataAlgoPerf_t>(
+            count,
+            [&](int cap, int* ret, cudnnConvolutionBwdDataAlgoPerf_t* r) {
+              return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
+                                                                 cap, ret, r);
+            },
+            &returned);
+        return candidates(perf, returned, d.conv, [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
+                                                              cudnnConvolutionBwdDataAlgo_t(algo), bytes);
+        });
+      },
+      [&](const Choice& c, void* ws) {
+        return cudnnConvolutionBackwardData(h, &one, d.w.get(), w, d.y.get(), dy_nat, d.conv.get(),
+                                            cudnnConvolutionBwdDataAlgo_t(c.algo), ws, c.workspace, &zero,
+                                            d.x.get(), dx);
+      });
 }
 
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
@@ -349,15 +395,34 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     return;
   }
   Descs d(g, "conv2d_backward_filter");
-  const Choice c = backward_filter_choice(g, d);
+  cudnnHandle_t h = cudnn();
   const bool pad = d.cropped(g);
   DeviceBuffer full(pad ? int64_t(g.n) * g.k * d.ho_nat * d.wo_nat : 0);
   if (pad) copy_window(dy, g.ho, g.wo, full.ptr, d.ho_nat, d.wo_nat, int64_t(g.n) * g.k);
+  const float* dy_nat = pad ? full.ptr : dy;
   const float one = 1.0f, zero = 0.0f;
-  OODKIT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, d.x.get(), x, d.y.get(), pad ? full.ptr : dy,
-                                                    d.conv.get(), cudnnConvolutionBwdFilterAlgo_t(c.algo),
-                                                    workspace_or_null(c.workspace), c.workspace, &zero,
-                                                    d.w.get(), dw));
+  run_pass(
+      Pass::BackwardFilter, g, d,
+      [&] {
+        int count = 0, returned = 0;
+        OODKIT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &count));
+        const auto perf = heuristics<cudnnConvolutionBwdFilterAlgoPerf_t>(
+            count,
+            [&](int cap, int* ret, cudnnConvolutionBwdFilterAlgoPerf_t* r) {
+              return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
+                                                                   cap, ret, r);
+            },
+            &returned);
+        return candidates(perf, returned, d.conv, [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
+                                                                cudnnConvolutionBwdFilterAlgo_t(algo), bytes);
+        });
+      },
+      [&](const Choice& c, void* ws) {
+        return cudnnConvolutionBackwardFilter(h, &one, d.x.get(), x, d.y.get(), dy_nat, d.conv.get(),
+                                              cudnnConvolutionBwdFilterAlgo_t(c.algo), ws, c.workspace, &zero,
+                                              d.w.get(), dw);
+      });
 }
 
 void add_channel_bias(float* y, const float* bias, int n, int channels, int64_t hw) {

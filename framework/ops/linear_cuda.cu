@@ -47,9 +47,17 @@ void gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_
   const int lda = int(trans_a ? m : k);  // columns of a as stored
   const int ldb = int(trans_b ? k : n);  // columns of b as stored
   cublasHandle_t h = cublas();
-  OODKIT_CUBLAS_CHECK(cublasGemmEx(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                   int(n), int(m), int(k), &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta,
-                                   c, CUDA_R_32F, int(n), cublas_compute_type(), CUBLAS_GEMM_DEFAULT));
+  const auto run = [&] {
+    return cublasGemmEx(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                        int(k), &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, int(n),
+                        cublas_compute_type(), CUBLAS_GEMM_DEFAULT);
+  };
+  cublasStatus_t st = run();
+  if (st == CUBLAS_STATUS_ALLOC_FAILED) {  // cuBLAS's own workspace: free oodkit's cache, retry once
+    empty_cache();
+    st = run();
+  }
+  OODKIT_CUBLAS_CHECK(st);
 }
 
 void add_bias(float* y, const float* bias, int64_t rows, int64_t cols) {

@@ -41,7 +41,8 @@ double cross_entropy_cpu(const T* x, const int64_t* labels, int64_t n, int64_t k
     }
     const double log_s = std::log(s);
     lse[r] = T(m + log_s);
-    row[size_t(r)] = log_s + (1.0 - eps) * (m - double(xr[labels[r]])) + eps / double(k) * gap;
+    // The smoothing term only when eps > 0: a -inf logit makes gap inf, and 0 * inf is NaN.
+    row[size_t(r)] = log_s + (1.0 - eps) * (m - double(xr[labels[r]])) + (eps > 0.0 ? eps / double(k) * gap : 0.0);
   }
   double total = 0.0;
   for (double v : row) total += v;  // fixed order

@@ -34,7 +34,8 @@ __global__ void cross_entropy_rows_kernel(const float* x, const int64_t* labels,
       const float xy = (y >= 0 && y < k) ? xr[y] : NAN;
       const float log_s = logf(s);
       lse[r] = m + log_s;
-      row_loss[r] = log_s + (1.f - eps) * (m - xy) + eps / float(k) * gap;
+      // The smoothing term only when eps > 0: a -inf logit makes gap inf, and 0 * inf is NaN.
+      row_loss[r] = log_s + (1.f - eps) * (m - xy) + (eps > 0.f ? eps / float(k) * gap : 0.f);
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
@@ -24,11 +25,14 @@ void check_input(const Tensor& x, double temperature, const char* op) {
 // Parallelise row loops only when there is enough work to pay for the threads.
 constexpr int64_t kParallelElems = 1 << 15;
 
-// Row max m and sum_j exp((x_j - m) * inv_t) (accumulated in double).
+// Row shift m (the row max; 0 when the max is -inf, so that an all -inf row gives s = 0 rather
+// than NaN) and s = sum_j exp((x_j - m) * inv_t) (accumulated in double). A NaN anywhere in the
+// row makes s (or m) NaN, so every output of that row is NaN.
 template <class T>
 void row_stats(const T* xr, int64_t k, T inv_t, T& m, double& s) {
   m = xr[0];
   for (int64_t j = 1; j < k; ++j) m = std::max(m, xr[j]);
+  if (m == -std::numeric_limits<T>::infinity()) m = T(0);
   s = 0.0;
   for (int64_t j = 0; j < k; ++j) s += double(std::exp((xr[j] - m) * inv_t));
 }

@@ -1,6 +1,10 @@
 // Row-wise softmax family over dim 1 of a [N, K] tensor, with a temperature T > 0 (the logits
 // are divided by T). Numerically stable (the row maximum is subtracted before exponentiating).
 // float32 on CPU/CUDA, float64 on the CPU.
+// Non-finite inputs, as in PyTorch: a -inf logit (a masked class) gets probability 0 and log
+// probability -inf while the rest of its row stays finite; a row of only -inf gives softmax and
+// log_softmax NaN and logsumexp -inf; a NaN anywhere in a row makes that row's outputs NaN.
+// Other rows are never affected.
 #pragma once
 #include "framework/tensor.h"
 

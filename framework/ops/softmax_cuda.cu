@@ -17,11 +17,14 @@ constexpr int kThreads = 32 * kWarps;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < (n); \
        r += int64_t(gridDim.x) * kWarps)
 
-// Row max m and s = sum_j exp((x_j - m) * inv_t), both warp-reduced (all lanes get them).
+// Row shift m (the row max; 0 when the max is -inf, so that an all -inf row gives s = 0 rather
+// than NaN) and s = sum_j exp((x_j - m) * inv_t), both warp-reduced (all lanes get them). A NaN
+// anywhere in the row makes s NaN, so every output of that row is NaN.
 __device__ __forceinline__ void row_stats(const float* xr, int64_t k, float inv_t, int lane, float& m, float& s) {
   m = -INFINITY;
   for (int64_t j = lane; j < k; j += 32) m = fmaxf(m, xr[j]);
   m = warp_max(m);
+  if (m == -INFINITY) m = 0.f;
   s = 0.f;
   for (int64_t j = lane; j < k; j += 32) s += expf((xr[j] - m) * inv_t);
   s = warp_sum(s);
