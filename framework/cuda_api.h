@@ -10,6 +10,8 @@ bool cuda_built();         // compiled with CUDA support
 bool cuda_available();     // built with CUDA and at least one device is usable
 int cuda_device_count();   // 0 when none or no driver
 void cuda_synchronize();   // waits for oodkit's stream on the current device
+// Free and total memory of a device as the driver reports them (cudaMemGetInfo).
+void cuda_memory_info(size_t* free_bytes, size_t* total_bytes, int device = 0);
 std::string cuda_device_name(int device = 0);
 
 // Precision of cuDNN convolutions and cuBLAS matrix products on CUDA. FP32 (the default)
@@ -54,7 +56,9 @@ struct AllocatorStats {
 };
 AllocatorStats allocator_stats(int device = 0);
 
-// Copies and fills on oodkit's stream; the host-side ones synchronise before returning.
+// Copies and fills on oodkit's stream. Device-to-host synchronises before returning (and then
+// raises any failed device-side check); host-to-device returns at once for up to 64 MiB (pinned
+// staging; `src` may be reused immediately) and synchronises for larger copies.
 void copy_host_to_device(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);

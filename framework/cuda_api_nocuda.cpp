@@ -2,6 +2,7 @@
 // available, and anything that would touch a device says so.
 #include <cstdlib>
 #include <string>
+
 #include "framework/cuda_api.h"
 #include "framework/error.h"
 
@@ -23,6 +24,7 @@ bool cuda_available() { return false; }
 int cuda_device_count() { return 0; }
 void cuda_synchronize() {}
 std::string cuda_device_name(int) { no_cuda("cuda_device_name"); }
+void cuda_memory_info(size_t*, size_t*, int) { no_cuda("cuda_memory_info"); }
 
 namespace {
 MathMode g_math_mode = MathMode::FP32;

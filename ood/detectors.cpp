@@ -96,15 +96,17 @@ Tensor head_energy(const Tensor& z, const Tensor& w, const Tensor& b) {
 }
 
 struct HeadHolder {
-  Tensor weight, bias;
+  mutable Tensor weight, bias;  // moved to the scoring device on first use (mutable: scoring is const)
   void keep(const FitContext& ctx) {
     OODKIT_CHECK(ctx.weight.defined(), "detector fit: the classifier head is missing from the fit context");
     weight = ctx.weight;
     bias = ctx.bias;
   }
-  // The head on `device` (a loaded head is on the CPU; K x D is small to copy).
+  // The head on `device`: a loaded head (on the CPU) is uploaded once, not once per batch.
   std::pair<Tensor, Tensor> on(Device device) const {
-    return {weight.to(device), bias.defined() ? bias.to(device) : Tensor()};
+    if (weight.device() != device) weight = weight.to(device);
+    if (bias.defined() && bias.device() != device) bias = bias.to(device);
+    return {weight, bias};
   }
   void save(const std::string& path) const {
     StateWriter w("classifier-head");

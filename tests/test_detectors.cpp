@@ -123,6 +123,53 @@ TEST(Detectors, MahalanobisNoiseLowersTheDistance) {
   EXPECT_GE(rose, 7);
 }
 
+// Every detector end to end on a CUDA network (features with the Threshold-Activation path, fit,
+// score; ODIN and Mahalanobis input gradients included) against the same detector on the CPU
+// network with the same weights. Float32 rounding gives a normalised squared error near 1e-10; a
+// wrong CUDA path gives ~1; 1e-4 leaves room for percentile ties (ReAct, ASH) flipping one unit.
+TEST(Detectors, EveryDetectorOnCudaMatchesCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
+  Fixture f;
+  models::ResNetCifar gpu_net{8, 4, f.gen};
+  gpu_net.load_state_dict(f.net.state_dict());
+  gpu_net.to(Device::cuda());
+  gpu_net.eval();
+  ood::FeatureOptions fo;
+  fo.ta_thresholds = {0.1, 0.2};
+  const Tensor train = f.images(96, 0.0), held = f.images(32, 0.0), test = f.images(24, 0.5);
+  Tensor labels = Tensor::empty({96}, DType::I64);
+  for (int64_t i = 0; i < 96; ++i) labels.data<int64_t>()[i] = i % 4;
+  const Device cuda = Device::cuda();
+  const ood::Features tr_c = ood::extract_features(f.net, train, fo), tr_g = ood::extract_features(gpu_net, train.to(cuda), fo);
+  const ood::Features he_c = ood::extract_features(f.net, held, fo), he_g = ood::extract_features(gpu_net, held.to(cuda), fo);
+  const ood::Features te_c = ood::extract_features(f.net, test, fo), te_g = ood::extract_features(gpu_net, test.to(cuda), fo);
+  const auto close = [](const Tensor& got, const Tensor& want, const std::string& what, double bound) {
+    EXPECT_LT(oodkit::testing::nmse(got.cpu(), want), bound) << what;
+  };
+  close(te_g.logits, te_c.logits, "logits", 1e-8);
+  close(te_g.z, te_c.z, "z", 1e-8);
+  close(te_g.nap, te_c.nap, "nap", 1e-8);
+  close(te_g.nap_unsquared, te_c.nap_unsquared, "nap_unsquared", 1e-8);
+  close(te_g.fs, te_c.fs, "fs", 1e-8);
+  ASSERT_EQ(te_g.fs_ta.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) close(te_g.fs_ta[i], te_c.fs_ta[i], "fs_ta #" + std::to_string(i), 1e-8);
+
+  const ood::FitContext cc{&tr_c, labels, &he_c, f.net.head().weight, f.net.head().bias};
+  const ood::FitContext gc{&tr_g, labels.to(cuda), &he_g, gpu_net.head().weight, gpu_net.head().bias};
+  const ood::ImageContext ic{&f.net, {0.5f, 0.5f, 0.5f}}, ig{&gpu_net, {0.5f, 0.5f, 0.5f}};
+  for (const std::string& name : ood::detector_names()) {
+    auto dc = ood::make_detector(name), dg = ood::make_detector(name);
+    dc->fit(cc);
+    dg->fit(gc);
+    dc->configure(dc->defaults());
+    dg->configure(dg->defaults());
+    const Tensor sc = dc->uses_images() ? dc->score_images(ic, test) : dc->score(te_c);
+    const Tensor sg = dg->uses_images() ? dg->score_images(ig, test.to(cuda)) : dg->score(te_g);
+    ASSERT_EQ(sg.numel(), 24) << name;
+    close(sg, sc, name, 1e-4);
+  }
+}
+
 TEST(Protocol, SelectsOnValidationAndReportsConsistentMetrics) {
   Fixture f;
   ood::FeatureOptions fo;

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "framework/cuda_api.h"
 #include "framework/ops/elementwise.h"
 #include "testing.h"
 
@@ -101,6 +102,75 @@ TEST(TensorErrors, CudaWithoutDeviceIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
   }
+}
+
+// ---- the caching device allocator (framework/cuda/runtime.cpp) ----------------------------
+
+TEST(CudaAllocator, OtherDevicesAreRefusedWithAClearError) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
+  try {
+    Tensor::zeros({2}, DType::F32, Device::cuda(1));
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("cuda:1"), std::string::npos) << m;
+    EXPECT_TRUE(m.find("CUDA_VISIBLE_DEVICES") != std::string::npos || m.find("does not exist") != std::string::npos)
+        << m;
+  }
+}
+
+TEST(CudaAllocator, ReusesFreedBlocksUpToTwiceTheRequest) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
+  cuda::empty_cache();
+  const size_t mib = size_t(1) << 20;
+  void* a = cuda::alloc(3 * mib, 0);
+  const cuda::AllocatorStats s0 = cuda::allocator_stats(0);
+  cuda::release(a, 0);
+  EXPECT_EQ(cuda::allocator_stats(0).bytes_cached, s0.bytes_cached + 3 * mib);
+  void* b = cuda::alloc(2 * mib, 0);  // 3 MiB <= 2 x 2 MiB: the cached block is reused
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(cuda::allocator_stats(0).num_device_mallocs, s0.num_device_mallocs);
+  cuda::release(b, 0);
+  void* c = cuda::alloc(mib, 0);  // 3 MiB > 2 x 1 MiB: a new block, the 3 MiB one stays cached
+  EXPECT_NE(c, a);
+  EXPECT_EQ(cuda::allocator_stats(0).num_device_mallocs, s0.num_device_mallocs + 1);
+  cuda::release(c, 0);
+  cuda::empty_cache();
+  EXPECT_EQ(cuda::allocator_stats(0).bytes_cached, 0u);
+}
+
+// When cudaMalloc fails, the cached blocks are returned to the driver and the request retried.
+TEST(CudaAllocator, OutOfMemoryFlushesTheCacheAndRetries) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
+  cuda::empty_cache();
+  size_t free_b = 0, total_b = 0;
+  cuda_memory_info(&free_b, &total_b);
+  const size_t big = free_b / 10 * 6;  // 60% of free memory, cached after release
+  void* a = cuda::alloc(big, 0);
+  cuda::release(a, 0);
+  ASSERT_GE(cuda::allocator_stats(0).bytes_cached, big);
+  // 75% of the original free memory: more than the driver has left (40%) and more than the
+  // cached 60% block holds, so only returning that block to the driver makes it fit.
+  void* b = cuda::alloc(free_b / 4 * 3, 0);
+  EXPECT_NE(b, nullptr);
+  EXPECT_EQ(cuda::allocator_stats(0).bytes_cached, 0u);
+  cuda::release(b, 0);
+  cuda::empty_cache();
+}
+
+TEST(CudaAllocator, OutOfMemoryErrorNamesTheRequest) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device present";
+  size_t free_b = 0, total_b = 0;
+  cuda_memory_info(&free_b, &total_b);
+  try {
+    cuda::alloc(total_b * 2, 0);
+    FAIL() << "no throw";
+  } catch (const OutOfMemoryError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("out of memory"), std::string::npos) << m;
+    EXPECT_NE(m.find("cuda:0"), std::string::npos) << m;
+  }
+  EXPECT_NO_THROW(cuda::release(cuda::alloc(1024, 0), 0));  // the allocator still works
 }
 
 TEST(TensorPoison, NewAllocationsAreNaN) {

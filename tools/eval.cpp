@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/augment.h"
+#include "framework/cuda_api.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "framework/autograd.h"
@@ -83,6 +84,7 @@ nlohmann::ordered_json metrics_json(const ood::OodMetrics& m) {
 
 int run_eval(const EvalOptions& o) {
   const auto t0 = Clock::now();
+  const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
   // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
   const std::string arch = o.checkpoint.empty() && o.arch.empty() ? "resnet20" : o.arch;
@@ -123,9 +125,9 @@ int run_eval(const EvalOptions& o) {
     std::sort(keep.begin(), keep.end());
     fit_rows = keep;
   }
-  std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s; fitting on %zu %s training images, %zu held out\n",
+  std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s (%s); fitting on %zu %s training images, %zu held out\n",
               lc.arch.c_str(), o.id.c_str(), (long long)lc.num_classes, checkpoint.c_str(), o.device.str().c_str(),
-              fit_rows.size(), o.id.c_str(), split.val.size());
+              o.tf32 ? "TF32" : "FP32", fit_rows.size(), o.id.c_str(), split.val.size());
 
   const ood::ScoredSet fit_set = score_rows(o.id + ":train", model, train, fit_rows, norm, o.device, o.batch, fo, false);
   ood::ProtocolInput in;
@@ -207,6 +209,8 @@ int run_eval(const EvalOptions& o) {
     nlohmann::ordered_json j;
     j["arch"] = lc.arch;
     j["checkpoint"] = checkpoint;
+    j["device"] = o.device.str();
+    j["math_mode"] = o.tf32 ? "tf32" : "fp32";
     j["id"] = o.id;
     j["id_accuracy"] = 100 * accuracy;
     j["n_id_test"] = labels.size();

@@ -24,6 +24,7 @@ struct EvalOptions {
   int64_t batch = 256;
   uint64_t seed = 0;
   Device device = Device::cpu();
+  bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out_dir;          // results.{json,csv,md} (and scores/ with dump_scores)
   bool dump_scores = false;
 };

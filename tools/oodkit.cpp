@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--device", eval_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
   eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
+  eval_cmd->add_flag("--tf32", ev.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
 
   oodkit::tools::TrainOptions tr;
   std::string train_device = "cpu";
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
   score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
+  score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
 
   oodkit::tools::StudyOptions st;
   std::string study_device = "cpu";

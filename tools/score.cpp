@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/registry.h"
+#include "framework/cuda_api.h"
 #include "ood/detectors.h"
 #include "ood/protocol.h"
 #include "ood/state_io.h"
@@ -16,6 +17,7 @@
 namespace oodkit::tools {
 
 int run_score(const ScoreOptions& o) {
+  const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const std::string proto_path = o.detectors + "/protocol.json";
   std::ifstream pf(proto_path);
   OODKIT_CHECK(pf.good(), "cannot open '", proto_path, "' (run `oodkit eval --out DIR` first; pass DIR/detectors)");

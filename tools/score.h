@@ -14,6 +14,7 @@ struct ScoreOptions {
   std::string checkpoint;   // "" = the one recorded in protocol.json
   int64_t batch = 256;
   Device device = Device::cpu();
+  bool tf32 = false;        // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out;          // CSV: index, then one column per method ("" = stdout)
 };
 

@@ -175,6 +175,25 @@ int run_train(const TrainOptions& o) {
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     const int64_t steps = loader.batches_per_epoch();
+    // Losses and logits are read back every kReadEvery steps, not every step: each read waits for
+    // the GPU, and a wait per step would drain its queue every step.
+    constexpr int64_t kReadEvery = 10;
+    struct Pending {
+      int64_t step;
+      Tensor loss, logits, labels;
+    };
+    std::vector<Pending> pending;
+    const auto read_back = [&] {
+      for (const Pending& p : pending) {
+        const double l = p.loss.item();
+        OODKIT_CHECK(std::isfinite(l), "train: loss became ", l, " at epoch ", epoch + 1, " step ", p.step + 1,
+                     " (lower --lr?)");
+        loss_sum += l * double(p.labels.numel());
+        correct += count_correct(p.logits, p.labels);
+        seen += p.labels.numel();
+      }
+      pending.clear();
+    };
     for (data::Batch b; loader.next(b); ++step) {
       const Tensor x = b.images.to(o.device), y = b.labels.to(o.device);
       const Tensor logits = model->forward(x);
@@ -182,13 +201,10 @@ int run_train(const TrainOptions& o) {
       opt->zero_grad();
       loss.backward();
       opt->step();
-      const double l = loss.item();
-      OODKIT_CHECK(std::isfinite(l), "train: loss became ", l, " at epoch ", epoch + 1, " step ", step + 1,
-                   " (lower --lr?)");
-      loss_sum += l * double(b.labels.numel());
-      correct += count_correct(logits, b.labels);
-      seen += b.labels.numel();
-      if (tty && (step % 10 == 0 || step + 1 == steps)) {
+      pending.push_back({step, loss.detach(), logits.detach(), b.labels});
+      if (step % kReadEvery != 0 && step + 1 != steps) continue;
+      read_back();
+      if (tty) {
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         const int width = 30, done = int(width * (step + 1) / std::max<int64_t>(steps, 1));
         std::printf("\repoch %d/%d [%s%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", epoch + 1, o.epochs,
@@ -198,6 +214,7 @@ int run_train(const TrainOptions& o) {
         std::fflush(stdout);
       }
     }
+    read_back();
     cuda_synchronize();
     const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double val_acc = split.val.empty() ? -1 : evaluate(*model, train_set, split.val, norm, o.device, 256);

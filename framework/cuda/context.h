@@ -18,6 +18,23 @@ cudnnMathType_t cudnn_math_type();
 // cuBLAS compute type for float GEMMs (FP32 -> CUBLAS_COMPUTE_32F, TF32 -> ..._FAST_TF32).
 cublasComputeType_t cublas_compute_type();
 
+// ---- device-side argument checks (no host sync on the hot path) ----------------------------
+// A kernel that finds a bad argument value (a label outside [0, bound), say) records the first one
+// in the current device's slot (report_bad_value in framework/cuda/device_check.cuh). The error is
+// thrown, naming the op, the index and the value, by raise_device_checks(), which oodkit calls
+// right after each host synchronisation of its stream (copy_device_to_host, i.e. Tensor::item and
+// Tensor::cpu; cuda_synchronize) and, in OODKIT_CUDA_SYNC mode, after every launch.
+struct DeviceCheckSlot {
+  unsigned long long what;  // 0: nothing found; else a DeviceCheck code (first failure wins)
+  long long index, value, bound;
+};
+enum DeviceCheck : unsigned long long { kCrossEntropyLabel = 1 };
+// The current device's slot, marking a check as pending (call before launching the kernel).
+DeviceCheckSlot* device_check_slot();
+// Throws oodkit::Error for a failure recorded since the last call, and clears it. Call only after
+// the stream was synchronised; costs nothing when no check is pending.
+void raise_device_checks();
+
 // A workspace buffer on the current device, grown on demand, valid until the next call
 // on the same stream asks for one.
 void* workspace(size_t bytes);

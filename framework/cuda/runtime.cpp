@@ -1,8 +1,10 @@
 // CUDA runtime glue: device queries, the caching allocator, streams and library handles.
+#include <array>
 #include <cstdlib>
-#include <string>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +35,7 @@ void sync_check(const char* file, int line, const char* what) {
   if (err != cudaSuccess)
     throw_error(file, line, what, str_cat("CUDA error (found by OODKIT_CUDA_SYNC right after this call): ",
                                           cudaGetErrorString(err)));
+  cuda::raise_device_checks();
 }
 void throw_no_cuda(const char* what) {
   OODKIT_FAIL("CUDA call `", what, "` reached in a build without CUDA");
@@ -55,7 +58,19 @@ struct DeviceState {
   cublasHandle_t cublas = nullptr;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  cuda::DeviceCheckSlot* check_slot = nullptr;  // device memory, zeroed
+  bool check_pending = false;
+  // Pinned staging buffers for host-to-device copies (see copy_host_to_device), used in turn.
+  struct Staging {
+    void* host = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t done = nullptr;  // recorded after the copy out of `host` was enqueued
+  };
+  std::array<Staging, 4> staging;
+  size_t next_staging = 0;
 };
+std::mutex g_staging_mutex;
+constexpr size_t kStagingMaxBytes = size_t(64) << 20;
 
 std::mutex g_state_mutex;
 std::unordered_map<int, DeviceState> g_states;
@@ -122,6 +137,12 @@ bool cuda_available() {
 void cuda_synchronize() {
   if (!cuda_available()) return;
   OODKIT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  cuda::raise_device_checks();
+}
+
+void cuda_memory_info(size_t* free_bytes, size_t* total_bytes, int device) {
+  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  OODKIT_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
 }
 
 std::string cuda_device_name(int device) {
@@ -176,6 +197,35 @@ cublasComputeType_t cublas_compute_type() {
   return g_math_mode == MathMode::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_PEDANTIC;
 }
 
+DeviceCheckSlot* device_check_slot() {
+  DeviceState& s = state();
+  if (!s.check_slot) {
+    void* p = nullptr;
+    OODKIT_CUDA_CHECK(cudaMalloc(&p, sizeof(DeviceCheckSlot)));
+    OODKIT_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(DeviceCheckSlot), s.stream));
+    s.check_slot = static_cast<DeviceCheckSlot*>(p);
+  }
+  s.check_pending = true;
+  return s.check_slot;
+}
+
+void raise_device_checks() {
+  DeviceState& s = state();
+  if (!s.check_pending) return;
+  s.check_pending = false;
+  DeviceCheckSlot got{};
+  OODKIT_CUDA_CHECK(cudaMemcpy(&got, s.check_slot, sizeof got, cudaMemcpyDeviceToHost));
+  if (got.what == 0) return;
+  OODKIT_CUDA_CHECK(cudaMemset(s.check_slot, 0, sizeof(DeviceCheckSlot)));
+  switch (got.what) {
+    case kCrossEntropyLabel:
+      OODKIT_FAIL("cross_entropy: label ", got.value, " at index ", got.index, " is out of range [0, ", got.bound,
+                  ") for ", got.bound, " classes (found on the device; reported at the next synchronisation)");
+    default:
+      OODKIT_FAIL("device check ", got.what, " failed at index ", got.index, " (value ", got.value, ")");
+  }
+}
+
 void* workspace(size_t bytes) {
   DeviceState& s = state();
   if (bytes > s.workspace_bytes) {
@@ -193,6 +243,10 @@ void* alloc(size_t bytes, int device) {
                ": no CUDA device is available (", cuda_device_count(), " found)");
   OODKIT_CHECK(device >= 0 && device < cuda_device_count(), "cuda:", device, " does not exist (",
                cuda_device_count(), " devices)");
+  // One GPU per process until ops set the device of their tensors at dispatch: work on cuda:1
+  // would otherwise run on cuda:0's stream.
+  OODKIT_CHECK(device == 0, "cuda:", device, " requested: oodkit uses one GPU per process, cuda:0; choose the GPU "
+               "with CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=", device, ")");
   OODKIT_CUDA_CHECK(cudaSetDevice(device));
   const size_t n = (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
   Allocator& a = allocator();
@@ -254,16 +308,45 @@ AllocatorStats allocator_stats(int device) {
   return a.devices[device].stats;
 }
 
+// Copies of up to 64 MiB go through the device's ring of pinned staging buffers: the data is
+// copied into the next buffer on the host (first waiting, by its event, for that buffer's previous
+// copy to finish) and the transfer is enqueued on oodkit's stream; the call returns without waiting
+// for the GPU, so a training step's batch upload does not drain the queue. `src` may be reused at
+// once. Larger copies (weights, datasets) are synchronous.
 void copy_host_to_device(void* dst, const void* src, size_t bytes, int device) {
   OODKIT_CUDA_CHECK(cudaSetDevice(device));
-  OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()));
-  OODKIT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  if (bytes == 0) return;
+  DeviceState& s = state();
+  if (bytes > kStagingMaxBytes) {
+    OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s.stream));
+    OODKIT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_staging_mutex);
+  DeviceState::Staging& slot = s.staging[s.next_staging];
+  s.next_staging = (s.next_staging + 1) % s.staging.size();
+  if (slot.done) {
+    OODKIT_CUDA_CHECK(cudaEventSynchronize(slot.done));
+  } else {
+    OODKIT_CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+  }
+  if (slot.bytes < bytes) {
+    if (slot.host) OODKIT_CUDA_CHECK(cudaFreeHost(slot.host));
+    slot.host = nullptr;
+    slot.bytes = 0;
+    OODKIT_CUDA_CHECK(cudaHostAlloc(&slot.host, bytes, cudaHostAllocDefault));
+    slot.bytes = bytes;
+  }
+  std::memcpy(slot.host, src, bytes);
+  OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, slot.host, bytes, cudaMemcpyHostToDevice, s.stream));
+  OODKIT_CUDA_CHECK(cudaEventRecord(slot.done, s.stream));
 }
 
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
   OODKIT_CUDA_CHECK(cudaSetDevice(device));
   OODKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()));
   OODKIT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  raise_device_checks();
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {

@@ -40,6 +40,18 @@ constexpr int kReduceThreads = 256;
 
 // One block per channel: dweight[ch] = invstd * sum(dy * (x - mean)), dbias[ch] = sum(dy),
 // accumulated in double. Either output may be null (x may be null when dweight is).
+// y = (x - mean[ch]) / sqrt(var[ch] + eps) * weight[ch] + bias[ch] over x [n, c, hw] (total elements).
+__global__ void bn_eval_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                       const float* __restrict__ weight, const float* __restrict__ bias,
+                                       const float* __restrict__ mean, const float* __restrict__ var, int64_t total,
+                                       int64_t c, int64_t hw, float eps) {
+  OODKIT_GRID_STRIDE(i, total) {
+    const int64_t ch = (i / hw) % c;
+    const float scale = weight[ch] / sqrtf(var[ch] + eps);
+    y[i] = (x[i] - mean[ch]) * scale + bias[ch];
+  }
+}
+
 __global__ void bn_eval_param_grad_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                           const float* __restrict__ mean, const float* __restrict__ var,
                                           float* dweight, float* dbias, int64_t n, int64_t c, int64_t hw,
@@ -102,11 +114,13 @@ void batch_norm_forward_inference(const float* x, float* y, const float* weight,
                                   const float* running_mean, const float* running_var, int64_t n,
                                   int64_t c, int64_t hw, double eps) {
   check_eps(eps);
-  BnDescs d(n, c, hw);
-  const float one = 1.0f, zero = 0.0f;
-  OODKIT_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero,
-                                                             d.x.desc, x, d.x.desc, y, d.param.desc, weight,
-                                                             bias, running_mean, running_var, eps));
+  const int64_t total = n * c * hw;
+  if (total == 0) return;
+  // Own kernel rather than cudnnBatchNormalizationForwardInference: one elementwise pass; cuDNN's
+  // took 0.042 ms at [128, 512, 4, 4] on an H100 (7% of copy bandwidth, 5x its training forward).
+  bn_eval_forward_kernel<<<grid_for(total), 256, 0, stream()>>>(x, y, weight, bias, running_mean, running_var,
+                                                                total, c, hw, float(eps));
+  OODKIT_CUDA_CHECK_LAUNCH();
 }
 
 void batch_norm_backward_training(const float* x, const float* dy, const float* weight,

@@ -127,13 +127,26 @@ Tensor add_scalar(const Tensor& x, double s) {
   return y;
 }
 
+namespace {
+// The gradient of a (scaled) full reduction: scale * g broadcast to `shape`. On CUDA the scalar
+// stays on the device (no item(), no host sync inside backward).
+Tensor broadcast_grad(const Tensor& g, const Shape& shape, double scale) {
+  if (g.is_cuda()) {
+    Tensor out = Tensor::empty(shape, g.dtype(), g.device());
+    OODKIT_CUDA_CALL(cuda::broadcast_scaled(g.data<float>(), float(scale), out.data<float>(), out.numel()));
+    return out;
+  }
+  return Tensor::full(shape, g.item() * scale, g.dtype(), g.device());
+}
+}  // namespace
+
 Tensor sum(const Tensor& x) {
   check_float(x, "sum", "x");
   Tensor y = scaled_sum(x, 1.0);
   const Shape shape = x.shape();
   autograd::record(y, "sum", {x}, [shape](const Tensor& g) {
     // d sum / dx_i = 1: broadcast the scalar gradient.
-    return std::vector<Tensor>{Tensor::full(shape, g.item(), g.dtype(), g.device())};
+    return std::vector<Tensor>{broadcast_grad(g, shape, 1.0)};
   });
   return y;
 }
@@ -145,7 +158,7 @@ Tensor mean(const Tensor& x) {
   Tensor y = scaled_sum(x, inv);
   const Shape shape = x.shape();
   autograd::record(y, "mean", {x}, [shape, inv](const Tensor& g) {
-    return std::vector<Tensor>{Tensor::full(shape, g.item() * inv, g.dtype(), g.device())};
+    return std::vector<Tensor>{broadcast_grad(g, shape, inv)};
   });
   return y;
 }

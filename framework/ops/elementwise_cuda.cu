@@ -13,6 +13,10 @@ __global__ void multiply_kernel(const float* a, const float* b, float* y, int64_
 __global__ void affine_kernel(const float* x, float* y, float alpha, float beta, int64_t n) {
   OODKIT_GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta;
 }
+__global__ void broadcast_scaled_kernel(const float* s, float scale, float* y, int64_t n) {
+  const float v = scale * s[0];
+  OODKIT_GRID_STRIDE(i, n) y[i] = v;
+}
 
 // Pass 1: each block writes the double sum of its grid-stride slice to partial[blockIdx.x].
 __global__ void sum_partial_kernel(const float* x, int64_t n, double* partial) {
@@ -38,6 +42,12 @@ void multiply(const float* a, const float* b, float* y, int64_t n) {
 void affine(const float* x, float* y, float alpha, float beta, int64_t n) {
   if (n == 0) return;
   affine_kernel<<<grid_for(n), 256, 0, stream()>>>(x, y, alpha, beta, n);
+  OODKIT_CUDA_CHECK_LAUNCH();
+}
+
+void broadcast_scaled(const float* s, float scale, float* y, int64_t n) {
+  if (n == 0) return;
+  broadcast_scaled_kernel<<<grid_for(n), 256, 0, stream()>>>(s, scale, y, n);
   OODKIT_CUDA_CHECK_LAUNCH();
 }
 

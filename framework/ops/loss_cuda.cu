@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "framework/cuda/device_check.cuh"
 #include "framework/cuda/reduce.cuh"
 #include "framework/ops/elementwise_cuda.h"
 #include "framework/ops/loss_cuda.h"
@@ -14,7 +15,7 @@ constexpr int kThreads = 32 * kWarps;
 // Row loss = log s + (1 - eps) (m - x_y) + eps / k * sum_j (m - x_j), m the row max and
 // s = sum_j exp(x_j - m): the smoothed cross-entropy without cancellation for large logits.
 __global__ void cross_entropy_rows_kernel(const float* x, const int64_t* labels, int64_t n, int64_t k, float eps,
-                                          float* row_loss, float* lse) {
+                                          float* row_loss, float* lse, DeviceCheckSlot* check) {
   const int lane = threadIdx.x & 31;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < n; r += int64_t(gridDim.x) * kWarps) {
     const float* xr = x + r * k;
@@ -30,8 +31,11 @@ __global__ void cross_entropy_rows_kernel(const float* x, const int64_t* labels,
     gap = warp_sum(gap);
     if (lane == 0) {
       const int64_t y = labels[r];
-      // Labels were validated on the host; an out-of-range one here would read out of bounds.
-      const float xy = (y >= 0 && y < k) ? xr[y] : NAN;
+      // Labels are checked here, not on the host (no sync): a bad one gives a NaN row and is
+      // reported at the next synchronisation.
+      const bool ok = y >= 0 && y < k;
+      if (!ok) report_bad_value(check, kCrossEntropyLabel, r, y, k);
+      const float xy = ok ? xr[y] : NAN;
       const float log_s = logf(s);
       lse[r] = m + log_s;
       // The smoothing term only when eps > 0: a -inf logit makes gap inf, and 0 * inf is NaN.
@@ -75,8 +79,9 @@ __global__ void weighted_mse_backward_kernel(const float* p, const float* t, con
 
 void cross_entropy_forward(const float* logits, const int64_t* labels, int64_t n, int64_t k, float smoothing,
                            float* row_loss, float* lse, float* out) {
+  DeviceCheckSlot* check = device_check_slot();
   cross_entropy_rows_kernel<<<grid_for(n, kWarps), kThreads, 0, stream()>>>(logits, labels, n, k, smoothing,
-                                                                              row_loss, lse);
+                                                                              row_loss, lse, check);
   OODKIT_CUDA_CHECK_LAUNCH();
   sum(row_loss, n, out, float(1.0 / double(n)));  // deterministic two-pass mean (elementwise_cuda.h)
 }

@@ -3,7 +3,8 @@
 #include <cstdint>
 
 namespace oodkit::cuda {
-// logits [n, k], labels [n] (already validated). One warp per row writes row_loss[r] (the
+// logits [n, k], labels [n] (checked here: a label outside [0, k) gives a NaN row and a device
+// check failure, see framework/cuda/context.h). One warp per row writes row_loss[r] (the
 // smoothed cross-entropy of row r) and lse[r] = log sum_j exp(logits[r, j]); then
 // out[0] = mean of row_loss (deterministic two-pass reduction). n >= 1.
 void cross_entropy_forward(const float* logits, const int64_t* labels, int64_t n, int64_t k, float smoothing,
