@@ -255,8 +255,7 @@ void knn_search(const float* queries, const float* database, int64_t nq, int64_t
 
   // Strict FP32 whatever oodkit::math_mode() says (see ood/knn.h): pedantic compute type, and the
   // handle's math mode too (cublas() sets it again from math_mode() for the next caller).
-  cublasHandle_t handle = cublas();
-  OODKIT_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH));
+  cublasHandle_t handle = cublas(MathMode::FP32);
   const float alpha = -2.f, beta = 0.f;
   for (int64_t q0 = 0; q0 < nq; q0 += qt) {
     const int64_t nqt = std::min(qt, nq - q0);

@@ -12,6 +12,7 @@ int current_device();
 cudaStream_t stream();
 cudnnHandle_t cudnn();
 cublasHandle_t cublas();  // math mode follows oodkit::math_mode() at each call of this
+cublasHandle_t cublas(MathMode mode);  // the same handle with `mode`'s math (set only on a change)
 
 // cuDNN math type for the current oodkit::math_mode() (FP32 -> CUDNN_FMA_MATH).
 cudnnMathType_t cudnn_math_type();

@@ -58,6 +58,8 @@ struct DeviceState {
   cublasHandle_t cublas = nullptr;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  cublasMath_t cublas_math = CUBLAS_DEFAULT_MATH;  // the handle's math mode, once set
+  bool cublas_math_set = false;
   cuda::DeviceCheckSlot* check_slot = nullptr;  // device memory, zeroed
   bool check_pending = false;
   // Pinned staging buffers for host-to-device copies (see copy_host_to_device), used in turn.
@@ -75,11 +77,16 @@ constexpr size_t kStagingMaxBytes = size_t(64) << 20;
 std::mutex g_state_mutex;
 std::unordered_map<int, DeviceState> g_states;
 
+// The current device's state. Called on every launch: after the first call per thread and device
+// it is a cudaGetDevice and an array read (no lock; map nodes never move).
 DeviceState& state() {
   const int dev = cuda::current_device();
+  thread_local std::array<DeviceState*, 16> known{};
+  if (dev >= 0 && dev < int(known.size()) && known[size_t(dev)]) return *known[size_t(dev)];
   std::lock_guard<std::mutex> lock(g_state_mutex);
   DeviceState& s = g_states[dev];
   if (!s.stream) OODKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  if (dev >= 0 && dev < int(known.size())) known[size_t(dev)] = &s;
   return s;
 }
 
@@ -121,12 +128,15 @@ Allocator& allocator() {
 bool cuda_built() { return true; }
 
 int cuda_device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
-  }
-  return n;
+  static const int count = [] {  // asked once: allocations check it
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver" error
+      return 0;
+    }
+    return n;
+  }();
+  return count;
 }
 
 bool cuda_available() {
@@ -178,16 +188,22 @@ cudnnHandle_t cudnn() {
   return s.cudnn;
 }
 
-cublasHandle_t cublas() {
+cublasHandle_t cublas(MathMode mode) {
   DeviceState& s = state();
   if (!s.cublas) {
     OODKIT_CUBLAS_CHECK(cublasCreate(&s.cublas));
     OODKIT_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
   }
-  OODKIT_CUBLAS_CHECK(cublasSetMathMode(
-      s.cublas, g_math_mode == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  const cublasMath_t want = mode == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH;
+  if (!s.cublas_math_set || s.cublas_math != want) {  // set on a change only, not per GEMM
+    OODKIT_CUBLAS_CHECK(cublasSetMathMode(s.cublas, want));
+    s.cublas_math = want;
+    s.cublas_math_set = true;
+  }
   return s.cublas;
 }
+
+cublasHandle_t cublas() { return cublas(g_math_mode); }
 
 cudnnMathType_t cudnn_math_type() {
   return g_math_mode == MathMode::TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
@@ -247,7 +263,7 @@ void* alloc(size_t bytes, int device) {
   // would otherwise run on cuda:0's stream.
   OODKIT_CHECK(device == 0, "cuda:", device, " requested: oodkit uses one GPU per process, cuda:0; choose the GPU "
                "with CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=", device, ")");
-  OODKIT_CUDA_CHECK(cudaSetDevice(device));
+  if (current_device() != device) OODKIT_CUDA_CHECK(cudaSetDevice(device));
   const size_t n = (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mu);
