@@ -172,7 +172,7 @@ class Odin : public Detector {
       Tensor pred;
       {
         autograd::NoGradGuard ng;
-        pred = argmax_rows(logits);
+        pred = predicted_classes(logits);
       }
       const Tensor loss = ops::cross_entropy(ops::scale(logits, 1.0 / t), pred);
       const Tensor g = autograd::grad(loss, {leaf})[0];
@@ -182,19 +182,6 @@ class Odin : public Detector {
     return msp_score(model.forward(x), t);
   }
 
-  static Tensor argmax_rows(const Tensor& logits) {
-    const Tensor l = logits.detach().to(DType::F32).cpu();
-    const int64_t n = l.size(0), k = l.size(1);
-    Tensor out = Tensor::empty({n}, DType::I64);
-    const float* p = l.data<float>();
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t best = 0;
-      for (int64_t j = 1; j < k; ++j)
-        if (p[i * k + j] > p[i * k + best]) best = j;
-      out.data<int64_t>()[i] = best;
-    }
-    return out.to(logits.device());
-  }
 };
 
 class MahalanobisDetector : public Detector {

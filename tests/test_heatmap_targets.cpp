@@ -1,0 +1,93 @@
+// Heatmap targets: nearest ID image of the same predicted class (hand-worked), the x_n - x_o
+// images, the audit file round trip and its checks.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "framework/safetensors.h"
+#include "ood/heatmap_targets.h"
+#include "ood/scores.h"
+#include "testing.h"
+
+using namespace oodkit;
+using oodkit::testing::DeviceTest;
+
+namespace {
+
+class HeatmapTargetsTest : public DeviceTest {};
+OODKIT_INSTANTIATE_DEVICES(HeatmapTargetsTest);
+
+Tensor i64(const std::vector<int64_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
+
+// ID rows: 0 (0,0) c0; 1 (2,0) c0; 2 (10,10) c1; 3 (9,9) c1; 4 (0,3) c0.
+// OE rows: (1,1) predicted 1 -> rows 2 (162) and 3 (128): row 3, 128; although row 0 is nearest
+// overall (2). (1.5,0) predicted 0 -> rows 0 (2.25), 1 (0.25), 4 (11.25): row 1, 0.25.
+// (0,2) predicted 0 -> rows 0 (4), 1 (8), 4 (1): row 4, 1.
+TEST_P(HeatmapTargetsTest, NearestIdImageOfTheSamePredictedClass) {
+  const Tensor id_f = Tensor::from_vector<float>({0, 0, 2, 0, 10, 10, 9, 9, 0, 3}, {5, 2}).to(device());
+  const Tensor oe_f = Tensor::from_vector<float>({1, 1, 1.5f, 0, 0, 2}, {3, 2}).to(device());
+  const ood::HeatmapTargets t =
+      ood::nearest_id_targets(id_f, i64({0, 0, 1, 1, 0}).to(device()), oe_f, i64({1, 0, 0}).to(device()),
+                              {"oe:0", "oe:1", "oe:2"});
+  EXPECT_EQ(t.oe_nn_index.to_vector<int64_t>(), (std::vector<int64_t>{3, 1, 4}));
+  EXPECT_EQ(t.oe_nn_distance.to_vector<float>(), (std::vector<float>{128.f, 0.25f, 1.f}));
+  EXPECT_FALSE(t.oe_nn_index.is_cuda());
+  EXPECT_EQ(t.oe_images.size(), 3u);
+}
+
+TEST(HeatmapTargets, ClassMissingFromTheIdSetIsAnErrorNamingIt) {
+  const Tensor id_f = Tensor::from_vector<float>({0, 0, 2, 0}, {2, 2});
+  const Tensor oe_f = Tensor::from_vector<float>({1, 1}, {1, 2});
+  try {
+    ood::nearest_id_targets(id_f, i64({0, 0}), oe_f, i64({2}));
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("class 2 has 1 query but 0 database rows"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ood::nearest_id_targets(id_f, i64({0}), oe_f, i64({0})), Error);             // sizes
+  EXPECT_THROW(ood::nearest_id_targets(id_f, i64({0, 0}), oe_f, i64({0}), {"a", "b"}), Error);  // names
+}
+
+TEST(HeatmapTargets, OeTargetIsNeighbourMinusImage) {
+  // ID images [3, 1, 1, 2] and OE images [2, 1, 1, 2]; OE 0 -> ID 2, OE 1 -> ID 0.
+  const Tensor id_x = Tensor::from_vector<float>({0.5f, -0.5f, 1, 1, -1, 0.25f}, {3, 1, 1, 2});
+  const Tensor oe_x = Tensor::from_vector<float>({0, 0.5f, 1, -1}, {2, 1, 1, 2});
+  const Tensor y = ood::oe_heatmap_targets(id_x, oe_x, i64({2, 0}));
+  EXPECT_EQ(y.shape(), (Shape{2, 1, 1, 2}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{-1 - 0.f, 0.25f - 0.5f, 0.5f - 1, -0.5f + 1}));
+  EXPECT_THROW(ood::oe_heatmap_targets(id_x, oe_x, i64({3, 0})), Error);  // index out of range
+  EXPECT_THROW(ood::oe_heatmap_targets(id_x, Tensor::zeros({2, 1, 2, 1}), i64({0, 0})), Error);  // shapes
+}
+
+TEST(HeatmapTargets, FileRoundTripAndChecks) {
+  const std::string path = ::testing::TempDir() + "oodkit_targets_" + std::to_string(::getpid()) + ".safetensors";
+  const ood::HeatmapTargets t = ood::nearest_id_targets(
+      Tensor::from_vector<float>({0, 0, 2, 0, 10, 10}, {3, 2}), i64({0, 0, 1}),
+      Tensor::from_vector<float>({1.5f, 0, 9, 9}, {2, 2}), i64({0, 1}), {"tinyimagenet:val/7", "tinyimagenet:val/9"});
+  ood::save_heatmap_targets(path, t);
+  const ood::HeatmapTargets r = ood::load_heatmap_targets(path);
+  EXPECT_EQ(r.oe_nn_index.to_vector<int64_t>(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(r.oe_images, t.oe_images);
+  EXPECT_EQ(r.id_features.to_vector<float>(), t.id_features.to_vector<float>());
+  // A neighbour of another class than its OE row is refused, naming the file and the row.
+  save_safetensors(path, {{"id_features", t.id_features}, {"id_pred", t.id_pred}, {"oe_features", t.oe_features},
+                          {"oe_pred", t.oe_pred}, {"oe_nn_index", i64({2, 2})}, {"oe_nn_distance", t.oe_nn_distance}});
+  try {
+    ood::load_heatmap_targets(path);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+    EXPECT_NE(m.find("OE row 0 (class 0) points to ID row 2 of class 1"), std::string::npos) << m;
+  }
+  std::remove(path.c_str());
+}
+
+TEST(PredictedClasses, FirstMaximumWins) {
+  const Tensor logits = Tensor::from_vector<float>({0, 2, 2, 5, -1, 0}, {2, 3});
+  EXPECT_EQ(ood::predicted_classes(logits).to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));
+}
+
+}  // namespace
