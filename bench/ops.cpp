@@ -3,12 +3,15 @@
 //   the ResNet-20 ones (TFLOP/s, fp32 and TF32), a large GEMM (the matrix ceiling), linear,
 //   batch_norm forward / backward (training mode), softmax, cross-entropy forward + backward,
 //   global_avg_pool, and elementwise add / relu / scale (GB/s and % of the measured
-//   device-to-device copy bandwidth).
+//   device-to-device copy bandwidth); oodkit's exact k-NN (10k queries x 50k bank x 512, k = 50
+//   and 1 on CUDA: compare its median ms with tools/torch_reference.py's knn_cdist_topk) and the
+//   post-hoc score kernels (one read of F for z/NAP/FS; MSP, Energy) against the copy bandwidth.
 // Backward is timed by calling the op's autograd node directly (under no-grad), so only the
 // backward kernels are in the timed region. Inputs are random normal (never zeros).
 //
 // Usage: bench_ops [--device cuda|cpu] [--batch N] [--precision fp32,tf32] [--filter a,b]
-//                  [--elems N] [--gemm N] [--json FILE] [--repeats R] [--flush-l2] ...
+//                  [--elems N] [--gemm N] [--knn-q Q --knn-m M --knn-d D --knn-k 50,1]
+//                  [--score-batch N] [--json FILE] [--repeats R] [--flush-l2] ...
 // CPU defaults are small (batch 8, 4M elements, GEMM 512) so that the program smoke-tests here.
 #include <cstdio>
 #include <functional>
@@ -27,6 +30,9 @@
 #include "framework/ops/softmax.h"
 #include "framework/random.h"
 #include "framework/tensor.h"
+#include "ood/input_ops.h"
+#include "ood/knn.h"
+#include "ood/scores.h"
 
 using namespace oodkit;
 using bench::Record;
@@ -304,6 +310,58 @@ void bench_elementwise(Ctx& c, int64_t elems) {
   one("copy", 2 * e4, [&] { b.copy_(a); });
 }
 
+// oodkit's exact k-NN (strict FP32 cuBLAS tiles + fused select on CUDA) on unit-norm rows, the
+// shape tools/torch_reference.py times for torch.cdist + topk ("knn_cdist_topk/...").
+void bench_knn(Ctx& c, int64_t q, int64_t m, int64_t d, const std::vector<std::string>& ks) {
+  autograd::NoGradGuard ng;
+  const std::string shape = "Q" + std::to_string(q) + "xM" + std::to_string(m) + "xD" + std::to_string(d);
+  Tensor queries, bank;
+  for (const std::string& ks_one : ks) {
+    const int64_t k = std::stoll(ks_one);
+    const std::string name = "knn/k" + ks_one + "/" + shape;
+    if (!c.selected(name)) continue;
+    if (!queries.defined()) {
+      queries = ood::normalize_rows(c.randn({q, d}));
+      bank = ood::normalize_rows(c.randn({m, d}));
+    }
+    Record r;
+    r.name = name;
+    r.precision = "fp32";
+    r.batch = q;
+    r.flops = 2.0 * double(q) * double(m) * double(d);  // the q.c products; compare median ms with PyTorch's
+    c.run(r, [&] { (void)ood::knn_search(queries, bank, k); });
+  }
+}
+
+// The post-hoc scores on a ResNet-18-shaped batch: one read of F [n, 512, 4, 4] (z, NAP, FS) and
+// the logit scores on [n, 10]; bytes = inputs read once + outputs written once.
+void bench_scores(Ctx& c, int64_t n) {
+  autograd::NoGradGuard ng;
+  const int64_t ch = 512, hw = 16, k = 10;
+  if (c.selected("feature_map_scores/r18")) {
+    Tensor f = ops::relu(c.randn({n, ch, 4, 4}));
+    Record r;
+    r.name = "feature_map_scores/r18_512x4x4";
+    r.precision = "fp32";
+    r.batch = n;
+    r.bytes = 4.0 * double(n) * double(ch * hw) + 4.0 * double(n) * double(ch + 3);
+    c.run(r, [&] { (void)ood::feature_map_scores(f); });
+  }
+  Tensor logits = c.randn({n, k});
+  const auto logit_score = [&](const char* name, const std::function<void()>& fn) {
+    const std::string full = std::string(name) + "/" + std::to_string(n) + "x10";
+    if (!c.selected(full)) return;
+    Record r;
+    r.name = full;
+    r.precision = "fp32";
+    r.batch = n;
+    r.bytes = 4.0 * double(n) * double(k + 1);
+    c.run(r, fn);
+  };
+  logit_score("msp", [&] { (void)ood::msp_score(logits); });
+  logit_score("energy", [&] { (void)ood::energy_score(logits); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -317,6 +375,11 @@ int main(int argc, char** argv) {
     const int64_t gemm = args.get_int("gemm", cuda ? 4096 : 512, "size of the square GEMM");
     const int64_t rows = args.get_int("rows", cuda ? 16384 : 2048, "rows of the large softmax / cross-entropy");
     const auto precisions = args.get_list("precision", "fp32,tf32", "math modes for conv and matmul");
+    const int64_t knn_q = args.get_int("knn-q", cuda ? 10000 : 256, "k-NN queries");
+    const int64_t knn_m = args.get_int("knn-m", cuda ? 50000 : 4096, "k-NN bank rows");
+    const int64_t knn_d = args.get_int("knn-d", cuda ? 512 : 64, "k-NN feature dimension");
+    const auto knn_k = args.get_list("knn-k", "50,1", "k values of the k-NN benchmark");
+    const int64_t score_n = args.get_int("score-batch", cuda ? 65536 : 256, "rows of the score benchmarks");
     Ctx c;
     c.filters = args.get_list("filter", "", "run only benchmarks whose name contains one of these");
     bench::Reporter rep(args, "bench_ops", common.device);
@@ -335,6 +398,8 @@ int main(int argc, char** argv) {
     bench_softmax_loss(c, n, rows);
     bench_pool(c, n);
     bench_elementwise(c, elems);
+    bench_knn(c, knn_q, knn_m, knn_d, knn_k);
+    bench_scores(c, score_n);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_ops: error: %s\n", e.what());
