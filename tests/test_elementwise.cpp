@@ -46,8 +46,10 @@ TEST_P(ElementwiseTest, BackwardMatchesCpu) {
   Tensor a = Tensor::randn({4, 9}, gen), b = Tensor::randn({4, 9}, gen);
   auto run = [&](Device d) {
     Tensor x = a.to(d).clone().set_requires_grad(true), y = b.to(d).clone().set_requires_grad(true);
-    Tensor l = ops::mean(ops::mul(ops::sub(ops::scale(x, 3.0), y), ops::add_scalar(y, 1.0)));
-    l.backward();
+    // mean and sum both: their backward broadcasts the incoming scalar on the device.
+    Tensor l = ops::add(ops::mean(ops::mul(ops::sub(ops::scale(x, 3.0), y), ops::add_scalar(y, 1.0))).reshape({1}),
+                        ops::scale(ops::sum(ops::mul(x, y)), 0.25).reshape({1}));
+    ops::sum(ops::scale(l, 2.0)).backward();
     return std::make_pair(x.grad(), y.grad());
   };
   auto ref = run(Device::cpu());

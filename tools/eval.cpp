@@ -10,10 +10,10 @@
 #include <sstream>
 
 #include "data/augment.h"
-#include "framework/cuda_api.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "framework/autograd.h"
+#include "framework/cuda_api.h"
 #include "framework/safetensors.h"
 #include "ood/protocol.h"
 #include "tools/common.h"

@@ -45,7 +45,7 @@ while (($#)); do
     --verify) verify=1; shift ;;
     --binaries) binaries=1; shift ;;
     --limit-mib) limit_mib=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "stage_deps: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -38,8 +38,6 @@ void check_eps(double eps) {
 
 constexpr int kReduceThreads = 256;
 
-// One block per channel: dweight[ch] = invstd * sum(dy * (x - mean)), dbias[ch] = sum(dy),
-// accumulated in double. Either output may be null (x may be null when dweight is).
 // y = (x - mean[ch]) / sqrt(var[ch] + eps) * weight[ch] + bias[ch] over x [n, c, hw] (total elements).
 __global__ void bn_eval_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
                                        const float* __restrict__ weight, const float* __restrict__ bias,
@@ -52,6 +50,8 @@ __global__ void bn_eval_forward_kernel(const float* __restrict__ x, float* __res
   }
 }
 
+// One block per channel: dweight[ch] = invstd * sum(dy * (x - mean)), dbias[ch] = sum(dy),
+// accumulated in double. Either output may be null (x may be null when dweight is).
 __global__ void bn_eval_param_grad_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                           const float* __restrict__ mean, const float* __restrict__ var,
                                           float* dweight, float* dbias, int64_t n, int64_t c, int64_t hw,
