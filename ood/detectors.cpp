@@ -11,6 +11,7 @@
 #include "framework/ops/linear.h"
 #include "framework/ops/loss.h"
 #include "ood/dice.h"
+#include "ood/heatmap.h"
 #include "ood/input_ops.h"
 #include "ood/knn.h"
 #include "ood/mahalanobis.h"
@@ -419,24 +420,48 @@ std::unique_ptr<Detector> make_detector(const std::string& name) {
   if (name == "nap_mean") return std::make_unique<Nap>(false);
   if (name == "fs") return std::make_unique<Fs>();
   if (name == "fs_ta") return std::make_unique<FsTa>();
+  if (name == "heatmap") return std::make_unique<HeatmapDetector>();
   std::string known;
   for (const std::string& n : detector_names()) known += (known.empty() ? "" : ", ") + n;
   OODKIT_FAIL("unknown detector '", name, "'; known: ", known);
 }
 
-std::vector<FusionSpec> fusion_specs() {
+std::vector<FusionSpec> fusion_specs(bool with_heatmap) {
   const std::vector<double> w{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
   const std::vector<double> lambda{0.001, 0.003, 0.01, 0.016, 0.028, 0.05, 0.1, 0.3, 1.0, 3.0, 10.0};
-  std::vector<FusionSpec> specs{{"nap_e", "energy", "nap", true, w},
-                                {"nap_a", "ash_s", "nap", true, w},
-                                {"nap_r", "react", "nap", true, w}};
+  std::vector<FusionSpec> specs{{"nap_e", "energy", "nap", FusionKind::Geometric, w},
+                                {"nap_a", "ash_s", "nap", FusionKind::Geometric, w},
+                                {"nap_r", "react", "nap", FusionKind::Geometric, w}};
   for (const char* cls : {"msp", "odin", "energy", "gradnorm", "react", "ash_s"})
-    specs.push_back({std::string("fsta_") + cls, "fs_ta", cls, false, lambda});
+    specs.push_back({std::string("fsta_") + cls, "fs_ta", cls, FusionKind::Linear, lambda});
+  if (with_heatmap)
+    for (const char* x : {"nap", "fs_ta", "msp", "energy"})
+      specs.push_back({std::string("heatmap_") + x, "heatmap", x, FusionKind::Standardized, w});
   return specs;
 }
 
-Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value) {
-  return spec.geometric ? geometric_fusion(a, b, value) : linear_fusion(a, b, value);
+Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value, ScoreScale a_scale,
+            ScoreScale b_scale) {
+  switch (spec.kind) {
+    case FusionKind::Geometric: return geometric_fusion(a, b, value);
+    case FusionKind::Linear: return linear_fusion(a, b, value);
+    case FusionKind::Standardized: return standardized_fusion(a, b, value, a_scale, b_scale);
+  }
+  OODKIT_FAIL("fuse: unknown fusion kind");
+}
+
+ScoreScale score_scale(const std::vector<double>& scores) {
+  OODKIT_CHECK(!scores.empty(), "score_scale: no scores");
+  double mean = 0;
+  for (double v : scores) {
+    OODKIT_CHECK(std::isfinite(v), "score_scale: a score is ", v, " (scores to standardise must be finite)");
+    mean += v;
+  }
+  mean /= double(scores.size());
+  double var = 0;
+  for (double v : scores) var += (v - mean) * (v - mean);
+  const double sd = std::sqrt(var / double(scores.size()));
+  return {mean, sd > 0 ? sd : 1.0};
 }
 
 }  // namespace oodkit::ood

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ood/features.h"
+#include "ood/scores.h"
 
 namespace oodkit::ood {
 
@@ -61,21 +62,32 @@ class Detector {
 };
 
 // The detectors by name: msp, maxlogit, energy, odin, mahalanobis, mahalanobis_noise, react,
-// ash_p, ash_b, ash_s, dice, knn, gradnorm, vim, nap, nap_mean, fs, fs_ta.
+// ash_p, ash_b, ash_s, dice, knn, gradnorm, vim, nap, nap_mean, fs, fs_ta; and "heatmap"
+// (ood/heatmap.h), which is not in detector_names(): it needs a trained decoder (load() or
+// `oodkit eval --heatmap DIR`).
 std::unique_ptr<Detector> make_detector(const std::string& name);
 // A detector saved with Detector::save (its kind is read from <path>.json).
 std::unique_ptr<Detector> load_detector(const std::string& path);
 std::vector<std::string> detector_names();
 
 // Fusions combine two detectors' scores: NAP-E/A/R = geometric mean of (energy | ash_s | react)
-// and nap with weight w; FS+TA + lambda * S_cls for cls in msp, odin, energy, gradnorm, react, ash_s.
+// and nap with weight w; FS+TA + lambda * S_cls for cls in msp, odin, energy, gradnorm, react, ash_s;
+// heatmap_<x> = (1 - w) std(S_heatmap) + w std(S_x) for x in nap, fs_ta, msp, energy, where std()
+// standardises a score by the mean and standard deviation of its held-out ID (validation) scores.
+enum class FusionKind { Geometric, Linear, Standardized };
 struct FusionSpec {
-  std::string name;         // e.g. "nap_e", "fsta_energy"
-  std::string a, b;         // component detectors: (s_cls, s_nap) or (s_fs, s_cls)
-  bool geometric = false;   // geometric: s_a^w * s_b^(1-w); linear: s_a + lambda * s_b
+  std::string name;         // e.g. "nap_e", "fsta_energy", "heatmap_nap"
+  std::string a, b;         // component detectors: (s_cls, s_nap), (s_fs, s_cls) or (s_heatmap, s_x)
+  FusionKind kind = FusionKind::Linear;  // s_a^w s_b^(1-w) | s_a + lambda s_b | standardised, above
   std::vector<double> grid; // values of w or lambda
+  const char* key() const { return kind == FusionKind::Linear ? "lambda" : "w"; }
 };
-std::vector<FusionSpec> fusion_specs();
-Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value);
+// The fusions of detector_names() members, then (with_heatmap) those with the heatmap detector.
+std::vector<FusionSpec> fusion_specs(bool with_heatmap = false);
+// a_scale / b_scale are used only by Standardized fusions.
+Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value, ScoreScale a_scale = {},
+            ScoreScale b_scale = {});
+// Mean and (population) standard deviation of scores (finite; std 0 becomes 1: a constant score).
+ScoreScale score_scale(const std::vector<double>& scores);
 
 }  // namespace oodkit::ood

@@ -1,5 +1,6 @@
 #include "ood/heatmap_targets.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -28,18 +29,34 @@ void check_features_and_pred(const Tensor& f, const Tensor& pred, const char* fn
 }  // namespace
 
 HeatmapTargets nearest_id_targets(const Tensor& id_features, const Tensor& id_pred, const Tensor& oe_features,
-                                  const Tensor& oe_pred, std::vector<std::string> oe_images) {
+                                  const Tensor& oe_pred, std::vector<std::string> oe_images, const Tensor& id_rows) {
   check_features_and_pred(id_features, id_pred, "id_features", "id_pred");
   check_features_and_pred(oe_features, oe_pred, "oe_features", "oe_pred");
   OODKIT_CHECK(oe_images.empty() || int64_t(oe_images.size()) == oe_features.size(0), kOp, ": ", oe_images.size(),
                " OE image names for ", oe_features.size(0), " OE rows");
+  const int64_t n_id = id_features.size(0);
+  std::vector<int64_t> rows;
+  if (id_rows.defined()) {
+    check_dtype(id_rows, DType::I64, kOp, "id_rows");
+    check_ndim(id_rows, 1, kOp, "id_rows");
+    OODKIT_CHECK(id_rows.size(0) == n_id, kOp, ": id_rows has ", id_rows.size(0), " entries for ", n_id, " ID rows");
+    rows = id_rows.cpu().to_vector<int64_t>();
+    for (size_t i = 0; i < rows.size(); ++i)
+      OODKIT_CHECK(rows[i] >= 0 && (i == 0 || rows[i] > rows[i - 1]), kOp, ": id_rows must be increasing and >= 0; id_rows[",
+                   i, "] = ", rows[i]);
+  } else {
+    for (int64_t i = 0; i < n_id; ++i) rows.push_back(i);
+  }
   const KnnResult nn = knn_search_by_class(oe_features, oe_pred, id_features, id_pred, 1);
   HeatmapTargets t;
   t.id_features = id_features.cpu();
   t.id_pred = id_pred.cpu();
+  t.id_rows = Tensor::from_vector(rows, {n_id});
   t.oe_features = oe_features.cpu();
   t.oe_pred = oe_pred.cpu();
-  t.oe_nn_index = nn.indices.cpu().reshape({oe_features.size(0)});
+  std::vector<int64_t> idx = nn.indices.cpu().to_vector<int64_t>();
+  for (int64_t& i : idx) i = rows[size_t(i)];
+  t.oe_nn_index = Tensor::from_vector(idx, {oe_features.size(0)});
   t.oe_nn_distance = nn.distances.cpu().reshape({oe_features.size(0)});
   t.oe_images = std::move(oe_images);
   return t;
@@ -75,15 +92,30 @@ Tensor oe_heatmap_targets(const Tensor& id_images, const Tensor& oe_images, cons
   return out;
 }
 
-void save_heatmap_targets(const std::string& path, const HeatmapTargets& t) {
-  const NamedTensors tensors = {{"id_features", t.id_features}, {"id_pred", t.id_pred},
-                                {"oe_features", t.oe_features}, {"oe_pred", t.oe_pred},
-                                {"oe_nn_index", t.oe_nn_index}, {"oe_nn_distance", t.oe_nn_distance}};
-  save_safetensors(path, tensors,
-                   {{"format", "oodkit-heatmap-targets-1"}, {"oe_images", nlohmann::json(t.oe_images).dump()}});
+std::vector<int64_t> oe_nn_positions(const HeatmapTargets& t) {
+  const std::vector<int64_t> rows = t.id_rows.to_vector<int64_t>(), nn = t.oe_nn_index.to_vector<int64_t>();
+  std::vector<int64_t> pos(nn.size());
+  for (size_t i = 0; i < nn.size(); ++i) {
+    const auto it = std::lower_bound(rows.begin(), rows.end(), nn[i]);
+    OODKIT_CHECK(it != rows.end() && *it == nn[i], "heatmap targets: oe_nn_index[", i, "] = ", nn[i],
+                 " is not one of the ID rows (id_rows)");
+    pos[i] = it - rows.begin();
+  }
+  return pos;
 }
 
-HeatmapTargets load_heatmap_targets(const std::string& path) {
+void save_heatmap_targets(const std::string& path, const HeatmapTargets& t,
+                          const std::map<std::string, std::string>& meta) {
+  const NamedTensors tensors = {{"id_features", t.id_features}, {"id_pred", t.id_pred}, {"id_rows", t.id_rows},
+                                {"oe_features", t.oe_features}, {"oe_pred", t.oe_pred},
+                                {"oe_nn_index", t.oe_nn_index}, {"oe_nn_distance", t.oe_nn_distance}};
+  std::map<std::string, std::string> all = meta;
+  all["format"] = "oodkit-heatmap-targets-1";
+  all["oe_images"] = nlohmann::json(t.oe_images).dump();
+  save_safetensors(path, tensors, all);
+}
+
+HeatmapTargets load_heatmap_targets(const std::string& path, std::map<std::string, std::string>* meta_out) {
   std::map<std::string, std::string> meta;
   const NamedTensors loaded = load_safetensors(path, &meta);
   std::map<std::string, Tensor> by_name(loaded.begin(), loaded.end());
@@ -97,21 +129,34 @@ HeatmapTargets load_heatmap_targets(const std::string& path) {
   HeatmapTargets t;
   t.id_features = get("id_features", DType::F32, 2);
   t.id_pred = get("id_pred", DType::I64, 1);
+  if (by_name.count("id_rows")) {
+    t.id_rows = get("id_rows", DType::I64, 1);
+  } else {
+    std::vector<int64_t> r(size_t(t.id_features.size(0)));
+    for (size_t i = 0; i < r.size(); ++i) r[i] = int64_t(i);
+    t.id_rows = Tensor::from_vector(r, {t.id_features.size(0)});
+  }
   t.oe_features = get("oe_features", DType::F32, 2);
   t.oe_pred = get("oe_pred", DType::I64, 1);
   t.oe_nn_index = get("oe_nn_index", DType::I64, 1);
   t.oe_nn_distance = get("oe_nn_distance", DType::F32, 1);
   const int64_t n_id = t.id_features.size(0), n_oe = t.oe_features.size(0);
-  OODKIT_CHECK(t.id_pred.size(0) == n_id && t.oe_pred.size(0) == n_oe && t.oe_nn_index.size(0) == n_oe &&
+  OODKIT_CHECK(t.id_pred.size(0) == n_id && t.id_rows.size(0) == n_id && t.oe_pred.size(0) == n_oe && t.oe_nn_index.size(0) == n_oe &&
                    t.oe_nn_distance.size(0) == n_oe && t.oe_features.size(1) == t.id_features.size(1),
                "heatmap targets ", path, ": inconsistent sizes (", n_id, " ID rows, ", n_oe, " OE rows)");
   const std::vector<int64_t> nn = t.oe_nn_index.to_vector<int64_t>();
   const std::vector<int64_t> id_pred = t.id_pred.to_vector<int64_t>(), oe_pred = t.oe_pred.to_vector<int64_t>();
+  const std::vector<int64_t> rows = t.id_rows.to_vector<int64_t>();
+  for (size_t i = 0; i < rows.size(); ++i)
+    OODKIT_CHECK(rows[i] >= 0 && (i == 0 || rows[i] > rows[i - 1]), "heatmap targets ", path,
+                 ": id_rows must be increasing and >= 0; id_rows[", i, "] = ", rows[i]);
   for (size_t i = 0; i < nn.size(); ++i) {
-    OODKIT_CHECK(nn[i] >= 0 && nn[i] < n_id, "heatmap targets ", path, ": oe_nn_index[", i, "] = ", nn[i],
-                 " is outside [0, ", n_id, ")");
-    OODKIT_CHECK(id_pred[size_t(nn[i])] == oe_pred[i], "heatmap targets ", path, ": OE row ", i, " (class ",
-                 oe_pred[i], ") points to ID row ", nn[i], " of class ", id_pred[size_t(nn[i])]);
+    const auto it = std::lower_bound(rows.begin(), rows.end(), nn[i]);
+    OODKIT_CHECK(it != rows.end() && *it == nn[i], "heatmap targets ", path, ": oe_nn_index[", i, "] = ", nn[i],
+                 " is not one of the ID rows (id_rows)");
+    const size_t p = size_t(it - rows.begin());
+    OODKIT_CHECK(id_pred[p] == oe_pred[i], "heatmap targets ", path, ": OE row ", i, " (class ", oe_pred[i],
+                 ") points to ID row ", nn[i], " of class ", id_pred[p]);
   }
   const auto it = meta.find("oe_images");
   if (it != meta.end()) {
@@ -123,6 +168,7 @@ HeatmapTargets load_heatmap_targets(const std::string& path) {
     OODKIT_CHECK(t.oe_images.empty() || int64_t(t.oe_images.size()) == n_oe, "heatmap targets ", path, ": ",
                  t.oe_images.size(), " OE image names for ", n_oe, " OE rows");
   }
+  if (meta_out) *meta_out = meta;
   return t;
 }
 

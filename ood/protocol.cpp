@@ -32,10 +32,26 @@ OodMetrics mean_metrics(const std::vector<OodMetrics>& m) {
   return a;
 }
 
-std::vector<std::string> all_method_names() {
+std::vector<std::string> all_method_names(bool with_heatmap) {
   std::vector<std::string> names = detector_names();
-  for (const FusionSpec& f : fusion_specs()) names.push_back(f.name);
+  if (with_heatmap) names.push_back("heatmap");
+  for (const FusionSpec& f : fusion_specs(with_heatmap)) names.push_back(f.name);
   return names;
+}
+
+std::string fusion_kind_name(FusionKind k) {
+  switch (k) {
+    case FusionKind::Geometric: return "geometric";
+    case FusionKind::Linear: return "linear";
+    case FusionKind::Standardized: return "standardized";
+  }
+  OODKIT_FAIL("unknown fusion kind");
+}
+
+FusionKind parse_fusion_kind(const std::string& name) {
+  for (FusionKind k : {FusionKind::Geometric, FusionKind::Linear, FusionKind::Standardized})
+    if (fusion_kind_name(k) == name) return k;
+  OODKIT_FAIL("unknown fusion kind '", name, "' (geometric, linear or standardized)");
 }
 
 namespace {
@@ -79,7 +95,8 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
   // Runs a plain detector (memoised): fit, select on validation, score the test sets.
   std::function<const SetScores&(const std::string&)> run_detector = [&](const std::string& name) -> const SetScores& {
     if (auto it = done.find(name); it != done.end()) return it->second;
-    std::unique_ptr<Detector> d = make_detector(name);
+    const auto extra = in.extra_detectors.find(name);
+    std::unique_ptr<Detector> d = extra != in.extra_detectors.end() ? extra->second() : make_detector(name);
     d->fit(in.fit);
     SetScores best;
     bool have = false;
@@ -109,11 +126,17 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     if (auto it = done.find(spec.name); it != done.end()) return it->second;
     const SetScores& a = run_detector(spec.a);
     const SetScores& b = run_detector(spec.b);
+    // Standardised fusions put both scores on the scale of their held-out ID scores.
+    ScoreScale sa, sb;
+    if (spec.kind == FusionKind::Standardized) {
+      sa = score_scale(a.val_id);
+      sb = score_scale(b.val_id);
+    }
     auto fuse_vec = [&](const std::vector<double>& x, const std::vector<double>& y, double v) {
       return to_doubles(fuse(spec, Tensor::from_vector(x, {int64_t(x.size())}),
-                             Tensor::from_vector(y, {int64_t(y.size())}), v));
+                             Tensor::from_vector(y, {int64_t(y.size())}), v, sa, sb));
     };
-    const char* key = spec.geometric ? "w" : "lambda";
+    const char* key = spec.key();
     SetScores best;
     bool have = false;
     for (double v : spec.grid) {
@@ -128,7 +151,10 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     const double v = best.chosen[key];
     if (!in.save_dir.empty()) {
       StateWriter w("fusion");
-      w.text("name", spec.name).text("a", spec.a).text("b", spec.b).integer("geometric", spec.geometric).number(key, v);
+      w.text("name", spec.name).text("a", spec.a).text("b", spec.b).text("fusion_kind", fusion_kind_name(spec.kind));
+      w.integer("geometric", spec.kind == FusionKind::Geometric).number(key, v);
+      if (spec.kind == FusionKind::Standardized)
+        w.number("a_mean", sa.mean).number("a_std", sa.std).number("b_mean", sb.mean).number("b_std", sb.std);
       w.save(in.save_dir + "/" + spec.name);
     }
     say(spec.name + " [" + params_str(best.chosen) + "] validation AUROC " + std::to_string(100 * best.val_auroc));
@@ -137,7 +163,7 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     return done.emplace(spec.name, std::move(best)).first->second;
   };
 
-  const std::vector<FusionSpec> fusions = fusion_specs();
+  const std::vector<FusionSpec> fusions = fusion_specs(in.extra_detectors.count("heatmap") > 0);
   std::vector<MethodResult> results;
   for (const std::string& m : methods) {
     const FusionSpec* fusion = nullptr;

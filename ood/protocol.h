@@ -4,6 +4,8 @@
 // (first on ties), then the ID test set is scored against every OOD test set.
 #pragma once
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,10 @@ struct ProtocolInput {
   // When set, every detector run is saved there (Detector::save) with its kept setting, and
   // each fusion's choice as <dir>/<fusion>.json, so `oodkit score` needs no refit.
   std::string save_dir;
+  // Detectors made outside the protocol (e.g. "heatmap" with its trained decoder), by name; they
+  // are fitted (fit() is called, a no-op for them) and tuned like the others. When "heatmap" is
+  // here, the heatmap fusions are available too.
+  std::map<std::string, std::function<std::unique_ptr<Detector>()>> extra_detectors;
 };
 
 struct MethodResult {
@@ -54,8 +60,12 @@ using ProgressFn = std::function<void(const std::string&)>;
 std::vector<MethodResult> run_protocol(const ProtocolInput& input, const std::vector<std::string>& methods,
                                        const ProgressFn& progress = {});
 
-// All method names: detectors then fusions.
-std::vector<std::string> all_method_names();
+// All method names: detectors then fusions; with_heatmap adds "heatmap" and its fusions.
+std::vector<std::string> all_method_names(bool with_heatmap = false);
+
+// The fusion's state file kinds ("geometric", "linear", "standardized") and back.
+std::string fusion_kind_name(FusionKind k);
+FusionKind parse_fusion_kind(const std::string& name);
 
 std::vector<double> to_doubles(const Tensor& scores);  // [N] any device -> host doubles
 OodMetrics mean_metrics(const std::vector<OodMetrics>& m);

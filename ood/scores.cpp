@@ -353,6 +353,70 @@ Tensor linear_fusion(const Tensor& s_fs, const Tensor& s_cls, double lambda) {
   return out;
 }
 
+Tensor standardized_fusion(const Tensor& a, const Tensor& b, double w, ScoreScale a_scale, ScoreScale b_scale) {
+  check_pair(a, b, "standardized_fusion", "a", "b");
+  OODKIT_CHECK(w >= 0 && w <= 1, "standardized_fusion: w must be in [0, 1], got ", w);
+  for (const ScoreScale& s : {a_scale, b_scale})
+    OODKIT_CHECK(std::isfinite(s.mean) && std::isfinite(s.std) && s.std > 0,
+                 "standardized_fusion: a scale needs a finite mean and a positive finite std, got mean ", s.mean,
+                 ", std ", s.std);
+  // out = ca a + cb b + c0
+  const double ca = (1 - w) / a_scale.std, cb = w / b_scale.std;
+  const double c0 = -ca * a_scale.mean - cb * b_scale.mean;
+  const int64_t n = a.numel();
+  Tensor out = Tensor::empty_like(a);
+  if (n == 0) return out;
+  if (a.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::score_affine_fusion(a.data<float>(), b.data<float>(), out.data<float>(), n, float(ca),
+                                               float(cb), float(c0)));
+    return out;
+  }
+  dispatch_float(a.dtype(), "standardized_fusion", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) o[i] = T(ca * double(pa[i]) + cb * double(pb[i]) + c0);
+  });
+  return out;
+}
+
+Tensor heatmap_score(const Tensor& h) {
+  check_float(h, "heatmap_score", "h");
+  check_ndim(h, 4, "heatmap_score", "h");
+  const int64_t n = h.size(0), c = h.size(1), hw = h.size(2) * h.size(3);
+  OODKIT_CHECK(c >= 1 && hw >= 1, "heatmap_score: h must have channels and pixels, got ", h.describe());
+  Tensor out = Tensor::empty({n}, h.dtype(), h.device());
+  if (n == 0) return out;
+  if (h.is_cuda()) {
+    OODKIT_CUDA_CALL(cuda::score_heatmap(h.data<float>(), n, c, hw, out.data<float>()));
+    return out;
+  }
+  dispatch_float(h.dtype(), "heatmap_score", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = h.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const T* img = p + i * c * hw;
+      double sum = 0;
+      for (int64_t q = 0; q < hw; ++q) {
+        double m = std::fabs(double(img[q]));
+        for (int64_t ch = 1; ch < c; ++ch) {
+          const double v = std::fabs(double(img[ch * hw + q]));
+          if (v > m || std::isnan(v)) m = v;
+        }
+        if (std::isnan(m)) {
+          sum = NAN;
+          break;
+        }
+        sum += m;
+      }
+      o[i] = T(-sum / double(hw));
+    }
+  });
+  return out;
+}
+
 Tensor predicted_classes(const Tensor& logits) {
   check_defined(logits, "predicted_classes", "logits");
   check_ndim(logits, 2, "predicted_classes", "logits");

@@ -90,4 +90,19 @@ Tensor geometric_fusion(const Tensor& s_cls, const Tensor& s_nap, double w, doub
 // FS+TA linear fusion: s_fs + lambda * s_cls (lambda finite).
 Tensor linear_fusion(const Tensor& s_fs, const Tensor& s_cls, double lambda);
 
+// Fusion on one scale: (1 - w) (a - a_mean) / a_std + w (b - b_mean) / b_std, w in [0, 1], means
+// finite, stds positive and finite (the heatmap fusions standardise each score by its held-out ID
+// statistics first).
+struct ScoreScale {
+  double mean = 0, std = 1;
+};
+Tensor standardized_fusion(const Tensor& a, const Tensor& b, double w, ScoreScale a_scale, ScoreScale b_scale);
+
+// ---- heatmap score ----------------------------------------------------------------------------------
+
+// Heatmap-based detection: h [N, C, H, W] float -> [N], S = -(1/(H W)) sum_{y,x} max_c |h[n, c, y, x]|
+// (higher = more in-distribution; 0 for an all-zero heatmap). Sums in double on the CPU; on CUDA a
+// fixed-order float reduction per image (deterministic). A NaN in h gives NaN for its image.
+Tensor heatmap_score(const Tensor& h);
+
 }  // namespace oodkit::ood

@@ -1,5 +1,6 @@
 // CUDA kernels behind ood/scores.h. All reductions are fixed-order (warp shuffles, then shared
 // memory read in a fixed order): results are deterministic and no float atomics are used.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -451,6 +452,29 @@ __global__ void linear_fusion_kernel(const float* __restrict__ a, const float* _
   OODKIT_GRID_STRIDE(i, n) out[i] = a[i] + lambda * b[i];
 }
 
+__global__ void affine_fusion_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                                     float* __restrict__ out, int64_t n, float ca, float cb, float c0) {
+  OODKIT_GRID_STRIDE(i, n) out[i] = ca * a[i] + cb * b[i] + c0;
+}
+
+// One block per image (grid-stride over images): each thread takes pixels p = tid, tid + kThreads,
+// ..., the max over channels of |h| (NaN-propagating), summed in a fixed order, then block_sum.
+__global__ void __launch_bounds__(kThreads)
+heatmap_score_kernel(const float* __restrict__ h, int64_t n, int64_t c, int64_t hw, float* __restrict__ out) {
+  __shared__ float sh[kWarps];
+  for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+    const float* img = h + i * c * hw;
+    float part = 0.f;
+    for (int64_t p = threadIdx.x; p < hw; p += kThreads) {
+      float m = fabsf(img[p]);
+      for (int64_t ch = 1; ch < c; ++ch) m = nan_max(m, fabsf(img[ch * hw + p]));
+      part += m;
+    }
+    const float total = block_sum(part, sh);
+    if (threadIdx.x == 0) out[i] = -total / float(hw);
+  }
+}
+
 }  // namespace
 
 void score_logits(const float* x, int64_t n, int64_t k, float temperature, LogitScoreKind kind, const float* z,
@@ -494,6 +518,19 @@ void score_geometric_fusion(const float* a, const float* b, float* out, int64_t 
 void score_linear_fusion(const float* a, const float* b, float* out, int64_t n, float lambda) {
   if (n == 0) return;
   linear_fusion_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n, lambda);
+  OODKIT_CUDA_CHECK_LAUNCH();
+}
+
+void score_affine_fusion(const float* a, const float* b, float* out, int64_t n, float ca, float cb, float c0) {
+  if (n == 0) return;
+  affine_fusion_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n, ca, cb, c0);
+  OODKIT_CUDA_CHECK_LAUNCH();
+}
+
+void score_heatmap(const float* h, int64_t n, int64_t c, int64_t hw, float* out) {
+  if (n == 0) return;
+  const int64_t blocks = std::min<int64_t>(n, int64_t(sm_count()) * 8);
+  heatmap_score_kernel<<<unsigned(blocks), kThreads, 0, stream()>>>(h, n, c, hw, out);
   OODKIT_CUDA_CHECK_LAUNCH();
 }
 

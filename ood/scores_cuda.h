@@ -25,5 +25,10 @@ void score_ash(const float* z, float* y, int64_t n, int64_t d, int64_t k, int mo
 void score_geometric_fusion(const float* a, const float* b, float* out, int64_t n, float w, float floor);
 // out[i] = a[i] + lambda * b[i]
 void score_linear_fusion(const float* a, const float* b, float* out, int64_t n, float lambda);
+// out[i] = ca * a[i] + cb * b[i] + c0
+void score_affine_fusion(const float* a, const float* b, float* out, int64_t n, float ca, float cb, float c0);
+
+// h [n, c, hw] -> out [n] = -(1/hw) sum_p max_c |h[., c, p]| (NaN propagates); n >= 1.
+void score_heatmap(const float* h, int64_t n, int64_t c, int64_t hw, float* out);
 
 }  // namespace oodkit::cuda

@@ -37,6 +37,20 @@ TEST_P(HeatmapTargetsTest, NearestIdImageOfTheSamePredictedClass) {
   EXPECT_EQ(t.oe_images.size(), 3u);
 }
 
+// Same rows, now rows 10, 20, 30, 40, 50 of a dataset (the others held out): the neighbours are the
+// same, reported as dataset rows, and oe_nn_positions maps them back to id_features rows.
+TEST_P(HeatmapTargetsTest, IndicesAreDatasetRows) {
+  const Tensor id_f = Tensor::from_vector<float>({0, 0, 2, 0, 10, 10, 9, 9, 0, 3}, {5, 2}).to(device());
+  const Tensor oe_f = Tensor::from_vector<float>({1, 1, 1.5f, 0, 0, 2}, {3, 2}).to(device());
+  const ood::HeatmapTargets t = ood::nearest_id_targets(id_f, i64({0, 0, 1, 1, 0}).to(device()), oe_f,
+                                                        i64({1, 0, 0}).to(device()), {}, i64({10, 20, 30, 40, 50}));
+  EXPECT_EQ(t.oe_nn_index.to_vector<int64_t>(), (std::vector<int64_t>{40, 20, 50}));
+  EXPECT_EQ(ood::oe_nn_positions(t), (std::vector<int64_t>{3, 1, 4}));
+  EXPECT_THROW(ood::nearest_id_targets(id_f, i64({0, 0, 1, 1, 0}).to(device()), oe_f, i64({1, 0, 0}).to(device()),
+                                       {}, i64({10, 20, 20, 40, 50})),
+               Error);  // not increasing
+}
+
 TEST(HeatmapTargets, ClassMissingFromTheIdSetIsAnErrorNamingIt) {
   const Tensor id_f = Tensor::from_vector<float>({0, 0, 2, 0}, {2, 2});
   const Tensor oe_f = Tensor::from_vector<float>({1, 1}, {1, 2});
@@ -82,6 +96,21 @@ TEST(HeatmapTargets, FileRoundTripAndChecks) {
     EXPECT_NE(m.find(path), std::string::npos) << m;
     EXPECT_NE(m.find("OE row 0 (class 0) points to ID row 2 of class 1"), std::string::npos) << m;
   }
+  // A neighbour that is not one of id_rows (a held-out row) is refused; metadata round-trips.
+  save_safetensors(path, {{"id_features", t.id_features}, {"id_pred", t.id_pred}, {"id_rows", i64({0, 2, 3})},
+                          {"oe_features", t.oe_features}, {"oe_pred", t.oe_pred}, {"oe_nn_index", t.oe_nn_index},
+                          {"oe_nn_distance", t.oe_nn_distance}});
+  try {
+    ood::load_heatmap_targets(path);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("oe_nn_index[0] = 1 is not one of the ID rows"), std::string::npos)
+        << e.what();
+  }
+  ood::save_heatmap_targets(path, t, {{"classifier_fingerprint", "abc"}});
+  std::map<std::string, std::string> meta;
+  ood::load_heatmap_targets(path, &meta);
+  EXPECT_EQ(meta["classifier_fingerprint"], "abc");
   std::remove(path.c_str());
 }
 

@@ -603,4 +603,63 @@ TEST_P(ScoresTest, BadArgumentsThrow) {
   }
 }
 
+// ---- heatmap score and the standardised fusion ------------------------------------------------------
+
+// The formula as a plain loop: -(1/(H W)) sum over pixels of max over channels of |h|.
+std::vector<double> heatmap_reference(const Tensor& h) {
+  const std::vector<double> v = vals(h);
+  const int64_t n = h.size(0), c = h.size(1), hw = h.size(2) * h.size(3);
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double sum = 0;
+    for (int64_t p = 0; p < hw; ++p) {
+      double m = 0;
+      for (int64_t ch = 0; ch < c; ++ch) m = std::max(m, std::fabs(v[size_t((i * c + ch) * hw + p)]));
+      sum += m;
+    }
+    out[size_t(i)] = -sum / double(hw);
+  }
+  return out;
+}
+
+TEST_P(ScoresTest, HeatmapScoreMatchesFormula) {
+  Generator gen(41);
+  // Shapes: the decoder's 3x32x32, a pixel count that is not a multiple of the block, one channel.
+  for (const Shape& sh : {Shape{7, 3, 32, 32}, Shape{3, 3, 17, 19}, Shape{2, 1, 5, 5}, Shape{300, 3, 4, 4}}) {
+    const Tensor h = Tensor::uniform(sh, -1.0, 1.0, gen);
+    EXPECT_ALL_CLOSE(ood::heatmap_score(h.to(device())), vec(heatmap_reference(h), {sh[0]}), kF32)
+        << shape_str(sh);
+    if (!on_cuda())
+      EXPECT_ALL_CLOSE(ood::heatmap_score(h.to(DType::F64)), vec(heatmap_reference(h), {sh[0]}), kF64);
+  }
+  // Hand-worked, one image 2x1x2: pixel 0 max(|-0.5|, |0.25|) = 0.5, pixel 1 max(|0.1|, |-0.9|) = 0.9
+  // -> -(0.5 + 0.9) / 2 = -0.7; an all-zero heatmap scores 0 (the most in-distribution value).
+  const Tensor hand = Tensor::from_vector<float>({-0.5f, 0.1f, 0.25f, -0.9f, 0, 0, 0, 0}, {2, 2, 1, 2});
+  EXPECT_ALL_CLOSE(ood::heatmap_score(hand.to(device())), vec({-0.7, 0.0}, {2}), kF32);
+  // A NaN in one image gives NaN for that image only.
+  const Tensor hn = Tensor::from_vector<float>({0.1f, NAN, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f}, {2, 2, 1, 2});
+  EXPECT_TRUE(is_nan_at(ood::heatmap_score(hn.to(device())), 0));
+  EXPECT_FALSE(is_nan_at(ood::heatmap_score(hn.to(device())), 1));
+  expect_error([&] { ood::heatmap_score(Tensor::zeros({2, 3, 4})); }, "heatmap_score", "h");
+}
+
+TEST_P(ScoresTest, StandardizedFusionMatchesFormula) {
+  Generator gen(43);
+  const int64_t n = 1000;
+  const Tensor a = ops::scale(Tensor::randn({n}, gen), 5.0), b = Tensor::uniform({n}, -1.0, 30.0, gen);
+  const std::vector<double> av = vals(a), bv = vals(b);
+  const ood::ScoreScale sa{-2.0, 4.0}, sb{10.0, 0.5};
+  for (double w : {0.0, 0.3, 1.0}) {
+    std::vector<double> ref(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      ref[size_t(i)] = (1 - w) * (av[size_t(i)] + 2.0) / 4.0 + w * (bv[size_t(i)] - 10.0) / 0.5;
+    EXPECT_ALL_CLOSE(ood::standardized_fusion(a.to(device()), b.to(device()), w, sa, sb), vec(ref, {n}), kF32) << w;
+  }
+  // Hand-worked: a = 3 (mean 1, std 2 -> 1), b = 0 (mean 4, std 4 -> -1): w = 0.25 -> 0.75 - 0.25 = 0.5.
+  const Tensor x = vec({3}, {1}).to(DType::F32).to(device()), y = vec({0}, {1}).to(DType::F32).to(device());
+  EXPECT_ALL_CLOSE(ood::standardized_fusion(x, y, 0.25, {1, 2}, {4, 4}), vec({0.5}, {1}), kF32);
+  expect_error([&] { ood::standardized_fusion(x, y, 0.5, {0, 0}, {0, 1}); }, "standardized_fusion", "std");
+  expect_error([&] { ood::standardized_fusion(x, y, 1.5, {0, 1}, {0, 1}); }, "standardized_fusion", "w");
+}
+
 }  // namespace

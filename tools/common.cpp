@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "framework/safetensors.h"
+#include "data/loader.h"
+#include "data/registry.h"
 #include "models/registry.h"
+#include "tools/progress.h"
 
 namespace oodkit::tools {
 
@@ -90,6 +93,49 @@ void write_text_file(const std::string& path, const std::string& text) {
     std::remove(tmp.c_str());
     OODKIT_FAIL("cannot write '", path, "' (rename failed)");
   }
+}
+
+std::string heatmap_decoder_path(const std::string& dir_or_file) {
+  const std::string ext = ".safetensors";
+  if (dir_or_file.size() > ext.size() && dir_or_file.compare(dir_or_file.size() - ext.size(), ext.size(), ext) == 0)
+    return dir_or_file;
+  return dir_or_file + "/decoder.safetensors";
+}
+
+data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit) {
+  data::LoadOptions lo;
+  std::string name = spec;
+  if (const size_t c = spec.find(':'); c != std::string::npos && spec.rfind("folder:", 0) != 0) {
+    name = spec.substr(0, c);
+    lo.split = spec.substr(c + 1);
+  }
+  lo.image_size = image_size;
+  lo.limit = limit;
+  return data::load_dataset(name, "", lo);
+}
+
+std::vector<int64_t> first_rows(int64_t n, int64_t limit) {
+  const int64_t m = limit >= 0 ? std::min(n, limit) : n;
+  std::vector<int64_t> r(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) r[size_t(i)] = i;
+  return r;
+}
+
+ood::Features features_of(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
+                          const data::Normalization& norm, Device device, int64_t batch, const std::string& label,
+                          const ood::FeatureOptions& fo) {
+  OODKIT_CHECK(!rows.empty(), label, ": no images");
+  model.eval();
+  const data::Dataset sub = data::take_rows(ds, rows);
+  std::vector<ood::Features> parts;
+  Progress progress(label, sub.size());
+  for (int64_t b = 0; b < sub.size(); b += batch) {
+    const int64_t len = std::min(batch, sub.size() - b);
+    parts.push_back(ood::extract_features(model, normalized_rows(sub, b, len, norm).to(device), fo));
+    progress.update(b + len);
+  }
+  progress.finish();
+  return ood::concat_features(parts);
 }
 
 }  // namespace oodkit::tools

@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "models/classifier.h"
+#include "ood/features.h"
 
 namespace oodkit::tools {
 
@@ -31,8 +32,25 @@ struct LoadedClassifier {
 LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,
                                  int input_size);
 
+// "name[:split]" (or "folder:<path>") -> the dataset loaded at image_size x image_size, first
+// `limit` images (-1: all).
+data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit);
+
+// Features (ood/features.h) of dataset rows, in batches of `batch` on `device`, with a progress
+// line labelled `label` (classifier in eval mode; the options' defaults when fo is null).
+ood::Features features_of(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
+                          const data::Normalization& norm, Device device, int64_t batch, const std::string& label,
+                          const ood::FeatureOptions& fo = {});
+
+// Rows 0..n-1, or the first `limit` of them (limit >= 0).
+std::vector<int64_t> first_rows(int64_t n, int64_t limit = -1);
+
 // Normalised float images of rows [start, start+len) of a uint8 dataset.
 Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, const data::Normalization& norm);
+
+// The decoder file of a `oodkit heatmap fit` run: <dir>/decoder.safetensors, or `dir_or_file`
+// itself when it names a .safetensors file.
+std::string heatmap_decoder_path(const std::string& dir_or_file);
 
 // Writes `text` to `path` atomically (temp file + rename); errors name the path.
 void write_text_file(const std::string& path, const std::string& text);

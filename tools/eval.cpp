@@ -15,6 +15,7 @@
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
 #include "framework/safetensors.h"
+#include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "tools/common.h"
 
@@ -42,26 +43,6 @@ ood::ScoredSet score_rows(const std::string& name, models::Classifier& model, co
   ood::ScoredSet set{name, ood::concat_features(parts), Tensor()};
   if (keep_images) set.images = ood::concat_rows(images);
   return set;
-}
-
-std::vector<int64_t> first_rows(int64_t n, int64_t limit) {
-  const int64_t m = limit >= 0 ? std::min(n, limit) : n;
-  std::vector<int64_t> r(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) r[size_t(i)] = i;
-  return r;
-}
-
-// "name[:split]" -> dataset loaded at the ID image size.
-data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit) {
-  data::LoadOptions lo;
-  std::string name = spec;
-  if (const size_t c = spec.find(':'); c != std::string::npos && spec.rfind("folder:", 0) != 0) {
-    name = spec.substr(0, c);
-    lo.split = spec.substr(c + 1);
-  }
-  lo.image_size = image_size;
-  lo.limit = limit;
-  return data::load_dataset(name, "", lo);
 }
 
 std::string pct(double v) {
@@ -96,10 +77,30 @@ int run_eval(const EvalOptions& o) {
   model.eval();
   const data::Normalization norm = data::normalization_for(o.id);
 
-  std::vector<std::string> methods = o.methods == "all" ? ood::all_method_names() : split_list(o.methods);
-  std::vector<std::string> valid = ood::all_method_names();
-  for (const std::string& m : methods)
+  std::shared_ptr<ood::HeatmapModel> heatmap;
+  if (!o.heatmap.empty()) {
+    const std::string path = heatmap_decoder_path(o.heatmap);
+    heatmap = ood::HeatmapModel::load(path);
+    heatmap->check_classifier(ood::module_fingerprint(model), "the heatmap decoder '" + path + "'");
+    const ood::HeatmapModelInfo& hi = heatmap->info();
+    OODKIT_CHECK(hi.id_dataset == o.id, "eval: the heatmap decoder '", path, "' was trained with ID set '",
+                 hi.id_dataset, "', not '", o.id, "'");
+    if (hi.heldout != o.heldout || hi.heldout_seed != o.seed)
+      std::fprintf(stderr,
+                   "oodkit eval: warning: the heatmap decoder held out %lld ID images (seed %llu), this run holds out "
+                   "%lld (seed %llu): some validation images may be decoder training images\n",
+                   (long long)hi.heldout, (unsigned long long)hi.heldout_seed, (long long)o.heldout,
+                   (unsigned long long)o.seed);
+    std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
+  }
+  std::vector<std::string> methods =
+      o.methods == "all" ? ood::all_method_names(bool(heatmap)) : split_list(o.methods);
+  std::vector<std::string> valid = ood::all_method_names(true);
+  for (const std::string& m : methods) {
     OODKIT_CHECK(std::find(valid.begin(), valid.end(), m) != valid.end(), "eval: unknown method '", m, "'");
+    OODKIT_CHECK(heatmap || m.rfind("heatmap", 0) != 0, "eval: method '", m,
+                 "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
+  }
   OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
                "eval: --tuning must be all, features or none, got '", o.tuning, "'");
   bool need_images = false;
@@ -135,6 +136,7 @@ int run_eval(const EvalOptions& o) {
   in.device = o.device;
   in.input_std = norm.std;
   in.batch_size = o.batch;
+  if (heatmap) in.extra_detectors["heatmap"] = [heatmap] { return std::make_unique<ood::HeatmapDetector>(heatmap); };
   in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
   in.val_id = score_rows(o.id + ":heldout", model, train, split.val, norm, o.device, o.batch, fo, need_images);
   const Tensor fit_labels = data::take_rows(train, fit_rows).labels.to(o.device);
@@ -186,19 +188,44 @@ int run_eval(const EvalOptions& o) {
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
 
   // ---- reports: Markdown (stdout and file), JSON, CSV
+  // Test sets drawn from the validation (or the decoder's OE) distribution are "seen": the
+  // report also averages without them.
+  const auto dataset_of = [](const std::string& spec) { return spec.substr(0, spec.find(':')); };
+  std::vector<std::string> seen_names{dataset_of(o.val_ood)};
+  if (heatmap) seen_names.push_back(dataset_of(heatmap->info().oe));
+  std::vector<size_t> unseen;
+  std::string seen_list;
+  for (size_t si = 0; si < in.test_ood.size(); ++si) {
+    const std::string d = dataset_of(in.test_ood[si].name);
+    if (std::find(seen_names.begin(), seen_names.end(), d) == seen_names.end()) unseen.push_back(si);
+    else seen_list += (seen_list.empty() ? "" : ", ") + in.test_ood[si].name;
+  }
+  const bool split_average = !seen_list.empty() && !unseen.empty();
+  const auto unseen_average = [&](const ood::MethodResult& r) {
+    std::vector<ood::OodMetrics> m;
+    for (size_t si : unseen) m.push_back(r.per_set[si]);
+    return ood::mean_metrics(m);
+  };
   std::ostringstream md;
   md << "# oodkit eval\n\n" << lc.arch << " on " << o.id << " (" << checkpoint << "), ID test accuracy "
      << pct(accuracy) << "%, " << labels.size() << " ID test images. Hyper-parameters chosen on " << o.id
      << " held-out vs " << o.val_ood << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
      << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
+  if (split_average)
+    md << "\n" << seen_list << " shares its distribution with the validation set" << (heatmap ? " or the heatmap decoder's OE set" : "")
+       << " (a seen distribution): the last table averages without it.\n";
   std::vector<std::string> set_names;
   for (const ood::ScoredSet& s : in.test_ood) set_names.push_back(s.name);
   set_names.push_back("average");
+  const std::string unseen_name = "average without " + seen_list;
+  if (split_average) set_names.push_back(unseen_name);
   for (size_t si = 0; si < set_names.size(); ++si) {
     md << "\n## " << set_names[si] << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
        << "|---|---|---|---|---|---|---|\n";
     for (const ood::MethodResult& r : results) {
-      const ood::OodMetrics& m = si + 1 < set_names.size() ? r.per_set[si] : r.average;
+      const ood::OodMetrics m = si < in.test_ood.size() ? r.per_set[si]
+                                : si == in.test_ood.size() ? r.average
+                                                           : unseen_average(r);
       md << "| " << r.name << " | " << ood::params_str(r.chosen) << " | " << pct(m.auroc) << " | " << pct(m.aupr_in)
          << " | " << pct(m.aupr_out) << " | " << pct(m.fpr_at_95_tpr) << " | " << pct(m.fpr_at_95_tpr_openood) << " |\n";
     }
@@ -219,6 +246,9 @@ int run_eval(const EvalOptions& o) {
     j["tuning"] = o.tuning;
     j["ta_thresholds"] = fo.ta_thresholds;
     j["fit_images"] = fit_rows.size();
+    if (split_average) j["seen_sets"] = seen_list;
+    if (heatmap) j["heatmap"] = {{"decoder", heatmap_decoder_path(o.heatmap)}, {"epochs", heatmap->info().epoch},
+                                 {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
     std::ostringstream csv;
     csv << "method,setting,ood_set,auroc,aupr_in,aupr_out,fpr95_tpr,fpr95_tpr_openood\n";
     for (const ood::MethodResult& r : results) {
@@ -227,9 +257,12 @@ int run_eval(const EvalOptions& o) {
       mj["validation_auroc"] = 100 * r.val_auroc;
       for (size_t si = 0; si < in.test_ood.size(); ++si) mj["sets"][in.test_ood[si].name] = metrics_json(r.per_set[si]);
       mj["average"] = metrics_json(r.average);
+      if (split_average) mj["average_unseen"] = metrics_json(unseen_average(r));
       j["methods"][r.name] = mj;
       for (size_t si = 0; si < set_names.size(); ++si) {
-        const ood::OodMetrics& m = si + 1 < set_names.size() ? r.per_set[si] : r.average;
+        const ood::OodMetrics m = si < in.test_ood.size() ? r.per_set[si]
+                                  : si == in.test_ood.size() ? r.average
+                                                             : unseen_average(r);
         csv << r.name << ",\"" << ood::params_str(r.chosen) << "\"," << set_names[si] << "," << 100 * m.auroc << ","
             << 100 * m.aupr_in << "," << 100 * m.aupr_out << "," << 100 * m.fpr_at_95_tpr << ","
             << 100 * m.fpr_at_95_tpr_openood << "\n";

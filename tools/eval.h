@@ -27,6 +27,7 @@ struct EvalOptions {
   bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out_dir;          // results.{json,csv,md} (and scores/ with dump_scores)
   bool dump_scores = false;
+  std::string heatmap;          // a `oodkit heatmap fit` folder (or decoder file): adds "heatmap" and its fusions
 };
 
 int run_eval(const EvalOptions& o);

@@ -8,6 +8,7 @@
 #include "tools/eval.h"
 #include "tools/score.h"
 #include "tools/study.h"
+#include "tools/heatmap.h"
 #include "tools/train.h"
 
 int main(int argc, char** argv) {
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
   eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
   eval_cmd->add_flag("--tf32", ev.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
+  eval_cmd->add_option("--heatmap", ev.heatmap,
+                       "a decoder trained by `oodkit heatmap fit` (its --out folder): adds the heatmap detector and "
+                       "its fusions");
 
   oodkit::tools::TrainOptions tr;
   std::string train_device = "cpu";
@@ -90,6 +94,64 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
   score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
+
+  // ---- heatmap fit | show | lighting | oe-size
+  auto* heatmap_cmd = app.add_subcommand("heatmap", "The heatmap detector: train its decoder, show heatmaps, experiments");
+  heatmap_cmd->require_subcommand(1);
+  oodkit::tools::HeatmapFitOptions hf;
+  oodkit::tools::HeatmapOeSizeOptions hoe;
+  std::string heatmap_device = "cpu";
+  const auto add_fit_options = [&](CLI::App* c, oodkit::tools::HeatmapFitOptions& f) {
+    c->add_option("--checkpoint", f.checkpoint, "classifier safetensors (default: the shipped ResNet-20)");
+    c->add_option("--arch", f.arch, "architecture (default: the checkpoint's, else resnet20)");
+    c->add_option("--id", f.id, "ID dataset (its train split)")->capture_default_str();
+    c->add_option("--oe", f.oe, "outlier-exposure set name[:split]")->capture_default_str();
+    c->add_option("--oe-skip", f.oe_skip, "first OE images left out (eval's validation images)")->capture_default_str();
+    c->add_option("--oe-limit", f.oe_limit, "OE images drawn at random from the rest (-1: all)")->capture_default_str();
+    c->add_option("--id-limit", f.id_limit, "ID training images drawn at random (-1: all)")->capture_default_str();
+    c->add_option("--heldout", f.heldout, "ID training images held out (as eval --heldout)")->capture_default_str();
+    c->add_option("--val-ood", f.val_ood, "OOD validation set (AUROC after each epoch; '' = none)")->capture_default_str();
+    c->add_option("--val-ood-limit", f.val_ood_limit)->capture_default_str();
+    c->add_option("--epochs", f.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--batch", f.batch)->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
+    c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--max-minutes", f.max_minutes, "stop after the first epoch ending past this much training time")
+        ->capture_default_str();
+    c->add_option("--seed", f.seed)->capture_default_str();
+    c->add_option("--device", heatmap_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+    c->add_flag("--tf32", f.tf32, "TF32 math in cuDNN/cuBLAS");
+    c->add_option("--out", f.out_dir, "output folder")->capture_default_str();
+    c->add_flag("--resume", f.resume, "continue from <out>/last.safetensors (bit-exact on the CPU)");
+    c->add_option("--stop-after", f.stop_after, "stop after this epoch, as if killed (tests --resume)");
+  };
+  auto* hfit_cmd = heatmap_cmd->add_subcommand("fit", "Train the heatmap decoder for a classifier");
+  add_fit_options(hfit_cmd, hf);
+  oodkit::tools::HeatmapShowOptions hs;
+  auto* hshow_cmd = heatmap_cmd->add_subcommand("show", "Picture grid: input, |heatmap|, overlay (PNG)");
+  hshow_cmd->add_option("--heatmap", hs.heatmap, "folder of `oodkit heatmap fit` (or its decoder file)")->required();
+  hshow_cmd->add_option("--checkpoint", hs.checkpoint, "classifier (default: the one the decoder records)");
+  hshow_cmd->add_option("--data", hs.data, "comma-separated sets, one block each")->capture_default_str();
+  hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(CLI::PositiveNumber);
+  hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(CLI::PositiveNumber);
+  hshow_cmd->add_option("--device", heatmap_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  hshow_cmd->add_option("--out", hs.out, "PNG file (scores go to <out>.md)")->capture_default_str();
+  oodkit::tools::HeatmapLightingOptions hl;
+  auto* hlight_cmd = heatmap_cmd->add_subcommand(
+      "lighting", "Brightness/contrast changes of ID test images: % flagged at the 95%-TPR threshold");
+  hlight_cmd->add_option("--heatmap", hl.heatmap, "folder of `oodkit heatmap fit`")->required();
+  hlight_cmd->add_option("--checkpoint", hl.checkpoint, "classifier (default: the one the decoder records)");
+  hlight_cmd->add_option("--limit", hl.limit, "ID test images (-1: all)")->capture_default_str();
+  hlight_cmd->add_option("--brightness", hl.brightness, "brightness factors")->capture_default_str();
+  hlight_cmd->add_option("--contrast", hl.contrast, "contrast factors")->capture_default_str();
+  hlight_cmd->add_option("--device", heatmap_device, "cpu, cuda or cuda:<i>")->capture_default_str();
+  hlight_cmd->add_option("--out", hl.out, "folder for lighting.{md,json}");
+  auto* hoe_cmd = heatmap_cmd->add_subcommand("oe-size", "OE-size ablation: one decoder per OE fraction, one table");
+  add_fit_options(hoe_cmd, hoe.fit);
+  hoe_cmd->add_option("--fractions", hoe.fractions, "OE sizes as fractions of the ID training size")
+      ->capture_default_str();
+  hoe_cmd->add_option("--ood", hoe.ood, "OOD test sets")->capture_default_str();
+  hoe_cmd->add_option("--ood-limit", hoe.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
 
   oodkit::tools::StudyOptions st;
   std::string study_device = "cpu";
@@ -133,6 +195,25 @@ int main(int argc, char** argv) {
     if (*eval_cmd) {
       ev.device = oodkit::Device::parse(eval_device);
       return oodkit::tools::run_eval(ev);
+    }
+    if (*heatmap_cmd) {
+      const oodkit::Device dev = oodkit::Device::parse(heatmap_device);
+      if (*hfit_cmd) {
+        hf.device = dev;
+        return oodkit::tools::run_heatmap_fit(hf);
+      }
+      if (*hshow_cmd) {
+        hs.device = dev;
+        return oodkit::tools::run_heatmap_show(hs);
+      }
+      if (*hlight_cmd) {
+        hl.device = dev;
+        return oodkit::tools::run_heatmap_lighting(hl);
+      }
+      if (*hoe_cmd) {
+        hoe.fit.device = dev;
+        return oodkit::tools::run_heatmap_oe_size(hoe);
+      }
     }
     if (*demo_cmd) {
       demo.device = oodkit::Device::parse(demo_device);

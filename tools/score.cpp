@@ -10,6 +10,7 @@
 #include "data/registry.h"
 #include "framework/cuda_api.h"
 #include "ood/detectors.h"
+#include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "ood/state_io.h"
 #include "tools/common.h"
@@ -72,14 +73,23 @@ int run_score(const ScoreOptions& o) {
     std::vector<double> s;
     if (j.at("kind") == "fusion") {
       ood::StateReader r(path, "fusion");
-      const bool geometric = r.integer("geometric") != 0;
-      const double v = r.number(geometric ? "w" : "lambda");
+      const ood::FusionKind kind = r.has("fusion_kind") ? ood::parse_fusion_kind(r.text("fusion_kind"))
+                                   : r.integer("geometric") != 0 ? ood::FusionKind::Geometric
+                                                                 : ood::FusionKind::Linear;
+      const ood::FusionSpec spec{m, r.text("a"), r.text("b"), kind, {}};
+      const double v = r.number(spec.key());
+      ood::ScoreScale sa, sb;
+      if (kind == ood::FusionKind::Standardized) {
+        sa = {r.number("a_mean"), r.number("a_std")};
+        sb = {r.number("b_mean"), r.number("b_std")};
+      }
       const std::vector<double> a = score_of(r.text("a")), b = score_of(r.text("b"));
-      ood::FusionSpec spec{m, r.text("a"), r.text("b"), geometric, {}};
       s = ood::to_doubles(ood::fuse(spec, Tensor::from_vector(a, {int64_t(a.size())}),
-                                    Tensor::from_vector(b, {int64_t(b.size())}), v));
+                                    Tensor::from_vector(b, {int64_t(b.size())}), v, sa, sb));
     } else {
       const std::unique_ptr<ood::Detector> d = ood::load_detector(path);
+      if (const auto* hm = dynamic_cast<const ood::HeatmapDetector*>(d.get()))
+        hm->model().check_classifier(ood::module_fingerprint(*lc.model), "the heatmap decoder saved in '" + path + "'");
       if (d->uses_images()) {
         ood::ImageContext ctx{lc.model.get(), norm.std};
         for (const Tensor& x : images) {

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""CI check of `oodkit heatmap fit | show | lighting` and `oodkit eval --heatmap` / `oodkit score`
+on the CPU with the shipped ResNet-20 and the shared data (Python standard library only).
+
+- fit (a small decoder, few images): the audit file's neighbours equal a brute-force search
+  written here (nearest ID row of the same predicted class in z), OE rows avoid eval's
+  validation images, ID rows avoid the held-out ones;
+- a run stopped after epoch 1 and resumed ends bit-identical to an uninterrupted one;
+- eval --heatmap reports the heatmap detector and its fusions; `score` reproduces eval's scores;
+  a decoder is refused with another classifier (one weight changed);
+- show writes a PNG of the documented size; lighting flags ~5% of unchanged images.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    return header, data, meta
+
+
+def tensor(header, data, name):
+    h = header[name]
+    raw = data[h["data_offsets"][0]:h["data_offsets"][1]]
+    fmt = {"F32": "f", "F64": "d", "I64": "q"}[h["dtype"]]
+    return h["shape"], list(struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw))
+
+
+def run(args, **kw):
+    print("+ oodkit " + " ".join(args), flush=True)
+    return subprocess.run([OODKIT] + args, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, **kw).stdout
+
+
+def main():
+    global OODKIT
+    OODKIT = sys.argv[1]
+    root = tempfile.mkdtemp(prefix="oodkit_heatmap_")
+    failures = []
+    fit = ["heatmap", "fit", "--id-limit", "300", "--oe-limit", "60", "--heldout", "200", "--val-ood-limit", "100",
+           "--width", "0.125", "--epochs", "2", "--batch", "50", "--seed", "3"]
+    full, part = os.path.join(root, "full"), os.path.join(root, "part")
+    out = run(fit + ["--out", full])
+    if "validation AUROC" not in out:
+        failures.append("fit printed no validation AUROC:\n" + out)
+    run(fit + ["--out", part, "--stop-after", "1"])
+    resumed = run(fit + ["--out", part, "--resume"])
+    if "targets: reusing" not in resumed or "resuming from" not in resumed:
+        failures.append("resume did not reuse the targets and the checkpoint:\n" + resumed)
+
+    # ---- the audit file against a brute-force search
+    h, d, meta = read_safetensors(os.path.join(full, "targets.safetensors"))
+    (n_id, dim), idf = tensor(h, d, "id_features")
+    _, id_pred = tensor(h, d, "id_pred")
+    _, id_rows = tensor(h, d, "id_rows")
+    (n_oe, _), oef = tensor(h, d, "oe_features")
+    _, oe_pred = tensor(h, d, "oe_pred")
+    _, nn = tensor(h, d, "oe_nn_index")
+    names = json.loads(meta["oe_images"])
+    if (n_id, n_oe) != (300, 60) or len(names) != 60:
+        failures.append("targets hold %d ID and %d OE rows (%d names), expected 300 and 60" % (n_id, n_oe, len(names)))
+    if any(b <= a for a, b in zip(id_rows, id_rows[1:])):
+        failures.append("id_rows are not increasing")
+    if any(int(n.split("/")[-1]) < 1000 or not n.startswith("tinyimagenet:val/") for n in names):
+        failures.append("an OE image is one of eval's validation images (first 1000 of tinyimagenet:val)")
+    for i in range(n_oe):
+        best, best_d = None, None
+        for j in range(n_id):
+            if id_pred[j] != oe_pred[i]:
+                continue
+            dist = sum((oef[i * dim + k] - idf[j * dim + k]) ** 2 for k in range(dim))
+            if best_d is None or dist < best_d:
+                best, best_d = j, dist
+        if best is None or id_rows[best] != nn[i]:
+            failures.append("OE row %d: neighbour %s, brute force says %s" % (i, nn[i], best and id_rows[best]))
+            break
+
+    # ---- resume is bit-exact
+    ha, da, _ = read_safetensors(os.path.join(full, "last.safetensors"))
+    hb, db, _ = read_safetensors(os.path.join(part, "last.safetensors"))
+    differing = [k for k in ha if k not in hb or da[ha[k]["data_offsets"][0]:ha[k]["data_offsets"][1]]
+                 != db[hb[k]["data_offsets"][0]:hb[k]["data_offsets"][1]]]
+    if sorted(ha) != sorted(hb) or differing:
+        failures.append("resumed decoder differs from the uninterrupted one in %s" % differing[:3])
+
+    # ---- eval --heatmap, score
+    ev = os.path.join(root, "eval")
+    common = ["--fit-limit", "500", "--heldout", "200", "--val-ood-limit", "100", "--test-limit", "300",
+              "--ood", "isun", "--ood-limit", "200", "--tuning", "features"]
+    run(["eval", "--heatmap", full, "--methods", "msp,nap,heatmap,heatmap_msp,heatmap_nap", "--out", ev,
+         "--dump-scores"] + common)
+    res = json.load(open(os.path.join(ev, "results.json")))
+    for m in ("heatmap", "heatmap_msp", "heatmap_nap"):
+        if m not in res["methods"]:
+            failures.append("eval results lack %s" % m)
+    w = res["methods"].get("heatmap_msp", {}).get("chosen", {}).get("w")
+    if w is None or not 0 <= w <= 1:
+        failures.append("heatmap_msp chose w = %s" % w)
+    csv_path = os.path.join(root, "scores.csv")
+    run(["score", "--detectors", os.path.join(ev, "detectors"), "--data", "isun", "--limit", "50",
+         "--methods", "heatmap,heatmap_msp", "--out", csv_path])
+    rows = [l.strip().split(",") for l in open(csv_path)][1:]
+    sh, sd, _ = read_safetensors(os.path.join(ev, "scores.safetensors"))
+    for col, m in ((1, "heatmap"), (2, "heatmap_msp")):
+        _, ref = tensor(sh, sd, m + "/isun")
+        worst = max(abs(float(r[col]) - ref[i]) / max(1e-6, abs(ref[i])) for i, r in enumerate(rows))
+        if worst > 1e-5:
+            failures.append("score's %s differs from eval's by %.2e (relative)" % (m, worst))
+
+    # A classifier with one weight changed: the decoder is refused.
+    wh, wd, wmeta = read_safetensors(os.path.join(os.environ.get("OODKIT_SHARED_DIR", "../shared"),
+                                                  "weights", "resnet20_cifar10.safetensors"))
+    first = sorted(wh, key=lambda k: wh[k]["data_offsets"][0])[0]
+    off = wh[first]["data_offsets"][0]
+    wd = wd[:off] + bytes([wd[off] ^ 1]) + wd[off + 1:]
+    header = dict(wh)
+    if wmeta:
+        header["__metadata__"] = wmeta
+    hj = json.dumps(header).encode()
+    other = os.path.join(root, "other.safetensors")
+    with open(other, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)) + hj + wd)
+    p = subprocess.run([OODKIT, "eval", "--checkpoint", other, "--arch", "resnet20", "--heatmap", full,
+                        "--methods", "heatmap"] + common, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    if p.returncode == 0 or "was trained for another classifier" not in p.stdout:
+        failures.append("a decoder was not refused with another classifier (rc %d):\n%s" % (p.returncode, p.stdout))
+
+    # ---- show: 4 per row, 3 tiles of 32 * 3 px, 4 px gaps; two blocks of one row each
+    png = os.path.join(root, "grid.png")
+    run(["heatmap", "show", "--heatmap", full, "--data", "cifar10,isun", "--limit", "4", "--out", png])
+    with open(png, "rb") as f:
+        head = f.read(24)
+    width, height = struct.unpack(">II", head[16:24])
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or (width, height) != (4 * 288 + 5 * 4, 4 + 2 * (96 + 4 + 8)):
+        failures.append("grid.png is %dx%d, expected %dx%d" % (width, height, 4 * 288 + 20, 220))
+
+    # ---- lighting: the threshold comes from the unchanged images (at most 5% flagged)
+    light = os.path.join(root, "light")
+    run(["heatmap", "lighting", "--heatmap", full, "--limit", "200", "--brightness", "1.5", "--contrast", "0.5",
+         "--out", light])
+    lj = json.load(open(os.path.join(light, "lighting.json")))
+    flagged = lj["flagged_percent"]
+    if set(flagged) != {"none", "brightness x1.50", "contrast x0.50"}:
+        failures.append("lighting rows %s" % sorted(flagged))
+    for m, v in flagged.get("none", {}).items():
+        if not 0 <= v <= 5.0:
+            failures.append("%s flags %.2f%% of unchanged images (threshold at 95%% TPR)" % (m, v))
+
+    if failures:
+        print("FAILED:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    print("check_heatmap: neighbours match brute force (%d OE rows), resume bit-exact in %d tensors, "
+          "eval/score/show/lighting consistent" % (n_oe, len(ha)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+// `oodkit heatmap fit`: trains the heatmap decoder for a fixed classifier (docs/heatmap.md).
+//
+// In --out:
+//   targets.safetensors  features, predictions and nearest-ID neighbours of the OE images (the audit
+//                        file of ood/heatmap_targets.h), computed once; reused by --resume when it
+//                        belongs to the same classifier and the same rows
+//   decoder.safetensors  the decoder after the last finished epoch (ood/heatmap.h), for `eval --heatmap`
+//   last.safetensors     the same plus Adam's state: what --resume continues from
+//   log.json             per epoch: loss (ID, OE), seconds, images/s, validation AUROC
+// Both .safetensors files are written atomically after every epoch.
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/augment.h"
+#include "data/loader.h"
+#include "data/registry.h"
+#include "framework/cuda_api.h"
+#include "ood/heatmap_train.h"
+#include "ood/metrics.h"
+#include "ood/protocol.h"
+#include "ood/scores.h"
+#include "tools/heatmap.h"
+#include "tools/heatmap_common.h"
+#include "tools/progress.h"
+
+namespace oodkit::tools {
+
+namespace {
+
+bool file_exists(const std::string& p) { return ::access(p.c_str(), R_OK) == 0; }
+
+std::string absolute(const std::string& p) {
+  char buf[PATH_MAX];
+  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+// `count` rows drawn at random (seeded) from `rows`, kept in ascending order; all when count < 0.
+std::vector<int64_t> draw_rows(const std::vector<int64_t>& rows, int64_t count, uint64_t seed, const char* what) {
+  if (count < 0 || count >= int64_t(rows.size())) return rows;
+  OODKIT_CHECK(count > 0, "heatmap fit: ", what, " must be positive or -1 (all)");
+  const std::vector<int64_t> perm = data::shuffled_indices(int64_t(rows.size()), seed);
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(rows[size_t(perm[size_t(i)])]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Tensor image_rows(const data::Dataset& ds, const std::vector<int64_t>& rows) {
+  return data::take_rows(ds, rows).images;
+}
+
+std::string rows_key(const std::vector<int64_t>& rows) {  // a short digest of a row list
+  uint64_t h = 1469598103934665603ULL;
+  for (int64_t r : rows)
+    for (int b = 0; b < 8; ++b) h = (h ^ uint64_t((r >> (8 * b)) & 0xff)) * 1099511628211ULL;
+  return std::to_string(rows.size()) + ":" + std::to_string(h);
+}
+
+}  // namespace
+
+int run_heatmap_fit(const HeatmapFitOptions& o) {
+  OODKIT_CHECK(o.epochs > 0 && o.batch > 0, "heatmap fit: --epochs and --batch must be positive");
+  OODKIT_CHECK(o.width > 0, "heatmap fit: --width must be positive");
+  OODKIT_CHECK(o.oe_skip >= 0, "heatmap fit: --oe-skip must be >= 0");
+  set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
+  ClassifierSetup cs = setup_classifier(o.checkpoint, o.arch, o.id, o.device);
+  models::Classifier& model = *cs.lc.model;
+
+  // ID rows: the training split minus eval's held-out images (same split and seed as `oodkit eval`).
+  data::LoadOptions train_lo;
+  train_lo.split = "train";
+  const data::Dataset train = data::load_dataset(o.id, "", train_lo);
+  OODKIT_CHECK(train.labels.defined(), "heatmap fit: '", o.id, "' has no labels");
+  OODKIT_CHECK(o.heldout >= 0 && o.heldout < train.size(), "heatmap fit: --heldout must be in [0, ", train.size(), ")");
+  const data::HoldoutSplit split =
+      data::holdout_split(train.labels, double(o.heldout) / double(train.size()), o.seed, /*stratified=*/true);
+  const std::vector<int64_t> id_rows = draw_rows(split.train, o.id_limit, o.seed + 2, "--id-limit");
+
+  // OE rows: the OE set minus its first oe_skip rows (eval's validation images), drawn at random.
+  const data::Dataset oe_all = load_named(o.oe, cs.image_size, -1);
+  OODKIT_CHECK(oe_all.size() > o.oe_skip, "heatmap fit: --oe '", o.oe, "' has ", oe_all.size(),
+               " images, not more than --oe-skip ", o.oe_skip);
+  std::vector<int64_t> oe_pool;
+  for (int64_t i = o.oe_skip; i < oe_all.size(); ++i) oe_pool.push_back(i);
+  const std::vector<int64_t> oe_rows = draw_rows(oe_pool, o.oe_limit, o.seed + 3, "--oe-limit");
+  const std::string oe_desc = o.oe + "[" + std::to_string(o.oe_skip) + ":]" +
+                              (o.oe_limit >= 0 ? " (" + std::to_string(oe_rows.size()) + " drawn)" : "");
+  std::printf("oodkit heatmap fit: %s (%s) on %s; %zu ID training images (%lld held out), %zu OE images from %s; %s\n",
+              cs.lc.arch.c_str(), cs.fingerprint.c_str(), o.id.c_str(), id_rows.size(), (long long)o.heldout,
+              oe_rows.size(), oe_desc.c_str(), o.device.str().c_str());
+  std::fflush(stdout);
+
+  ::mkdir(o.out_dir.c_str(), 0755);
+  // ---- targets: features once, nearest ID neighbours once
+  const std::string targets_path = o.out_dir + "/targets.safetensors";
+  const std::map<std::string, std::string> targets_meta{{"classifier_fingerprint", cs.fingerprint},
+                                                         {"id", o.id},
+                                                         {"id_rows", rows_key(id_rows)},
+                                                         {"oe", o.oe},
+                                                         {"oe_rows", rows_key(oe_rows)}};
+  ood::HeatmapTargets targets;
+  bool have_targets = false;
+  if (o.resume && file_exists(targets_path)) {
+    std::map<std::string, std::string> meta;
+    ood::HeatmapTargets t = ood::load_heatmap_targets(targets_path, &meta);
+    bool same = true;
+    for (const auto& [k, v] : targets_meta) same &= meta[k] == v;
+    if (same) {
+      targets = std::move(t);
+      have_targets = true;
+      std::printf("targets: reusing %s\n", targets_path.c_str());
+    } else {
+      std::printf("targets: %s belongs to another classifier or other rows: recomputing\n", targets_path.c_str());
+    }
+  }
+  if (!have_targets) {
+    const ood::Features idf =
+        features_of(model, train, id_rows, cs.norm, o.device, o.feature_batch, "features " + o.id + ":train");
+    const ood::Features oef =
+        features_of(model, oe_all, oe_rows, cs.norm, o.device, o.feature_batch, "features " + o.oe);
+    std::vector<std::string> names;
+    for (int64_t r : oe_rows) names.push_back(o.oe + "/" + std::to_string(r));
+    targets = ood::nearest_id_targets(idf.z, ood::predicted_classes(idf.logits).to(idf.z.device()), oef.z,
+                                      ood::predicted_classes(oef.logits).to(oef.z.device()), names,
+                                      Tensor::from_vector(id_rows, {int64_t(id_rows.size())}));
+    ood::save_heatmap_targets(targets_path, targets, targets_meta);
+    const std::vector<double> d = ood::to_doubles(targets.oe_nn_distance);
+    double mean_d = 0;
+    for (double v : d) mean_d += v / double(d.size());
+    std::printf("targets: wrote %s (mean squared neighbour distance in z: %.3f)\n", targets_path.c_str(), mean_d);
+  }
+
+  // ---- validation pair (held-out ID vs the first val_ood_limit OOD validation images)
+  ood::Features val_id, val_ood;
+  const bool validate = o.heldout > 0 && !o.val_ood.empty() && o.val_ood_limit != 0;
+  if (validate) {
+    val_id = features_of(model, train, split.val, cs.norm, o.device, o.feature_batch, "features " + o.id + ":heldout");
+    const data::Dataset vo = load_named(o.val_ood, cs.image_size, o.val_ood_limit);
+    val_ood = features_of(model, vo, first_rows(vo.size()), cs.norm, o.device, o.feature_batch,
+                          "features " + o.val_ood);
+  }
+
+  // ---- decoder, optimiser, resume
+  ood::HeatmapModelInfo info;
+  info.config = ood::scale_decoder_width(
+      models::DecoderConfig::for_classifier(cs.lc.arch, targets.id_features.size(1), cs.lc.num_classes,
+                                            int(cs.image_size)),
+      o.width);
+  info.width = o.width;
+  info.norm = ood::fit_feature_norm(targets.id_features);
+  info.classifier_fingerprint = cs.fingerprint;
+  info.classifier_arch = cs.lc.arch;
+  info.classifier_checkpoint = absolute(cs.checkpoint);
+  info.id_dataset = o.id;
+  info.image_size = cs.image_size;
+  info.heldout = o.heldout;
+  info.heldout_seed = o.seed;
+  info.oe = oe_desc;
+  Generator gen(o.seed);
+  std::shared_ptr<ood::HeatmapModel> hm = std::make_shared<ood::HeatmapModel>(info, gen);
+  ood::DecoderTrainSet set{image_rows(train, id_rows), image_rows(oe_all, oe_rows), targets};
+  ood::DecoderTrainOptions topt;
+  topt.batch = o.batch;
+  topt.lr = o.lr;
+  topt.seed = o.seed;
+  topt.device = o.device;
+
+  const std::string last_path = o.out_dir + "/last.safetensors";
+  nlohmann::json log = nlohmann::json::array();
+  NamedTensors optim_state;
+  int start_epoch = 0;
+  if (o.resume && file_exists(last_path)) {
+    std::shared_ptr<ood::HeatmapModel> r = ood::HeatmapModel::load(last_path, &optim_state);
+    const ood::HeatmapModelInfo& ri = r->info();
+    OODKIT_CHECK(ri.classifier_fingerprint == info.classifier_fingerprint && ri.config.channels == info.config.channels &&
+                     ri.config.fc_channels == info.config.fc_channels && ri.oe == info.oe,
+                 "heatmap fit --resume: '", last_path, "' is a run for another classifier, width or OE set; use "
+                 "another --out or drop --resume");
+    hm = r;
+    start_epoch = ri.epoch;
+    if (file_exists(o.out_dir + "/log.json")) {
+      std::ifstream f(o.out_dir + "/log.json");
+      log = nlohmann::json::parse(f);
+      while (!log.empty() && log.back().at("epoch").get<int>() > start_epoch) log.erase(log.size() - 1);
+    }
+    std::printf("resuming from %s after epoch %d\n", last_path.c_str(), start_epoch);
+  } else if (o.resume) {
+    std::printf("no checkpoint at %s: starting from scratch\n", last_path.c_str());
+  }
+  ood::DecoderTrainer trainer(*hm, set, topt);
+  if (!optim_state.empty()) trainer.load_optimizer_state(optim_state);
+  const models::DecoderConfig& c = hm->info().config;
+  std::string chans;
+  for (int64_t ch : c.channels) chans += (chans.empty() ? "" : "/") + std::to_string(ch);
+  std::printf("decoder: C0 %lld, channels %s (width %g), %lld parameters; batch %lld, %lld steps per epoch, %d epochs\n",
+              (long long)c.fc_channels, chans.c_str(), o.width, (long long)hm->decoder().num_parameters(),
+              (long long)o.batch, (long long)trainer.steps_per_epoch(), o.epochs);
+  std::fflush(stdout);
+
+  double trained_seconds = 0;
+  for (const auto& e : log) trained_seconds += e.value("seconds", 0.0);
+  for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                      trainer.steps_per_epoch(), "steps");
+    const ood::DecoderEpoch r = trainer.run_epoch(epoch, [&](int64_t step, int64_t, double loss) {
+      char buf[48];
+      std::snprintf(buf, sizeof(buf), "loss %.4f", loss);
+      progress.update(step, buf);
+    });
+    progress.finish();
+    trained_seconds += r.seconds;
+    hm->info().epoch = epoch + 1;
+    double val_auroc = -1;
+    if (validate)
+      val_auroc = ood::compute_ood_metrics(heatmap_scores(*hm, val_id), heatmap_scores(*hm, val_ood)).auroc;
+    const double ips = double(r.samples) / r.seconds;
+    const double eta = (o.epochs - epoch - 1) * r.seconds;
+    std::printf("epoch %d/%d  loss %.4f (ID %.4f, OE %.4f)  %.1f s (%.0f images/s)%s  ETA %s\n", epoch + 1, o.epochs,
+                r.loss, r.id_loss, r.oe_loss, r.seconds, ips,
+                val_auroc >= 0 ? ("  validation AUROC " + std::to_string(100 * val_auroc).substr(0, 5)).c_str() : "",
+                format_duration(eta).c_str());
+    std::fflush(stdout);
+    log.push_back({{"epoch", epoch + 1},
+                   {"loss", r.loss},
+                   {"id_loss", r.id_loss},
+                   {"oe_loss", r.oe_loss},
+                   {"seconds", r.seconds},
+                   {"training_seconds_total", trained_seconds},
+                   {"images_per_second", ips},
+                   {"validation_auroc", val_auroc >= 0 ? nlohmann::json(100 * val_auroc) : nlohmann::json(nullptr)}});
+    // Decoder file first, then the resumable checkpoint, then the log.
+    hm->save(o.out_dir + "/decoder.safetensors");
+    NamedTensors extra;
+    for (const auto& [n, t] : trainer.optimizer_state()) extra.emplace_back("optim/" + n, t);
+    hm->save(last_path, extra);
+    write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
+    if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
+      std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
+      break;
+    }
+    if (o.max_minutes > 0 && trained_seconds >= 60 * o.max_minutes) {
+      std::printf("stopping after epoch %d: %.1f min of training reached --max-minutes %g\n", epoch + 1,
+                  trained_seconds / 60, o.max_minutes);
+      break;
+    }
+  }
+  std::printf("wrote %s/decoder.safetensors\n", o.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace oodkit::tools

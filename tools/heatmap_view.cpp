@@ -1,0 +1,212 @@
+// `oodkit heatmap show` (a picture grid) and `oodkit heatmap lighting` (brightness and contrast
+// changes of ID test images: how many each detector flags at its 95%-TPR threshold).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "data/image_folder.h"
+#include "data/loader.h"
+#include "data/registry.h"
+#include "ood/detectors.h"
+#include "ood/protocol.h"
+#include "tools/heatmap.h"
+#include "tools/heatmap_common.h"
+
+namespace oodkit::tools {
+
+namespace {
+
+// A "hot" colour ramp for v in [0, 1]: black -> red -> yellow -> white.
+void hot(float v, uint8_t* rgb) {
+  v = std::min(1.f, std::max(0.f, v));
+  const float c[3] = {3 * v, 3 * v - 1, 3 * v - 2};
+  for (int i = 0; i < 3; ++i) rgb[i] = uint8_t(std::lround(255 * std::min(1.f, std::max(0.f, c[i]))));
+}
+
+constexpr int kPerRow = 4;  // image triples per grid row
+constexpr int kGap = 4;     // pixels between triples and between sets
+
+// Grid of triples (input | max_c |h| in the hot ramp | 50/50 overlay), `scale`x magnified, kPerRow
+// triples per row, one block per set, blocks stacked with a grey band between them.
+Tensor render_grid(const std::vector<Tensor>& images, const std::vector<Tensor>& heatmaps, int64_t scale) {
+  const int64_t s = images.front().size(2), t = s * scale;
+  const int64_t triple_w = 3 * t, width = kPerRow * triple_w + (kPerRow + 1) * kGap;
+  std::vector<int64_t> block_rows;
+  int64_t height = kGap;
+  for (const Tensor& im : images) {
+    block_rows.push_back((im.size(0) + kPerRow - 1) / kPerRow);
+    height += block_rows.back() * (t + kGap) + 2 * kGap;
+  }
+  Tensor out = Tensor::full({3, height, width}, 255.0, DType::U8);
+  uint8_t* o = out.data<uint8_t>();
+  const auto put = [&](int64_t y, int64_t x, const uint8_t* rgb) {
+    for (int c = 0; c < 3; ++c) o[(c * height + y) * width + x] = rgb[c];
+  };
+  int64_t y0 = kGap;
+  for (size_t b = 0; b < images.size(); ++b) {
+    const uint8_t* img = images[b].data<uint8_t>();
+    const float* h = heatmaps[b].data<float>();
+    for (int64_t i = 0; i < images[b].size(0); ++i) {
+      const int64_t ty = y0 + (i / kPerRow) * (t + kGap), tx = kGap + (i % kPerRow) * (triple_w + kGap);
+      for (int64_t py = 0; py < t; ++py)
+        for (int64_t px = 0; px < t; ++px) {
+          const int64_t q = (py / scale) * s + px / scale;
+          uint8_t in[3], heat[3], mix[3];
+          float m = 0;
+          for (int c = 0; c < 3; ++c) {
+            in[c] = img[(i * 3 + c) * s * s + q];
+            m = std::max(m, std::fabs(h[(i * 3 + c) * s * s + q]));
+          }
+          hot(m, heat);
+          for (int c = 0; c < 3; ++c) mix[c] = uint8_t((int(in[c]) + int(heat[c]) + 1) / 2);
+          put(ty + py, tx + px, in);
+          put(ty + py, tx + t + px, heat);
+          put(ty + py, tx + 2 * t + px, mix);
+        }
+    }
+    y0 += block_rows[b] * (t + kGap) + kGap;
+    const uint8_t grey[3] = {160, 160, 160};
+    if (b + 1 < images.size())
+      for (int64_t y = y0 - kGap / 2; y < y0; ++y)
+        for (int64_t x = 0; x < width; ++x) put(y, x, grey);
+    y0 += kGap;
+  }
+  return out;
+}
+
+// The score at or above which `tpr` of the ID scores lie (the detection threshold at that TPR).
+double threshold_at_tpr(std::vector<double> id, double tpr) {
+  std::sort(id.begin(), id.end());
+  const size_t k = size_t(std::floor((1.0 - tpr) * double(id.size())));
+  return id[std::min(k, id.size() - 1)];
+}
+
+// Per-image, per-channel contrast change around the image mean, or a brightness factor.
+Tensor transform_images(const Tensor& u8, double brightness, double contrast) {
+  Tensor out = Tensor::empty(u8.shape(), DType::U8);
+  const int64_t n = u8.size(0) * u8.size(1), hw = u8.size(2) * u8.size(3);
+  const uint8_t* p = u8.data<uint8_t>();
+  uint8_t* q = out.data<uint8_t>();
+  for (int64_t r = 0; r < n; ++r) {
+    double mean = 0;
+    for (int64_t k = 0; k < hw; ++k) mean += p[r * hw + k];
+    mean /= double(hw);
+    for (int64_t k = 0; k < hw; ++k) {
+      const double x = p[r * hw + k];
+      const double v = brightness * (mean + contrast * (x - mean));
+      q[r * hw + k] = uint8_t(std::lround(std::min(255.0, std::max(0.0, v))));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_heatmap_show(const HeatmapShowOptions& o) {
+  OODKIT_CHECK(o.limit > 0 && o.scale > 0, "heatmap show: --limit and --scale must be positive");
+  HeatmapSetup hs = setup_heatmap(o.heatmap, o.checkpoint, o.device);
+  std::vector<Tensor> images, heatmaps;
+  std::ostringstream md;
+  md << "# " << o.out << "\n\nDecoder " << hs.decoder_path << ". Each image: input | max over channels of |h| (black 0, "
+     << "red, yellow, white 1) | overlay; " << kPerRow << " per row, one block per set, in order.\n\n"
+     << "| set | image | heatmap score |\n|---|---|---|\n";
+  for (const std::string& spec : split_list(o.data)) {
+    const data::Dataset ds = load_named(spec, hs.classifier.image_size, o.limit);
+    const ood::Features f = features_of(*hs.classifier.lc.model, ds, first_rows(ds.size()), hs.classifier.norm,
+                                        o.device, 256, "features " + spec);
+    const Tensor h = hs.model->heatmaps(f.z, f.logits).cpu();
+    const std::vector<double> sc = ood::to_doubles(ood::heatmap_score(h));
+    for (size_t i = 0; i < sc.size(); ++i) md << "| " << spec << " | " << i << " | " << sc[i] << " |\n";
+    images.push_back(ds.images);
+    heatmaps.push_back(h);
+  }
+  OODKIT_CHECK(!images.empty(), "heatmap show: --data names no set");
+  const Tensor grid = render_grid(images, heatmaps, o.scale);
+  const std::string tmp = o.out + ".tmp.png";
+  data::write_png(tmp, grid);
+  OODKIT_CHECK(std::rename(tmp.c_str(), o.out.c_str()) == 0, "cannot write '", o.out, "'");
+  write_text_file(o.out + ".md", md.str());
+  std::printf("wrote %s (%lld x %lld) and %s.md (scores)\n", o.out.c_str(), (long long)grid.size(2),
+              (long long)grid.size(1), o.out.c_str());
+  return 0;
+}
+
+int run_heatmap_lighting(const HeatmapLightingOptions& o) {
+  HeatmapSetup hs = setup_heatmap(o.heatmap, o.checkpoint, o.device);
+  const ClassifierSetup& cs = hs.classifier;
+  data::LoadOptions lo;
+  lo.limit = o.limit;
+  const data::Dataset test = data::load_dataset(hs.model->info().id_dataset, "", lo);
+  struct Change {
+    std::string name;
+    double brightness, contrast;
+  };
+  std::vector<Change> changes{{"none", 1.0, 1.0}};
+  for (double b : parse_doubles(o.brightness, "--brightness")) {
+    OODKIT_CHECK(b > 0, "heatmap lighting: --brightness factors must be positive, got ", b);
+    changes.push_back({"brightness x" + std::to_string(b).substr(0, 4), b, 1.0});
+  }
+  for (double c : parse_doubles(o.contrast, "--contrast")) {
+    OODKIT_CHECK(c >= 0, "heatmap lighting: --contrast factors must be >= 0, got ", c);
+    changes.push_back({"contrast x" + std::to_string(c).substr(0, 4), 1.0, c});
+  }
+  // Detectors that need no fitting, beside the heatmap.
+  const std::vector<std::string> others{"msp", "maxlogit", "energy", "nap", "fs"};
+  std::vector<std::string> names{"heatmap"};
+  names.insert(names.end(), others.begin(), others.end());
+  const auto scores_of = [&](const ood::Features& f) {
+    std::vector<std::vector<double>> s{heatmap_scores(*hs.model, f)};
+    for (const std::string& n : others) {
+      std::unique_ptr<ood::Detector> d = ood::make_detector(n);
+      d->configure(d->defaults());
+      s.push_back(ood::to_doubles(d->score(f)));
+    }
+    return s;
+  };
+  std::vector<double> thresholds;
+  nlohmann::ordered_json j;
+  j["decoder"] = hs.decoder_path;
+  j["n_images"] = test.size();
+  std::ostringstream md;
+  md << "# Lighting changes on " << test.size() << " " << hs.model->info().id_dataset
+     << " test images\n\nPercentage of images flagged as OOD at each detector's 95%-TPR threshold (set on the "
+        "unchanged images). Brightness: x -> min(255, b x); contrast: x -> m + c (x - m), m the image's channel "
+        "mean.\n\n| change |";
+  for (const std::string& n : names) md << " " << n << " |";
+  md << "\n|---|";
+  for (size_t i = 0; i < names.size(); ++i) md << "---|";
+  md << "\n";
+  for (const Change& ch : changes) {
+    data::Dataset d = test;
+    d.images = transform_images(test.images, ch.brightness, ch.contrast);
+    const ood::Features f = features_of(*cs.lc.model, d, first_rows(d.size()), cs.norm, o.device, 256,
+                                        "features (" + ch.name + ")");
+    const std::vector<std::vector<double>> s = scores_of(f);
+    if (thresholds.empty())
+      for (const auto& v : s) thresholds.push_back(threshold_at_tpr(v, 0.95));
+    md << "| " << ch.name << " |";
+    for (size_t m = 0; m < names.size(); ++m) {
+      int64_t flagged = 0;
+      for (double v : s[m]) flagged += v < thresholds[m];
+      const double pct = 100.0 * double(flagged) / double(s[m].size());
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), " %.2f |", pct);
+      md << buf;
+      j["flagged_percent"][ch.name][names[m]] = pct;
+    }
+    md << "\n";
+  }
+  std::printf("%s", md.str().c_str());
+  if (!o.out.empty()) {
+    ::mkdir(o.out.c_str(), 0755);
+    write_text_file(o.out + "/lighting.md", md.str());
+    write_text_file(o.out + "/lighting.json", j.dump(2) + "\n");
+    std::printf("wrote %s/lighting.{md,json}\n", o.out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace oodkit::tools
