@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "models/resnet_cifar.h"
 #include "ood/detectors.h"
+#include "ood/heatmap.h"
 #include "ood/input_ops.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
@@ -168,6 +170,67 @@ TEST(Detectors, EveryDetectorOnCudaMatchesCpu) {
     ASSERT_EQ(sg.numel(), 24) << name;
     close(sg, sc, name, 1e-4);
   }
+}
+
+// The heatmap detector inside the protocol (a decoder with random weights: the plumbing, not the
+// method, is under test): each heatmap fusion's test scores equal its formula applied to its
+// components' test scores, standardised with the mean and std of their held-out ID scores
+// (recomputed here), at the w the protocol chose; the chosen w is the best on validation.
+TEST(Protocol, HeatmapFusionsFollowTheirFormula) {
+  Fixture f;
+  ood::FeatureOptions fo;
+  fo.ta_thresholds = {0.15};
+  const ood::Features tf = ood::extract_features(f.net, f.images(64, 0.0), fo);
+  Tensor labels = Tensor::empty({64}, DType::I64);
+  for (int64_t i = 0; i < 64; ++i) labels.data<int64_t>()[i] = i % 4;
+  const ood::Features held = ood::extract_features(f.net, f.images(16, 0.0), fo);
+  ood::ProtocolInput in;
+  in.model = &f.net;
+  in.tuning = ood::Tuning::FeatureOnly;
+  in.fit = {&tf, labels, &held, f.net.head().weight, f.net.head().bias};
+  in.val_id = f.set("val_id", f.images(30, 0.0), fo);
+  in.val_ood = f.set("val_ood", f.images(30, 0.8), fo);
+  in.test_id = f.set("test_id", f.images(20, 0.0), fo);
+  in.test_ood = {f.set("far", f.images(20, 1.5), fo)};
+  ood::HeatmapModelInfo info;
+  info.config = {tf.z.size(1), 4, 8, {8, 4}};
+  info.norm = ood::fit_feature_norm(tf.z);
+  Generator g(21);
+  auto model = std::make_shared<ood::HeatmapModel>(info, g);
+  in.extra_detectors["heatmap"] = [model] { return std::make_unique<ood::HeatmapDetector>(model); };
+  const std::vector<std::string> names{"heatmap", "msp", "nap", "fs_ta", "energy", "heatmap_msp", "heatmap_nap",
+                                       "heatmap_fs_ta", "heatmap_energy"};
+  for (const std::string& n : names) {
+    const std::vector<std::string> all = ood::all_method_names(true);
+    EXPECT_NE(std::find(all.begin(), all.end(), n), all.end()) << n;
+  }
+  const std::vector<ood::MethodResult> results = ood::run_protocol(in, names);
+  std::map<std::string, const ood::MethodResult*> by;
+  for (const ood::MethodResult& r : results) by[r.name] = &r;
+  // Held-out ID scores of the components, by an independent path (the detectors on val_id).
+  const auto val_scale = [&](const std::string& name) {
+    std::unique_ptr<ood::Detector> d = name == "heatmap" ? std::make_unique<ood::HeatmapDetector>(model)
+                                                         : ood::make_detector(name);
+    d->fit(in.fit);
+    d->configure(by.at(name)->chosen);
+    const std::vector<double> v = ood::to_doubles(d->score(in.val_id.features));
+    double m = 0, q = 0;
+    for (double x : v) m += x / double(v.size());
+    for (double x : v) q += (x - m) * (x - m) / double(v.size());
+    return std::make_pair(m, std::sqrt(q));
+  };
+  const auto [hm, hs] = val_scale("heatmap");
+  for (const char* b : {"msp", "nap", "fs_ta", "energy"}) {
+    const ood::MethodResult& fused = *by.at(std::string("heatmap_") + b);
+    const double w = fused.chosen.at("w");
+    const auto [bm, bs] = val_scale(b);
+    const std::vector<double>& a = by.at("heatmap")->id_scores;
+    const std::vector<double>& c = by.at(b)->id_scores;
+    ASSERT_EQ(fused.id_scores.size(), a.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_NEAR(fused.id_scores[i], (1 - w) * (a[i] - hm) / hs + w * (c[i] - bm) / bs, 1e-4) << b << " row " << i;
+  }
+  EXPECT_THROW(ood::run_protocol(ood::ProtocolInput{}, {"heatmap"}), Error);
 }
 
 TEST(Protocol, SelectsOnValidationAndReportsConsistentMetrics) {

@@ -18,6 +18,7 @@
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "tools/common.h"
+#include "tools/progress.h"
 
 namespace oodkit::tools {
 
@@ -34,12 +35,15 @@ ood::ScoredSet score_rows(const std::string& name, models::Classifier& model, co
   const data::Dataset sub = data::take_rows(ds, rows);
   std::vector<ood::Features> parts;
   std::vector<Tensor> images;
+  Progress progress("features " + name, sub.size());
   for (int64_t b = 0; b < sub.size(); b += batch) {
     const int64_t len = std::min(batch, sub.size() - b);
     const Tensor x = normalized_rows(sub, b, len, norm);
     parts.push_back(ood::extract_features(model, x.to(device), fo));
     if (keep_images) images.push_back(x);
+    progress.update(b + len);
   }
+  progress.finish();
   ood::ScoredSet set{name, ood::concat_features(parts), Tensor()};
   if (keep_images) set.images = ood::concat_rows(images);
   return set;

@@ -167,6 +167,10 @@ int main(int argc, char** argv) {
   study_cmd->add_option("--lr", st.lr)->capture_default_str();
   study_cmd->add_option("--methods", st.methods)->capture_default_str();
   study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();
+  study_cmd->add_option("--heatmap-epochs", st.heatmap_epochs, "heatmap decoder epochs (0: no heatmap detector)")
+      ->capture_default_str();
+  study_cmd->add_option("--heatmap-width", st.heatmap_width, "heatmap decoder width multiplier")->capture_default_str();
+  study_cmd->add_option("--oe", st.oe, "outlier-exposure set for the heatmap decoder")->capture_default_str();
   study_cmd->add_option("--seed", st.seed)->capture_default_str();
   study_cmd->add_option("--device", study_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   study_cmd->add_option("--out", st.out_dir)->capture_default_str();

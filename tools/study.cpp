@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "data/registry.h"
 #include "tools/common.h"
 #include "tools/eval.h"
+#include "tools/heatmap.h"
 #include "tools/train.h"
 
 namespace oodkit::tools {
@@ -30,11 +32,40 @@ int run_study(const StudyOptions& o) {
   tr.device = o.device;
   tr.out_dir = o.out_dir + "/classifier";
   tr.resume = true;  // a re-run continues (or skips) the training it already did
-  std::printf("== 1/2 training %s on %s\n", o.arch.c_str(), o.id.c_str());
+  const int steps = o.heatmap_epochs > 0 ? 3 : 2;
+  std::printf("== 1/%d training %s on %s\n", steps, o.arch.c_str(), o.id.c_str());
   std::fflush(stdout);
   if (int rc = run_train(tr)) return rc;
 
+  HeatmapFitOptions hf;
+  if (o.heatmap_epochs > 0) {
+    hf.checkpoint = tr.out_dir + "/model.safetensors";
+    hf.id = o.id;
+    hf.oe = o.oe;
+    hf.oe_skip = 0;
+    hf.heldout = 1000;
+    // The ID rows the decoder sees: the classifier's training rows (train_limit) minus the held-out ones.
+    data::LoadOptions lo;
+    lo.split = "train";
+    const int64_t n_train = data::load_dataset(o.id, "", lo).size();
+    const int64_t n_id = std::min<int64_t>(n_train, o.train_limit >= 0 ? o.train_limit : n_train) - hf.heldout;
+    hf.id_limit = n_id;
+    hf.oe_limit = std::max<int64_t>(1, n_id / 5);
+    hf.val_ood = o.val_ood;
+    hf.val_ood_limit = 1000;
+    hf.epochs = o.heatmap_epochs;
+    hf.width = o.heatmap_width;
+    hf.seed = o.seed;
+    hf.device = o.device;
+    hf.out_dir = o.out_dir + "/heatmap";
+    hf.resume = true;
+    std::printf("\n== 2/3 training the heatmap decoder (width %g, %d epochs)\n", o.heatmap_width, o.heatmap_epochs);
+    std::fflush(stdout);
+    if (int rc = run_heatmap_fit(hf)) return rc;
+  }
+
   EvalOptions ev;
+  if (o.heatmap_epochs > 0) ev.heatmap = hf.out_dir;
   ev.checkpoint = tr.out_dir + "/model.safetensors";
   ev.id = o.id;
   ev.ood = o.ood;
@@ -46,7 +77,7 @@ int run_study(const StudyOptions& o) {
   ev.seed = o.seed;
   ev.device = o.device;
   ev.out_dir = o.out_dir + "/eval";
-  std::printf("\n== 2/2 evaluating OOD detectors\n");
+  std::printf("\n== %d/%d evaluating OOD detectors\n", steps, steps);
   std::fflush(stdout);
   if (int rc = run_eval(ev)) return rc;
 
@@ -69,6 +100,21 @@ int run_study(const StudyOptions& o) {
   }
   std::string body = results.str();
   if (body.rfind("# ", 0) == 0) body = body.substr(body.find('\n') + 1);  // drop the eval title
+  if (o.heatmap_epochs > 0) {
+    std::ifstream hlf(hf.out_dir + "/log.json");
+    const nlohmann::json hlog = nlohmann::json::parse(hlf);
+    report << "\nHeatmap decoder: width " << o.heatmap_width << ", OE " << o.oe << " (" << hf.oe_limit
+           << " images), Adam 2e-4, batch 200 (docs/heatmap.md).\n\n| epoch | loss | ID loss | OE loss | validation AUROC | s |\n"
+           << "|---|---|---|---|---|---|\n";
+    for (const auto& e : hlog) {
+      char line[200];
+      std::snprintf(line, sizeof line, "| %d | %.2f | %.2f | %.2f | %.2f | %.1f |\n", e["epoch"].get<int>(),
+                    e["loss"].get<double>(), e["id_loss"].get<double>(), e["oe_loss"].get<double>(),
+                    e["validation_auroc"].is_null() ? -1.0 : e["validation_auroc"].get<double>(),
+                    e["seconds"].get<double>());
+      report << line;
+    }
+  }
   report << "\n## OOD detection\n" << body;
   write_text_file(o.out_dir + "/report.md", report.str());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,12 @@ struct StudyOptions {
   double lr = 0.05;
   std::string methods = "all";
   std::string tuning = "features";
+  // The heatmap detector: a decoder trained for the classifier (0 epochs: none). OE images come
+  // from the validation distribution's train split (disjoint from its validation images), 1/5 of
+  // the ID training size.
+  int heatmap_epochs = 8;
+  double heatmap_width = 0.25;
+  std::string oe = "synthetic-ood-strokes:train";
   uint64_t seed = 0;
   Device device = Device::cpu();
   std::string out_dir = "runs/study";
