@@ -5,7 +5,7 @@
 //                     [--batch 64] [--seed 1] --out inputs.safetensors
 //   writes "state.<name>" (the model's full state dict: pretrained weights when given, else oodkit's
 //   initialisation from --seed), "input" float32 [B, 3, 32, 32] (CIFAR images normalised with the
-//   ImageNet statistics of ../shared/weights, or random normal without --images) and "labels" int64 [B].
+//   ImageNet statistics the shipped weights expect, or random normal without --images) and "labels" int64 [B].
 // Step 2 (PyTorch): python3 tools/torch_reference.py check --inputs inputs.safetensors --out torch.safetensors
 //   loads the same state dict into the PyTorch definition of the architecture and dumps, for each
 //   variant v in {fp64, fp32, tf32}: v/eval.logits, v/eval.loss, v/eval.input_grad (d loss / d input in

@@ -23,7 +23,7 @@ struct Normalization {
   std::array<float, 3> mean{0.f, 0.f, 0.f};
   std::array<float, 3> std{1.f, 1.f, 1.f};
 };
-// The statistics of ../shared/datasets/README.md for the ResNet-20 weights (ImageNet's).
+// The statistics the shipped ResNet-20 weights expect (ImageNet's; docs/data.md).
 Normalization imagenet_normalization();
 
 // uint8 [N, 3, H, W] -> float32 [N, 3, H, W] on the CPU.

@@ -51,7 +51,7 @@ std::vector<std::string> known_datasets();
 // The input normalisation a model trained on `name` expects; OOD sets must be normalised with
 // the in-distribution set's preset, not their own.
 //  cifar10, cifar100, isun, tinyimagenet, svhn, lsun*, places365, textures, folder:*: ImageNet
-//    statistics (those of the shared pretrained ResNet-20; see ../shared/datasets/README.md)
+//    statistics (those of the shared pretrained ResNet-20; see docs/data.md)
 //  mnist: mean 0.1307, std 0.3081 per channel; fashion-mnist: 0.2860 / 0.3530
 //  synthetic-*: mean 0.5, std 0.29 per channel (measured on 10,000 generated shapes)
 Normalization normalization_for(const std::string& name);

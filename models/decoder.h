@@ -1,4 +1,4 @@
-// The heatmap decoder of "Heatmap-based OOD detection" (METHODS.md, "Decoder (DCGAN generator)"):
+// The heatmap decoder of "Heatmap-based OOD detection" (docs/methods.md, "Decoder (DCGAN generator)"):
 // a DCGAN generator fed with the normalised penultimate vector and the one-hot predicted class.
 //   x = concat(z_normalised [N, D], onehot [N, K])          [N, D + K]
 //   x = fc(x) (Linear D + K -> C0, with bias), reshaped      [N, C0, 1, 1]

@@ -1,5 +1,5 @@
 // ResNet-18/34/50 (He et al. 2016) in the CIFAR variant of kuangliu/pytorch-cifar, the one the
-// heatmap paper trains (METHODS.md, "Classifiers in the paper"):
+// heatmap paper trains (docs/methods.md, "Classifiers in the paper"):
 //  - stem: 3x3 conv (3 -> 64, stride 1, pad 1, no bias) + BN + ReLU, no 7x7 conv and no 3x3
 //    max-pool; with input_size 64 (Tiny ImageNet) a 2x2 max-pool (stride 2) follows the ReLU,
 //    so that a 64x64 image reaches layer1 at 32x32 like a CIFAR image;

@@ -1,4 +1,4 @@
-// OOD detection metrics from two score sets (METHODS.md "Metrics"). Convention: a score is
+// OOD detection metrics from two score sets (docs/methods.md, "Metrics"). Convention: a score is
 // higher for in-distribution (ID). All figures are fractions in [0, 1] (callers format
 // percentages), computed from one sort of all scores, exactly on ties and for any sample sizes
 // (no threshold sweep). Scores are doubles; +-inf are allowed (equal infinities tie), NaN is not.

@@ -1,4 +1,4 @@
-// Per-sample OOD scores (METHODS.md): logit scores (MSP, MaxLogit, Energy, GradNorm), feature-map
+// Per-sample OOD scores (docs/methods.md): logit scores (MSP, MaxLogit, Energy, GradNorm), feature-map
 // scores (NAP, FS, fused with global average pooling), ASH activation shaping and score fusions.
 //
 // Conventions shared by every function here:
@@ -45,7 +45,7 @@ Tensor gradnorm_score(const Tensor& logits, const Tensor& z, double temperature 
 // ---- feature-map scores: F [N, C, H, W] (non-negative, after the last ReLU) -> [N] ---------------
 
 // NAP: r_j = max_hw(F_j) / (mean_hw(F_j) + eps) per channel j; squared: (1/C) sum_j r_j^2,
-// otherwise (1/C) sum_j r_j. eps > 0 (METHODS.md: eps = 1). Negative inputs are not rejected (the
+// otherwise (1/C) sum_j r_j. eps > 0 (docs/methods.md: eps = 1). Negative inputs are not rejected (the
 // formula is applied as is).
 Tensor nap_score(const Tensor& F, double eps = 1.0, bool squared = true);
 

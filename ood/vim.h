@@ -9,7 +9,7 @@
 //   subspaces   P = the top D_p eigenvectors of C (largest eigenvalues; Eigen's
 //               SelfAdjointEigenSolver), NS = the other D - D_p, an orthonormal basis [D, D - D_p]
 //   alpha       = mean_i max_k (W z_i + b)_k / mean_i ||(z_i - u) NS||  (over the training set)
-// Score (either device): score = logsumexp(logits) - alpha * ||(z - u) NS||, i.e. METHODS.md's
+// Score (either device): score = logsumexp(logits) - alpha * ||(z - u) NS||, i.e. docs/methods.md's
 // "logsumexp(f) - alpha ||z^{P-perp}||" (||(z - u) NS NS^T|| = ||(z - u) NS|| as NS is orthonormal;
 // the official code's energy-minus-virtual-logit form). Higher = more in-distribution.
 #pragma once

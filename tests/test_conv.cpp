@@ -99,6 +99,8 @@ std::vector<ConvCase> conv_cases() {
       {2, 3, 2, 11, 9, 3, 2, conv_opts(2, 1, 1, 2, 2, 1), true},      // non-square everything
       {2, 2, 3, 5, 12, 1, 4, conv_opts(1, 3, 0, 1, 1, 2), true},      // 1x4 filter, stride 3
       {4, 16, 16, 8, 8, 3, 3, Conv2dOptions::square(1, 1), true},     // ResNet-like block
+      {9, 3, 4, 4, 4, 3, 3, Conv2dOptions::square(1, 1), true},       // batch 9, small maps: chunked GEMMs
+      {9, 5, 3, 2, 3, 1, 1, Conv2dOptions::square(1, 0), false},      // chunked pointwise
   };
 }
 
@@ -117,6 +119,7 @@ std::vector<TConvCase> tconv_cases() {
       {2, 2, 3, 5, 5, 3, 3, ConvTranspose2dOptions::square(1, 1, 1, 2), true},   // output_pad >= stride
       {1, 3, 2, 4, 3, 2, 3, tconv_opts(2, 3, 0, 1, 1, 2, 1, 1), true},          // non-square, batch 1
       {2, 2, 4, 3, 4, 4, 2, tconv_opts(1, 2, 2, 0, 0, 1, 1, 2), false},         // pad 2, dilation w
+      {9, 6, 3, 2, 2, 4, 4, ConvTranspose2dOptions::square(2, 1), true},     // batch 9: chunked GEMMs
   };
 }
 
@@ -353,6 +356,9 @@ TEST(ConvGrad, Conv2dFiniteDifferences) {
       {{3, 2, 7, 6}, {2, 2, 3, 2}, conv_opts(2, 1, 1, 0, 2, 2)},  // stride 2 + dilation, non-square
       {{2, 3, 4, 4}, {2, 3, 1, 1}, Conv2dOptions::square(1, 0)},  // pointwise path
       {{1, 2, 6, 5}, {2, 2, 4, 4}, Conv2dOptions::square(2, 2)},  // batch 1
+      // Batches of 9 small maps: several images per GEMM (a chunk), whatever the thread count.
+      {{9, 2, 3, 3}, {3, 2, 2, 2}, Conv2dOptions::square(1, 1)},
+      {{9, 3, 2, 2}, {2, 3, 1, 1}, Conv2dOptions::square(1, 0)},  // chunked pointwise
   };
   for (const G& c : cases) {
     SCOPED_TRACE(::testing::Message() << "x " << shape_str(c.x) << " w " << shape_str(c.w));
@@ -377,6 +383,7 @@ TEST(ConvGrad, ConvTranspose2dFiniteDifferences) {
       {{2, 2, 4, 3}, {2, 2, 3, 2}, ConvTranspose2dOptions::square(1, 1, 1, 2)},  // output_pad >= stride
       {{1, 2, 3, 3}, {2, 3, 2, 3}, tconv_opts(2, 3, 0, 1, 1, 2, 1, 1)},          // non-square, batch 1
       {{2, 3, 3, 3}, {3, 2, 1, 1}, ConvTranspose2dOptions::square(1, 0)},        // pointwise
+      {{9, 3, 2, 2}, {3, 2, 4, 4}, ConvTranspose2dOptions::square(2, 1)},        // batch 9: chunked
   };
   for (const G& c : cases) {
     SCOPED_TRACE(::testing::Message() << "x " << shape_str(c.x) << " w " << shape_str(c.w));

@@ -537,7 +537,7 @@ TEST_P(HeatmapDecoderTest, OutputShapeRangeAndGradientFlow) {
     for (float v : h.cpu().to_vector<float>()) {
       ASSERT_TRUE(v >= -1.0f && v <= 1.0f) << v;
     }
-    // The weighted loss of METHODS.md against a random target in [-1, 1].
+    // The weighted loss of docs/methods.md against a random target in [-1, 1].
     const Tensor target = Tensor::uniform({n, 3, 32, 32}, -1.0, 1.0, gen, DType::F32, device());
     std::vector<float> w = target.cpu().to_vector<float>();
     for (float& v : w) v = 1.0f + 5.0f * std::fabs(v);

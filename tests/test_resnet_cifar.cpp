@@ -11,7 +11,7 @@ class ResNetCifarTest : public oodkit::testing::DeviceTest {};
 OODKIT_INSTANTIATE_DEVICES(ResNetCifarTest);
 
 // The shipped ResNet-20 (trained in PyTorch elsewhere) must reproduce the independent
-// reference: 915 of the 1,000 CIFAR-10 test images correct (../shared/datasets/README.md).
+// reference: 915 of the 1,000 CIFAR-10 test images correct (docs/data.md).
 TEST_P(ResNetCifarTest, PretrainedResNet20Gets915Of1000) {
   models::ResNetCifar net(20, 10);
   net.load_state_dict(load_safetensors(oodkit::testing::shared_path("weights/resnet20_cifar10.safetensors")));

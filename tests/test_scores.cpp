@@ -27,7 +27,7 @@ constexpr Tol kF64{1e-12, 1e-12};
 std::vector<double> vals(const Tensor& t) { return t.to(DType::F64).cpu().to_vector<double>(); }
 Tensor vec(const std::vector<double>& v, const Shape& s) { return Tensor::from_vector(v, s); }
 
-// ---- plain float64 references, written from the definitions (METHODS.md) ---------------------------
+// ---- plain float64 references, written from the definitions (docs/methods.md) ----------------------
 
 struct LogitRef {
   Tensor msp, max_logit, energy;
