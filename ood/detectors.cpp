@@ -304,14 +304,25 @@ class DiceDetector : public Detector {
 class KnnDetector : public Detector {
  public:
   std::string name() const override { return "knn"; }
-  std::vector<Params> grid() const override { return one_axis("k", {1, 10, 20, 50, 100, 200}); }
-  Params defaults() const override { return {{"k", 50.0}}; }
+  // The k values up to the bank size once fitted (a k beyond it is refused by score(), so the
+  // reported setting is always the one used).
+  std::vector<Params> grid() const override {
+    std::vector<double> ks;
+    for (double k : {1, 10, 20, 50, 100, 200})
+      if (!bank_.defined() || k <= double(bank_.size(0))) ks.push_back(k);
+    return one_axis("k", ks);
+  }
+  Params defaults() const override {
+    return {{"k", bank_.defined() ? std::min(50.0, double(bank_.size(0))) : 50.0}};
+  }
   void fit(const FitContext& ctx) override {
     OODKIT_CHECK(ctx.train, "knn: needs ID training features");
     bank_ = normalize_rows(ctx.train->z);
   }
   Tensor score(const Features& f) const override {
-    const int64_t k = std::min<int64_t>(int64_t(param("k")), bank_.size(0));
+    const int64_t k = int64_t(param("k"));
+    OODKIT_CHECK(k >= 1 && k <= bank_.size(0), "knn: k = ", k, " but the feature bank holds ", bank_.size(0),
+                 " ID training images (k must be in [1, ", bank_.size(0), "]; fit on more images or lower k)");
     if (bank_.device() != f.z.device()) bank_ = bank_.to(f.z.device());  // once, after a load
     const KnnResult r = knn_search(normalize_rows(f.z), bank_, k);
     const Tensor d = r.distances.cpu();

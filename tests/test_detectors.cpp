@@ -75,6 +75,53 @@ TEST(Detectors, EveryNameBuildsAndUnknownNamesAreListed) {
   }
 }
 
+// KNN against a naive loop: S = -|| z/|z| - b_(k) || with b_(k) the k-th nearest normalised bank
+// row; a k beyond the bank is refused (not clamped), and the grid stops at the bank size.
+TEST(Detectors, KnnMatchesNaiveKthDistance) {
+  Generator g(8);
+  ood::Features train, test;
+  train.z = Tensor::randn({30, 5}, g);
+  test.z = Tensor::randn({7, 5}, g);
+  ood::FitContext ctx;
+  ctx.train = &train;
+  auto knn = ood::make_detector("knn");
+  knn->fit(ctx);
+  const auto unit = [](const float* v) {
+    double n = 0;
+    for (int j = 0; j < 5; ++j) n += double(v[j]) * v[j];
+    std::vector<double> u(5);
+    for (int j = 0; j < 5; ++j) u[size_t(j)] = v[j] / std::sqrt(n);
+    return u;
+  };
+  for (int k : {1, 7, 30}) {
+    knn->configure({{"k", double(k)}});
+    const std::vector<double> got = ood::to_doubles(knn->score(test));
+    for (int64_t i = 0; i < 7; ++i) {
+      const std::vector<double> q = unit(test.z.data<float>() + i * 5);
+      std::vector<double> d;
+      for (int64_t r = 0; r < 30; ++r) {
+        const std::vector<double> b = unit(train.z.data<float>() + r * 5);
+        double s = 0;
+        for (int j = 0; j < 5; ++j) s += (q[size_t(j)] - b[size_t(j)]) * (q[size_t(j)] - b[size_t(j)]);
+        d.push_back(std::sqrt(s));
+      }
+      std::sort(d.begin(), d.end());
+      EXPECT_NEAR(got[size_t(i)], -d[size_t(k - 1)], 1e-5) << "k=" << k << " row " << i;
+    }
+  }
+  knn->configure({{"k", 31.0}});
+  try {
+    knn->score(test);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("k = 31 but the feature bank holds 30"), std::string::npos) << e.what();
+  }
+  std::vector<double> ks;
+  for (const ood::Params& p : knn->grid()) ks.push_back(p.at("k"));
+  EXPECT_EQ(ks, (std::vector<double>{1, 10, 20}));
+  EXPECT_EQ(knn->defaults().at("k"), 30.0);
+}
+
 TEST(Detectors, OdinWithoutNoiseIsTemperatureScaledMsp) {
   Fixture f;
   const Tensor x = f.images(6, 0.0);
