@@ -182,7 +182,8 @@ void HeatmapModel::check_classifier(const std::string& fingerprint, const std::s
 }
 
 Tensor HeatmapDetector::score(const Features& f) const {
-  return heatmap_score(const_cast<HeatmapModel&>(model()).heatmaps(f.z, f.logits));
+  model();  // checks that there is one
+  return heatmap_score(model_->heatmaps(f.z, f.logits));  // the model moves to f's device: not const
 }
 
 const HeatmapModel& HeatmapDetector::model() const {

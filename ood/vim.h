@@ -3,7 +3,7 @@
 // Fit (CPU, double precision), as the official code (haoqiwang/vim):
 //   origin      u = -pinv(W) b  (the minimum-norm least-squares solution of W u = -b, through Eigen's
 //               CompleteOrthogonalDecomposition; for a full-row-rank W, as any trained classifier
-//               head with K <= D, this is exactly pinv(W) b)
+//               head with K <= D, this is exactly -pinv(W) b)
 //   covariance  C = (1/N) sum_i (z_i - u)(z_i - u)^T  (EmpiricalCovariance(assume_centered=True) on
 //               z - u: centred at u, not at the mean)
 //   subspaces   P = the top D_p eigenvectors of C (largest eigenvalues; Eigen's

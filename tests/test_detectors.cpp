@@ -277,7 +277,6 @@ TEST(Protocol, HeatmapFusionsFollowTheirFormula) {
     for (size_t i = 0; i < a.size(); ++i)
       EXPECT_NEAR(fused.id_scores[i], (1 - w) * (a[i] - hm) / hs + w * (c[i] - bm) / bs, 1e-4) << b << " row " << i;
   }
-  EXPECT_THROW(ood::run_protocol(ood::ProtocolInput{}, {"heatmap"}), Error);
 }
 
 TEST(Protocol, SelectsOnValidationAndReportsConsistentMetrics) {

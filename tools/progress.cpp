@@ -29,6 +29,7 @@ double Progress::seconds() const {
 
 void Progress::update(int64_t done, const std::string& extra) {
   last_done_ = done;
+  if (!tty_ && done >= total_) return;  // finish() prints the last plain line, with the total time
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_print_).count();
   if (tty_ ? since < 0.2 : since < plain_every_s_) return;
