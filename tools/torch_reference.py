@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""PyTorch reference for oodkit's GPU validation (run on the GPU machine, whose python3 has PyTorch).
+"""PyTorch reference for oodkit's validation and benchmarks: on the GPU machine (whose python3 has
+PyTorch) and on the CPU (`speed --device cpu`, run by tools/bench_cpu_vs_torch.sh from a local
+virtual environment). Network definitions: tools/torch_models.py.
 
 Subcommands
   info    versions, device, TF32 settings API.
   speed   training-step and inference images/s of ResNet-18 (kuangliu CIFAR variant) and
-          ResNet-20 (option A) at batch 128, fp32 and TF32, and the k-NN case (torch.cdist + topk,
+          ResNet-20 (option A) at batch 128, fp32 and TF32 (--device cpu: fp32, perf_counter timing),
+          optionally the heatmap decoder's training step (--decoder-width), and the k-NN case (torch.cdist + topk,
           and the inner-product form mm + topk) with Q=10000, M=50000, D=512, k=50 and k=1; CUDA
           events after warm-up, min/median over repeats. One JSON object per measurement (same
           fields as oodkit's bench programs, "source": "torch") to stdout and --json FILE.
@@ -117,98 +120,12 @@ def st_read_numpy_header(path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Models (defined inside a function so that `selftest-io` and --help work without PyTorch).
+# Models: tools/torch_models.py (imported lazily so that `selftest-io` and --help work without PyTorch).
 
-def build_model(arch, num_classes=10):
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class BasicBlock(nn.Module):  # kuangliu ResNet-18/34 block with projection shortcuts
-        def __init__(self, inp, planes, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.shortcut = nn.Sequential()
-            if stride != 1 or inp != planes:
-                self.shortcut = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return F.relu(out + self.shortcut(x))
-
-    class ResNetKuangliu(nn.Module):
-        def __init__(self, blocks, num_classes):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            inp = 64
-            for s, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks)):
-                layers = []
-                for b in range(n):
-                    stride = 2 if (s > 0 and b == 0) else 1
-                    layers.append(BasicBlock(inp, planes, stride))
-                    inp = planes
-                setattr(self, f"layer{s + 1}", nn.Sequential(*layers))
-            self.linear = nn.Linear(512, num_classes)
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-            out = F.adaptive_avg_pool2d(out, 1).flatten(1)  # = avg_pool2d(out, 4) for 32x32 inputs
-            return self.linear(out)
-
-    class BlockA(nn.Module):  # CIFAR ResNet block with the option-A (parameter-free) shortcut
-        def __init__(self, inp, planes, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.stride, self.inp, self.planes = stride, inp, planes
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            sc = x
-            if self.stride != 1 or self.inp != self.planes:
-                before = (self.planes - self.inp) // 2
-                after = self.planes - self.inp - before
-                sc = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, before, after))
-            return F.relu(out + sc)
-
-    class ResNetCifar(nn.Module):
-        def __init__(self, depth, num_classes):
-            super().__init__()
-            assert (depth - 2) % 6 == 0, depth
-            n = (depth - 2) // 6
-            self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(16)
-            inp = 16
-            for s, planes in enumerate((16, 32, 64)):
-                layers = []
-                for b in range(n):
-                    stride = 2 if (s > 0 and b == 0) else 1
-                    layers.append(BlockA(inp, planes, stride))
-                    inp = planes
-                setattr(self, f"layer{s + 1}", nn.Sequential(*layers))
-            self.linear = nn.Linear(64, num_classes)
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.layer3(self.layer2(self.layer1(out)))
-            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            return self.linear(out)
-
-    if arch == "resnet18":
-        return ResNetKuangliu((2, 2, 2, 2), num_classes)
-    if arch == "resnet34":
-        return ResNetKuangliu((3, 4, 6, 3), num_classes)
-    if arch.startswith("resnet") and arch[6:].isdigit() and (int(arch[6:]) - 2) % 6 == 0:
-        return ResNetCifar(int(arch[6:]), num_classes)
-    raise SystemExit(f"torch_reference.py: unknown architecture '{arch}' (resnet18, resnet34, resnet20/32/44/56)")
+def build_model(arch, num_classes=10, drop_rate=0.3):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_models
+    return torch_models.build_model(arch, num_classes, drop_rate)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,9 +192,28 @@ def time_cuda(fn, warmup=5, repeats=20, min_ms=20.0, max_iters=1000):
     return {"min": min(times), "median": statistics.median(times), "repeats": repeats, "iters_per_repeat": iters}
 
 
+def time_cpu(fn, warmup=5, repeats=20, min_ms=20.0, max_iters=1000):
+    """time.perf_counter timing with the same calibration as time_cuda (CPU ops are synchronous)."""
+    import time
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max((time.perf_counter() - t0) * 1e3, 1e-4)
+    iters = int(min(max(math.ceil(min_ms / one), 1), max_iters))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        times.append((time.perf_counter() - t0) * 1e3 / iters)
+    return {"min": min(times), "median": statistics.median(times), "repeats": repeats, "iters_per_repeat": iters}
+
+
 class Reporter:
-    def __init__(self, json_path, device_name, extra):
+    def __init__(self, json_path, device_name, extra, device_kind="cuda"):
         self.json_path, self.device, self.extra = json_path, device_name, extra
+        self.device_kind = device_kind
         self.date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.commit = os.environ.get("OODKIT_GIT_COMMIT", "unknown")
         print(f"# torch_reference.py on {device_name}", file=sys.stderr)
@@ -285,7 +221,7 @@ class Reporter:
               file=sys.stderr)
 
     def add(self, name, precision, batch, t, rate_unit, work, **fields):
-        rec = collections.OrderedDict(name=name, device=self.device, device_kind="cuda", precision=precision,
+        rec = collections.OrderedDict(name=name, device=self.device, device_kind=self.device_kind, precision=precision,
                                       batch=batch, unit="ms", min=t["min"], median=t["median"],
                                       repeats=t["repeats"], iters_per_repeat=t["iters_per_repeat"],
                                       rate_unit=rate_unit, rate_best=work / (t["min"] * 1e-3),
@@ -302,16 +238,38 @@ class Reporter:
               f"{rec['rate_median']:12.4g} {rate_unit}", file=sys.stderr, flush=True)
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu"
+
+
 def cmd_speed(args):
     import torch
     import torch.nn.functional as F
-    if not torch.cuda.is_available():
-        raise SystemExit("torch_reference.py speed: no CUDA device")
-    dev = torch.device("cuda")
-    torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+    cpu = args.device == "cpu"
+    if not cpu and not torch.cuda.is_available():
+        raise SystemExit("torch_reference.py speed: no CUDA device (use --device cpu for the CPU)")
+    dev = torch.device(args.device)
     env = describe_env()
-    rep = Reporter(args.json, env["device"], {"torch_version": env["torch"],
-                                              "cudnn_benchmark": torch.backends.cudnn.benchmark})
+    extra = {"torch_version": env["torch"]}
+    if cpu:
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        extra["threads"] = torch.get_num_threads()
+        rep = Reporter(args.json, cpu_name(), extra, device_kind="cpu")
+        timer = time_cpu
+    else:
+        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+        extra["cudnn_benchmark"] = torch.backends.cudnn.benchmark
+        rep = Reporter(args.json, env["device"], extra)
+        timer = time_cuda
+    precisions = [p for p in args.precision.split(",") if p and not (cpu and p == "tf32")]
     gen = torch.Generator(device="cpu").manual_seed(0)
     tk = dict(warmup=args.warmup, repeats=args.repeats, min_ms=args.min_ms)
     for arch in [a for a in args.arch.split(",") if a]:
@@ -321,8 +279,8 @@ def cmd_speed(args):
         y = torch.randint(0, 10, (args.batch,), generator=gen).to(dev)
         xi = torch.randn(args.infer_batch, 3, 32, 32, generator=gen).to(dev) if args.infer_batch > 0 else None
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        for prec in [p for p in args.precision.split(",") if p]:
-            how = set_tf32(prec == "tf32")
+        for prec in precisions:
+            how = "cpu" if cpu else set_tf32(prec == "tf32")
             model.train()
 
             def step():
@@ -331,7 +289,7 @@ def cmd_speed(args):
                 loss.backward()
                 opt.step()
 
-            t = time_cuda(step, **tk)
+            t = timer(step, **tk)
             rep.add(f"train_step/{arch}", prec, args.batch, t, "images/s", args.batch, parameters=params, tf32_api=how)
             if xi is not None:
                 model.eval()
@@ -340,18 +298,46 @@ def cmd_speed(args):
                     with torch.no_grad():
                         model(xi)
 
-                t = time_cuda(infer, **tk)
+                t = timer(infer, **tk)
                 rep.add(f"inference/{arch}", prec, args.infer_batch, t, "images/s", args.infer_batch,
                         parameters=params, tf32_api=how)
-    torch.cuda.empty_cache()
+    for width in [float(w) for w in args.decoder_width.split(",") if w]:
+        # The heatmap decoder's training step as oodkit's DecoderTrainer: Adam(2e-4, (0.5, 0.999)),
+        # loss sum((1 + 5|y|) (h - y)^2) / N; z [N, D] unit rows, one-hot classes, targets y in [-1, 1].
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import torch_models
+        c0, ch = torch_models.decoder_channels(args.decoder_arch, 10, width)
+        dec = torch_models.Decoder(args.decoder_dim, 10, c0, ch).to(dev)
+        params = sum(p.numel() for p in dec.parameters())
+        n = args.decoder_batch
+        z = F.normalize(torch.randn(n, args.decoder_dim, generator=gen), dim=1).to(dev)
+        onehot = F.one_hot(torch.randint(0, 10, (n,), generator=gen), 10).float().to(dev)
+        y = (torch.rand(n, 3, 32, 32, generator=gen) * 2 - 1).to(dev)
+        opt = torch.optim.Adam(dec.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        dec.train()
+        for prec in precisions:
+            how = "cpu" if cpu else set_tf32(prec == "tf32")
+
+            def dstep():
+                opt.zero_grad(set_to_none=True)
+                h = dec(z, onehot)
+                loss = ((1 + 5 * y.abs()) * (h - y) ** 2).sum() / n
+                loss.backward()
+                opt.step()
+
+            t = timer(dstep, **tk)
+            rep.add(f"decoder_step/{args.decoder_arch}/w{width:g}", prec, n, t, "images/s", n, parameters=params,
+                    tf32_api=how)
+    if not cpu:
+        torch.cuda.empty_cache()
 
     if args.knn_q > 0:
         q = F.normalize(torch.randn(args.knn_q, args.knn_d, generator=gen), dim=1).to(dev)
         m = F.normalize(torch.randn(args.knn_m, args.knn_d, generator=gen), dim=1).to(dev)
         shape = f"Q{args.knn_q}xM{args.knn_m}xD{args.knn_d}"
         flops = 2.0 * args.knn_q * args.knn_m * args.knn_d
-        for prec in [p for p in args.precision.split(",") if p]:
-            how = set_tf32(prec == "tf32")
+        for prec in precisions:
+            how = "cpu" if cpu else set_tf32(prec == "tf32")
             for k in [int(s) for s in args.knn_k.split(",") if s]:
                 def cdist_topk():
                     torch.cdist(q, m).topk(k, dim=1, largest=False)
@@ -359,13 +345,14 @@ def cmd_speed(args):
                 def mm_topk():  # cosine similarity of unit vectors: the KNN-OOD formulation
                     (q @ m.t()).topk(k, dim=1, largest=True)
 
-                t = time_cuda(cdist_topk, **tk)
+                t = timer(cdist_topk, **tk)
                 rep.add(f"knn_cdist_topk/k{k}/{shape}", prec, args.knn_q, t, "queries/s", args.knn_q,
                         flops=flops, tflops_median=flops / (t["median"] * 1e-3) / 1e12, tf32_api=how)
-                t = time_cuda(mm_topk, **tk)
+                t = timer(mm_topk, **tk)
                 rep.add(f"knn_mm_topk/k{k}/{shape}", prec, args.knn_q, t, "queries/s", args.knn_q,
                         flops=flops, tflops_median=flops / (t["median"] * 1e-3) / 1e12, tf32_api=how)
-    set_tf32(False)
+    if not cpu:
+        set_tf32(False)
 
 
 def cmd_check(args):
@@ -377,7 +364,7 @@ def cmd_check(args):
     classes = int(meta.get("num_classes", "10"))
     state = collections.OrderedDict((k[6:], v) for k, v in tensors.items() if k.startswith("state."))
     inp, labels = tensors["input"], tensors["labels"].long()
-    base = build_model(arch, classes)
+    base = build_model(arch, classes, drop_rate=0.0)  # dropout off: train-mode results comparable
     missing, unexpected = base.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise SystemExit(f"torch_reference.py check: state dict names differ from the PyTorch {arch}: "
@@ -466,6 +453,12 @@ def main(argv=None):
     sp.add_argument("--knn-m", type=int, default=50000)
     sp.add_argument("--knn-d", type=int, default=512)
     sp.add_argument("--knn-k", default="50,1")
+    sp.add_argument("--device", default="cuda", help="cuda or cpu (cpu: fp32 only, timed with perf_counter)")
+    sp.add_argument("--threads", type=int, default=0, help="CPU threads (torch.set_num_threads; 0: PyTorch's default)")
+    sp.add_argument("--decoder-width", default="", help="heatmap decoder widths to time, e.g. 1,0.25 ('' skips)")
+    sp.add_argument("--decoder-arch", default="resnet20", help="classifier whose decoder preset is used")
+    sp.add_argument("--decoder-dim", type=int, default=64, help="feature dimension D fed to the decoder")
+    sp.add_argument("--decoder-batch", type=int, default=200)
     sp.add_argument("--json", default="")
     cp = sub.add_parser("check")
     cp.add_argument("--inputs", required=True)
