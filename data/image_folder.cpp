@@ -287,7 +287,23 @@ Tensor center_crop(const Tensor& images, int64_t height, int64_t width) {
   return out;
 }
 
+ImageFit parse_image_fit(const std::string& name) {
+  if (name == "short-crop") return ImageFit::ShortSideCrop;
+  if (name == "squash") return ImageFit::Squash;
+  OODKIT_FAIL("unknown image fit '", name, "' (short-crop, squash)");
+}
+
+std::string image_fit_name(ImageFit fit) { return fit == ImageFit::Squash ? "squash" : "short-crop"; }
+
 // ---------------------------------------------------------------- folders
+
+void set_square_size(ImageFolderOptions& o, int64_t size, ImageFit fit) {
+  const int64_t s = std::max<int64_t>(size, 0);
+  const bool squash = fit == ImageFit::Squash;
+  o.height = o.width = squash ? s : 0;
+  o.resize_short = squash ? 0 : s;
+  o.crop_height = o.crop_width = squash ? 0 : s;
+}
 
 std::vector<std::string> list_image_files(const std::string& dir) {
   std::error_code ec;

@@ -44,6 +44,18 @@ Tensor resize_images(const Tensor& images, int64_t height, int64_t width, Resize
 // Python's round (halves to even). The crop must fit. [C, H, W] or [N, C, H, W] uint8.
 Tensor center_crop(const Tensor& images, int64_t height, int64_t width);
 
+// How a square target S x S is reached from an H x W image (image folders; LoadOptions::fit):
+//  ShortSideCrop: torchvision's Resize(S) then CenterCrop(S), the OOD-benchmark convention: the
+//    shorter side becomes S and the longer int(S * long / short) (truncated, as torchvision), then
+//    the centre S x S is kept (center_crop's rounding).
+//  Squash: both sides straight to S; the aspect ratio is not kept.
+// A square image gives the same pixels either way (resize_images(image, S, S)).
+enum class ImageFit { ShortSideCrop, Squash };
+
+// "short-crop" | "squash"; anything else is an error that lists both.
+ImageFit parse_image_fit(const std::string& name);
+std::string image_fit_name(ImageFit fit);
+
 // ---------------------------------------------------------------- folders
 // Files of `dir` with an image extension (.png .jpg .jpeg .bmp .tga .ppm .pgm .pnm .gif, any
 // case), sorted byte-wise by name (Python's sorted(), as torchvision does). Not recursive.
@@ -72,6 +84,10 @@ struct ImageFolderOptions {
   // the limit applies to the whole sorted (class, file) list.
   int64_t limit = -1;
 };
+
+// Sets the size fields of `o` (height/width, resize_short, crop) so that every image comes out
+// size x size by `fit`; size <= 0 clears them (images keep their stored size). Other fields stay.
+void set_square_size(ImageFolderOptions& o, int64_t size, ImageFit fit);
 
 // Loads a folder (decoding in parallel; the result does not depend on the thread count).
 // Errors name the folder when it holds no image files and the file that cannot be decoded or

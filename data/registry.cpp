@@ -53,7 +53,7 @@ Dataset finish(Dataset ds, const LoadOptions& o) {
 ImageFolderOptions folder_options(const LoadOptions& o, FolderLabels labels) {
   ImageFolderOptions f;
   f.labels = labels;
-  f.height = f.width = o.image_size > 0 ? o.image_size : 0;
+  set_square_size(f, o.image_size, o.fit);
   f.resize = o.resize;
   f.limit = o.limit;
   return f;

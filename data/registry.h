@@ -17,6 +17,8 @@
 //
 // Images keep their stored size unless LoadOptions::image_size is set; MNIST-like sets are
 // replicated to 3 channels. OOD test sets are usually loaded with image_size = the ID size (32).
+// Non-square folder images reach the square size by LoadOptions::fit (default: torchvision's
+// Resize + CenterCrop); square ones give the same pixels with either fit.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,6 +33,10 @@ struct LoadOptions {
   std::string split;        // "" = the dataset's default: "test" (cifar, mnist, tinyimagenet, synthetic)
   int64_t image_size = 0;   // > 0: resize to image_size x image_size (ResizeMode below); 0: keep
   ResizeMode resize = ResizeMode::Auto;
+  // Image folders (isun, tinyimagenet, the folder sets, folder:): how a non-square image reaches
+  // image_size x image_size (data/image_folder.h). The array sets (CIFAR, MNIST-like, synthetic)
+  // are square and ignore it.
+  ImageFit fit = ImageFit::ShortSideCrop;
   int64_t limit = -1;       // >= 0: only the first `limit` samples (files in sorted order)
   // Synthetic sets only: the generator seed and the number of images (<= 0: 10,000 for the
   // train split, 2,000 otherwise).

@@ -6,6 +6,7 @@
 
 #include "data/image_folder.h"
 #include "data/io.h"
+#include "data/registry.h"
 #include "data/stb.h"
 #include "testing.h"
 
@@ -328,6 +329,172 @@ TEST(TinyImageNet, ValLabelsFollowWnidsOrder) {
   expect_error([&] { data::read_tiny_imagenet_val_labels(d + "/bad3.txt", wnids, {}); }, {d + "/bad3.txt", "line 1"});
   write_text(d + "/dup.txt", "n1\nn2\nn1\n");
   expect_error([&] { data::read_wnids(d + "/dup.txt"); }, {d + "/dup.txt", "twice"});
+}
+
+// ---------------------------------------------------------------- square targets by hand
+
+// uint8 [3, h, w] with pixel (c, y, x) = col(x) + row(y) + 20 c: separable, so an area resize
+// resizes the columns and the rows independently and adds the two.
+Tensor separable(int64_t h, int64_t w, const std::function<int(int64_t)>& row,
+                 const std::function<int(int64_t)>& col) {
+  std::vector<uint8_t> v;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) v.push_back(uint8_t(col(x) + row(y) + 20 * c));
+  return u8(v, {3, h, w});
+}
+
+// [3, 2, 2] with the given channel-0 values (row-major) and +20 per channel.
+std::vector<int> rgb2x2(std::vector<int> v) {
+  std::vector<int> out;
+  for (int c = 0; c < 3; ++c)
+    for (int x : v) out.push_back(x + 20 * c);
+  return out;
+}
+
+// Four non-square images to 2x2, worked by hand. In every case the axes shrink, so Auto = area.
+//  a_wide (4 rows x 10 columns): row(y) = 0, 2, 100, 104; col(x) = 10 x.
+//   short-crop: rows 4 -> 2 (pair means 1, 102); the long side int(2 * 10 / 4) = 5, columns
+//     10 -> 5 (pair means 5, 25, 45, 65, 85); crop left round((5 - 2) / 2) = round(1.5) = 2
+//     keeps 45, 65. -> [1+45, 1+65; 102+45, 102+65] = [46, 66; 147, 167].
+//   squash: columns 10 -> 2 (means of 5: 20, 70). -> [21, 71; 122, 172].
+//  b_tall: a_wide transposed (10 rows x 4 columns): the outputs transposed.
+//  c_trunc (8 rows x 15 columns): row(y) = 10 y; col(x) = 2 x.
+//   short-crop: rows 8 -> 2 (means of 4: 15, 55); the long side int(2 * 15 / 8) = int(3.75) = 3
+//     (truncated, not rounded to 4), columns 15 -> 3 (means of 5: 4, 14, 24); crop left
+//     round((3 - 2) / 2) = round(0.5) = 0 (halves to even) keeps 4, 14. -> [19, 29; 59, 69].
+//   squash: columns 15 -> 2, footprint 7.5: (2 (0 + ... + 6) + 14 / 2) / 7.5 = 49 / 7.5 = 6.53 -> 7
+//     and (14 / 2 + 2 (8 + ... + 14)) / 7.5 = 161 / 7.5 = 21.47 -> 21. -> [22, 36; 62, 76].
+//  d_trunc_tall: c_trunc transposed (15 rows x 8 columns): the outputs transposed.
+struct FitCase {
+  std::string file;
+  Tensor image;
+  std::vector<int> short_crop, squash;
+};
+
+std::vector<FitCase> fit_cases() {
+  const auto r4 = [](int64_t y) { return std::vector<int>{0, 2, 100, 104}[size_t(y)]; };
+  const auto ten = [](int64_t x) { return int(10 * x); };
+  const auto two = [](int64_t x) { return int(2 * x); };
+  return {{"a_wide.png", separable(4, 10, r4, ten), rgb2x2({46, 66, 147, 167}), rgb2x2({21, 71, 122, 172})},
+          {"b_tall.png", separable(10, 4, ten, r4), rgb2x2({46, 147, 66, 167}), rgb2x2({21, 122, 71, 172})},
+          {"c_trunc.png", separable(8, 15, ten, two), rgb2x2({19, 29, 59, 69}), rgb2x2({22, 36, 62, 76})},
+          {"d_trunc_tall.png", separable(15, 8, two, ten), rgb2x2({19, 59, 29, 69}), rgb2x2({22, 62, 36, 76})}};
+}
+
+// Image i of a dataset as ints (readable failure messages).
+std::vector<int> image_of(const data::Dataset& ds, int64_t i) {
+  const std::vector<uint8_t> v =
+      ds.images.narrow(i, 1).reshape({3, ds.images.size(2), ds.images.size(3)}).to_vector<uint8_t>();
+  return std::vector<int>(v.begin(), v.end());
+}
+std::vector<int> ints(const Tensor& t) {
+  const std::vector<uint8_t> v = t.to_vector<uint8_t>();
+  return std::vector<int>(v.begin(), v.end());
+}
+
+TEST(ImageFit, NonSquareImagesByHand) {
+  const std::string d = fresh_dir("fit");
+  const std::vector<FitCase> cases = fit_cases();
+  for (const FitCase& c : cases) data::write_png(d + "/" + c.file, c.image);
+
+  // The registry (what --ood folder:<path> loads) defaults to short-crop.
+  data::LoadOptions lo;
+  lo.image_size = 2;
+  const data::Dataset dflt = data::load_dataset("folder:" + d, "", lo);
+  ASSERT_EQ(dflt.images.shape(), (Shape{4, 3, 2, 2}));
+  lo.fit = data::ImageFit::Squash;
+  const data::Dataset squashed = data::load_dataset("folder:" + d, "", lo);
+  ASSERT_EQ(squashed.images.shape(), (Shape{4, 3, 2, 2}));
+  // The folder loader itself, with set_square_size.
+  data::ImageFolderOptions fo;
+  data::set_square_size(fo, 2, data::ImageFit::ShortSideCrop);
+  const data::Dataset folder_crop = data::load_image_folder(d, fo);
+  data::set_square_size(fo, 2, data::ImageFit::Squash);
+  const data::Dataset folder_squash = data::load_image_folder(d, fo);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(image_of(dflt, int64_t(i)), cases[i].short_crop) << cases[i].file << " (default: short-crop)";
+    EXPECT_EQ(image_of(squashed, int64_t(i)), cases[i].squash) << cases[i].file << " (squash)";
+    EXPECT_EQ(image_of(folder_crop, int64_t(i)), cases[i].short_crop) << cases[i].file << " (folder, short-crop)";
+    EXPECT_EQ(image_of(folder_squash, int64_t(i)), cases[i].squash) << cases[i].file << " (folder, squash)";
+  }
+}
+
+TEST(ImageFit, SquareImagesAreTheSameEitherWay) {
+  // Square images (every shared set) keep the pixels they had before the fit existed:
+  // resize_images(image, S, S), for shrinking (8 -> 4), keeping (4) and growing (3 -> 4).
+  const std::string d = fresh_dir("fitsq");
+  const Tensor a = pattern(3, 8, 8, 1), b = pattern(3, 4, 4, 2), c = pattern(3, 3, 3, 3);
+  data::write_png(d + "/a.png", a);
+  data::write_png(d + "/b.png", b);
+  data::write_png(d + "/c.png", c);
+  for (data::ImageFit fit : {data::ImageFit::ShortSideCrop, data::ImageFit::Squash}) {
+    data::LoadOptions lo;
+    lo.image_size = 4;
+    lo.fit = fit;
+    const data::Dataset ds = data::load_dataset("folder:" + d, "", lo);
+    const std::string name = data::image_fit_name(fit);
+    EXPECT_EQ(image_of(ds, 0), ints(data::resize_images(a, 4, 4))) << name;
+    EXPECT_EQ(image_of(ds, 1), ints(b)) << name;
+    EXPECT_EQ(image_of(ds, 2), ints(data::resize_images(c, 4, 4))) << name;
+  }
+  // No size requested: stored sizes with either fit (set_square_size(0) clears the targets).
+  data::ImageFolderOptions fo;
+  fo.crop_height = fo.crop_width = 3;
+  data::set_square_size(fo, 0, data::ImageFit::ShortSideCrop);
+  EXPECT_EQ(fo.height + fo.width + fo.resize_short + fo.crop_height + fo.crop_width, 0);
+  EXPECT_THROW(data::load_image_folder(d, fo), Error);  // mixed stored sizes and no target
+
+  EXPECT_EQ(data::parse_image_fit("short-crop"), data::ImageFit::ShortSideCrop);
+  EXPECT_EQ(data::parse_image_fit("squash"), data::ImageFit::Squash);
+  expect_error([] { data::parse_image_fit("crop"); }, {"'crop'", "short-crop", "squash"});
+}
+
+// ---------------------------------------------------------------- Tiny ImageNet 64 -> 32 by hand
+
+// 64x64: pixel (c, y, x) = 8 ((x/2 + 2 (y/2) + 5 c) mod 30) + d, with d = 0, 1 (top row of each
+// 2x2 block) and 2, 4 (bottom row). Every block mean is base + 7/4 = base + 1.75, rounded to
+// base + 2: output (c, Y, X) = 8 ((X + 2 Y + 5 c) mod 30) + 2. (Nearest/top-left sampling would
+// give base, truncation base + 1, a misaligned block a mix of two bases.)
+int tin_base(int64_t c, int64_t y2, int64_t x2) { return int(8 * ((x2 + 2 * y2 + 5 * c) % 30)); }
+
+TEST(TinyImageNet, Resize64To32IsTheBlockMeanByHand) {
+  std::vector<uint8_t> v;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < 64; ++y)
+      for (int64_t x = 0; x < 64; ++x)
+        v.push_back(uint8_t(tin_base(c, y / 2, x / 2) + (y % 2 ? (x % 2 ? 4 : 2) : x % 2)));
+  const Tensor img = u8(v, {3, 64, 64});
+  // A Tiny ImageNet root in the official layout, one image per split (PNG: lossless).
+  const std::string d = fresh_dir("tin64");
+  fs::create_directories(d + "/test");
+  fs::create_directories(d + "/val/images");
+  data::write_png(d + "/test/test_0.png", img);
+  data::write_png(d + "/val/images/val_0.png", img);
+  write_text(d + "/wnids.txt", "n001\n");
+  write_text(d + "/val/val_annotations.txt", "val_0.png\tn001\t0\t0\t63\t63\n");
+
+  // The registry path `oodkit eval` uses: image_size = the ID size, the default fit.
+  for (const char* split : {"test", "val"}) {
+    data::LoadOptions lo;
+    lo.split = split;
+    lo.image_size = 32;
+    const data::Dataset ds = data::load_dataset("tinyimagenet", d, lo);
+    ASSERT_EQ(ds.images.shape(), (Shape{1, 3, 32, 32})) << split;
+    const std::vector<uint8_t> out = ds.images.to_vector<uint8_t>();
+    const auto at = [&](int64_t c, int64_t y, int64_t x) { return int(out[size_t((c * 32 + y) * 32 + x)]); };
+    // A few by hand: (0, 0, 0): 8 * 0 + 2; (1, 3, 4): 8 * (4 + 6 + 5) + 2 = 122;
+    // (0, 16, 1): 8 * ((1 + 32) mod 30) + 2 = 26; (2, 31, 31): 8 * ((31 + 62 + 10) mod 30) + 2 = 106.
+    EXPECT_EQ(at(0, 0, 0), 2) << split;
+    EXPECT_EQ(at(1, 3, 4), 122) << split;
+    EXPECT_EQ(at(0, 16, 1), 26) << split;
+    EXPECT_EQ(at(2, 31, 31), 106) << split;
+    int bad = 0;
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = 0; y < 32; ++y)
+        for (int64_t x = 0; x < 32; ++x) bad += at(c, y, x) != tin_base(c, y, x) + 2;
+    EXPECT_EQ(bad, 0) << split;
+  }
 }
 
 // ---------------------------------------------------------------- the shared real data

@@ -1,5 +1,6 @@
 #include "tools/common.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -110,8 +111,29 @@ data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t li
     lo.split = spec.substr(c + 1);
   }
   lo.image_size = image_size;
+  lo.fit = image_fit();
   lo.limit = limit;
   return data::load_dataset(name, "", lo);
+}
+
+namespace {
+data::ImageFit& image_fit_setting() {
+  static data::ImageFit fit = data::ImageFit::ShortSideCrop;
+  return fit;
+}
+}  // namespace
+
+data::ImageFit image_fit() { return image_fit_setting(); }
+void set_image_fit(data::ImageFit fit) { image_fit_setting() = fit; }
+
+void add_image_fit_option(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+         "--resize", [](const std::string& v) { set_image_fit(data::parse_image_fit(v)); },
+         "how non-square folder images become square: short-crop (shorter side to the size, then the "
+         "centre square, as torchvision Resize + CenterCrop) or squash (both sides to the size); "
+         "square images load the same either way")
+      ->check(CLI::IsMember({"short-crop", "squash"}))
+      ->default_str("short-crop");
 }
 
 std::vector<int64_t> first_rows(int64_t n, int64_t limit) {

@@ -6,8 +6,13 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/image_folder.h"
 #include "models/classifier.h"
 #include "ood/features.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace oodkit::tools {
 
@@ -33,8 +38,17 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
                                  int input_size);
 
 // "name[:split]" (or "folder:<path>") -> the dataset loaded at image_size x image_size, first
-// `limit` images (-1: all).
+// `limit` images (-1: all); non-square folder images are fitted by image_fit().
 data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit);
+
+// How load_named fits non-square folder images to the square size (data::ImageFit): a
+// process-wide setting, short-crop (torchvision Resize + CenterCrop) unless set, e.g. by the
+// option add_image_fit_option registers. Square images load the same either way.
+data::ImageFit image_fit();
+void set_image_fit(data::ImageFit fit);
+
+// Registers `--resize short-crop|squash` on `cmd`; given, it calls set_image_fit.
+void add_image_fit_option(CLI::App* cmd);
 
 // Features (ood/features.h) of dataset rows, in batches of `batch` on `device`, with a progress
 // line labelled `label` (classifier in eval mode; the options' defaults when fo is null).

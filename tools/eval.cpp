@@ -11,6 +11,7 @@
 
 #include "data/augment.h"
 #include "data/loader.h"
+#include "data/pseudo_ood.h"
 #include "data/registry.h"
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
@@ -65,9 +66,48 @@ nlohmann::ordered_json metrics_json(const ood::OodMetrics& m) {
           {"n_ood", m.n_ood}};
 }
 
+// Whether two set specs (<name>[:<split>], as load_named reads them) can name the same images: the
+// same dataset and the same split once the default is filled in ("test" for the CIFAR, IDX,
+// Tiny ImageNet and synthetic sets), or a dataset read whole: isun ignores the split, and an image
+// folder without a split (svhn, lsun, ..., folder:<path>) includes its split sub-folders.
+bool same_images(const std::string& a, const std::string& b) {
+  const auto parse = [](const std::string& spec) {
+    const size_t c = spec.find(':');
+    if (spec.rfind("folder:", 0) == 0 || c == std::string::npos) return std::make_pair(spec, std::string());
+    return std::make_pair(spec.substr(0, c), spec.substr(c + 1));
+  };
+  auto [na, sa] = parse(a);
+  auto [nb, sb] = parse(b);
+  if (na != nb) return false;
+  if (na == "isun") return true;
+  for (const char* with_default : {"cifar10", "cifar100", "mnist", "fashion-mnist", "tinyimagenet"})
+    if (na == with_default) {
+      if (sa.empty()) sa = "test";
+      if (sb.empty()) sb = "test";
+    }
+  if (na.rfind("synthetic", 0) == 0) {
+    if (sa.empty()) sa = "test";
+    if (sb.empty()) sb = "test";
+  }
+  return sa == sb || sa.empty() || sb.empty();
+}
+
+// The first `limit` entries of rows (all when limit < 0).
+std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
+  if (limit < 0 || limit >= int64_t(rows.size())) return rows;
+  return std::vector<int64_t>(rows.begin(), rows.begin() + limit);
+}
+
 }  // namespace
 
 int run_eval(const EvalOptions& o) {
+  // Hyper-parameters are chosen on --val-ood: a validation set that is also a test set would let
+  // test images choose them (checked before anything is loaded).
+  for (const std::string& spec : split_list(o.ood))
+    OODKIT_CHECK(!same_images(o.val_ood, spec), "eval: the OOD validation set --val-ood '", o.val_ood,
+                 "' is also an OOD test set (--ood entry '", spec,
+                 "'): hyper-parameters would be chosen on test images; validate on another set or split "
+                 "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
   const auto t0 = Clock::now();
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
@@ -146,7 +186,11 @@ int run_eval(const EvalOptions& o) {
   const Tensor fit_labels = data::take_rows(train, fit_rows).labels.to(o.device);
   in.fit = {&fit_set.features, fit_labels, &in.val_id.features, model.head().weight, model.head().bias};
 
-  const data::Dataset val_ood = load_named(o.val_ood, size, o.val_ood_limit);
+  // --val-ood pseudo: transformed held-out ID images (data/pseudo_ood.h), no real OOD data.
+  const data::Dataset val_ood =
+      o.val_ood == "pseudo"
+          ? data::pseudo_ood(data::take_rows(train, first_n(split.val, o.val_ood_limit)).images, o.seed)
+          : load_named(o.val_ood, size, o.val_ood_limit);
   in.val_ood = score_rows(o.val_ood, model, val_ood, first_rows(val_ood.size(), -1), norm, o.device, o.batch, fo,
                           need_images);
   const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
@@ -180,6 +224,7 @@ int run_eval(const EvalOptions& o) {
                      {"checkpoint", checkpoint},
                      {"id", o.id},
                      {"image_size", size},
+                     {"image_fit", data::image_fit_name(image_fit())},
                      {"ta_thresholds", fo.ta_thresholds},
                      {"nap_eps", fo.nap_eps},
                      {"methods", methods}};
@@ -213,7 +258,9 @@ int run_eval(const EvalOptions& o) {
   std::ostringstream md;
   md << "# oodkit eval\n\n" << lc.arch << " on " << o.id << " (" << checkpoint << "), ID test accuracy "
      << pct(accuracy) << "%, " << labels.size() << " ID test images. Hyper-parameters chosen on " << o.id
-     << " held-out vs " << o.val_ood << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
+     << " held-out vs " << o.val_ood
+     << (o.val_ood == "pseudo" ? " (pseudo-OOD: the held-out images jigsawed, blurred or inverted)" : "")
+     << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
      << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
   if (split_average)
     md << "\n" << seen_list << " shares its distribution with the validation set" << (heatmap ? " or the heatmap decoder's OE set" : "")

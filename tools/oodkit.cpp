@@ -4,6 +4,7 @@
 
 #include "framework/cuda_api.h"
 #include "framework/error.h"
+#include "tools/common.h"
 #include "tools/demo.h"
 #include "tools/eval.h"
 #include "tools/score.h"
@@ -35,7 +36,10 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--num-classes", ev.num_classes, "classes (default: from the checkpoint)");
   eval_cmd->add_option("--id", ev.id, "ID dataset")->capture_default_str();
   eval_cmd->add_option("--ood", ev.ood, "OOD test sets, comma-separated name[:split]")->capture_default_str();
-  eval_cmd->add_option("--val-ood", ev.val_ood, "OOD validation set for hyper-parameters")->capture_default_str();
+  eval_cmd->add_option("--val-ood", ev.val_ood,
+                       "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
+                       "images: jigsaw, blur, inversion; no real OOD data)")
+      ->capture_default_str();
   eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all'")->capture_default_str();
   eval_cmd->add_option("--tuning", ev.tuning, "all | features (input-perturbation methods use defaults) | none")
       ->capture_default_str();
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--seed", ev.seed)->capture_default_str();
   eval_cmd->add_option("--device", eval_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
+  oodkit::tools::add_image_fit_option(eval_cmd);
   eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
   eval_cmd->add_flag("--tf32", ev.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
   eval_cmd->add_option("--heatmap", ev.heatmap,
@@ -90,6 +95,7 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
   score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
+  oodkit::tools::add_image_fit_option(score_cmd);
   score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
   score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
@@ -112,6 +118,7 @@ int main(int argc, char** argv) {
     c->add_option("--heldout", f.heldout, "ID training images held out (as eval --heldout)")->capture_default_str();
     c->add_option("--val-ood", f.val_ood, "OOD validation set (AUROC after each epoch; '' = none)")->capture_default_str();
     c->add_option("--val-ood-limit", f.val_ood_limit)->capture_default_str();
+    oodkit::tools::add_image_fit_option(c);
     c->add_option("--epochs", f.epochs)->capture_default_str()->check(CLI::PositiveNumber);
     c->add_option("--batch", f.batch)->capture_default_str()->check(CLI::PositiveNumber);
     c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
@@ -133,6 +140,7 @@ int main(int argc, char** argv) {
   hshow_cmd->add_option("--checkpoint", hs.checkpoint, "classifier (default: the one the decoder records)");
   hshow_cmd->add_option("--data", hs.data, "comma-separated sets, one block each")->capture_default_str();
   hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(CLI::PositiveNumber);
+  oodkit::tools::add_image_fit_option(hshow_cmd);
   hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(CLI::PositiveNumber);
   hshow_cmd->add_option("--device", heatmap_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   hshow_cmd->add_option("--out", hs.out, "PNG file (scores go to <out>.md)")->capture_default_str();

@@ -49,6 +49,10 @@ int run_score(const ScoreOptions& o) {
   }
   lo.image_size = size;
   lo.limit = o.limit;
+  lo.fit = image_fit();
+  if (proto.contains("image_fit") && proto.at("image_fit").get<std::string>() != data::image_fit_name(lo.fit))
+    std::fprintf(stderr, "oodkit score: note: the detectors were evaluated with --resize %s, scoring uses %s\n",
+                 proto.at("image_fit").get<std::string>().c_str(), data::image_fit_name(lo.fit).c_str());
   const data::Dataset ds = data::load_dataset(name, "", lo);
 
   // Features for every image, and the images themselves when an input-perturbation method is used.

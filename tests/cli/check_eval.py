@@ -152,6 +152,18 @@ def main():
                 break
             compared += 1
     check(compared == 300 * len(res["methods"]), "score compared %d values" % compared)
+    # --val-ood pseudo: settings chosen on transformed held-out ID images (no real OOD data); the
+    # validation pair is held-out ID vs their pseudo-OOD versions, which the classifier separates.
+    out2 = tempfile.mkdtemp(prefix="oodkit_eval_pseudo_")
+    subprocess.run([oodkit, "eval", "--fit-limit", "500", "--heldout", "120", "--val-ood", "pseudo",
+                    "--ood", "mnist", "--ood-limit", "100", "--test-limit", "100", "--methods", "msp,react,nap_e",
+                    "--out", out2], check=True, stdout=subprocess.DEVNULL)
+    r2 = json.load(open(out2 + "/results.json"))
+    check(r2["validation"]["ood"] == "pseudo" and r2["validation"]["n_ood"] == 120 and r2["validation"]["n_id"] == 120,
+          "pseudo validation pair %s" % r2["validation"])
+    for method, m in r2["methods"].items():
+        check(m["validation_auroc"] > 75, "pseudo validation AUROC of %s: %.2f" % (method, m["validation_auroc"]))
+    check("pseudo-OOD" in open(out2 + "/results.md").read(), "results.md does not say what pseudo is")
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
         sys.exit(1)
