@@ -411,3 +411,67 @@ TEST(ConvGrad, TransposeIsTheAdjointOfConv) {
 }
 
 }  // namespace
+
+// CPU convolutions are batch invariant: an image's output and input gradient are bit-identical
+// whether it is computed alone or inside any batch (ODIN, Mahalanobis and heatmap scores must not
+// depend on the batching; the CPU kernels multiply chunks of images in one GEMM). Batches of 40
+// images with 4x4 to 8x8 maps (chunks of up to 32 images), single images and a sub-batch of 7.
+namespace {
+
+struct ConvRun {
+  Tensor out, input_grad;
+};
+
+ConvRun conv_run(bool transposed, const Tensor& x, const Tensor& w, const Tensor& r, int stride, int pad) {
+  Tensor xg = x.clone();
+  xg.set_requires_grad(true);
+  const Tensor y = transposed ? ops::conv_transpose2d(xg, w, Tensor(), ConvTranspose2dOptions::square(stride, pad))
+                              : ops::conv2d(xg, w, Tensor(), Conv2dOptions::square(stride, pad));
+  ops::sum(ops::mul(y, r)).backward();
+  return {y.detach(), xg.grad()};
+}
+
+template <class T>
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.to_vector<T>() == b.to_vector<T>();
+}
+
+}  // namespace
+
+TEST(ConvBatchInvariance, CpuResultsDoNotDependOnTheBatch) {
+  struct Shape {
+    bool transposed;
+    int64_t c, k, h, kernel;
+    int stride, pad;
+  };
+  const std::vector<Shape> shapes = {{false, 5, 7, 4, 3, 1, 1},  // 4x4 maps, 3x3
+                                     {false, 6, 4, 8, 1, 1, 0},  // pointwise, 8x8
+                                     {true, 6, 3, 4, 4, 2, 1},   // DCGAN step 4x4 -> 8x8
+                                     {true, 9, 5, 1, 4, 1, 0},   // DCGAN first step 1x1 -> 4x4
+                                     {false, 3, 4, 16, 3, 1, 1}};  // 16x16 = 256 columns: one product per image
+  Generator gen(21);
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(::testing::Message() << (dt == DType::F32 ? "f32 " : "f64 ") << (s.transposed ? "convT" : "conv")
+                                        << " c" << s.c << " k" << s.k << " h" << s.h);
+      const int64_t n = 40;
+      const Tensor x = Tensor::randn({n, s.c, s.h, s.h}, gen, dt);
+      const Tensor w = s.transposed ? Tensor::randn({s.c, s.k, s.kernel, s.kernel}, gen, dt)
+                                    : Tensor::randn({s.k, s.c, s.kernel, s.kernel}, gen, dt);
+      const Tensor y0 = s.transposed ? ops::conv_transpose2d(x, w, Tensor(), ConvTranspose2dOptions::square(s.stride, s.pad))
+                                     : ops::conv2d(x, w, Tensor(), Conv2dOptions::square(s.stride, s.pad));
+      const Tensor r = Tensor::randn(y0.shape(), gen, dt);
+      const ConvRun full = conv_run(s.transposed, x, w, r, s.stride, s.pad);
+      for (const auto& [start, len] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {13, 1}, {39, 1}, {11, 7}}) {
+        const ConvRun part = conv_run(s.transposed, x.narrow(start, len), w, r.narrow(start, len), s.stride, s.pad);
+        const bool out_same = dt == DType::F32 ? same_bits<float>(part.out, full.out.narrow(start, len))
+                                               : same_bits<double>(part.out, full.out.narrow(start, len));
+        const bool grad_same = dt == DType::F32
+                                   ? same_bits<float>(part.input_grad, full.input_grad.narrow(start, len))
+                                   : same_bits<double>(part.input_grad, full.input_grad.narrow(start, len));
+        EXPECT_TRUE(out_same) << "output of images [" << start << ", " << start + len << ")";
+        EXPECT_TRUE(grad_same) << "input gradient of images [" << start << ", " << start + len << ")";
+      }
+    }
+  }
+}

@@ -33,6 +33,62 @@ void check_channel_tensor(const Tensor& t, const Tensor& x, int64_t c, const cha
 
 // Training forward: batch statistics (double accumulation, two passes), y, saved
 // mean/invstd, running statistics update.
+// Per-slab reductions in double with kLanes interleaved partial sums, added in lane order at the
+// end: independent add chains (the compiler vectorises them) instead of one chain whose add
+// latency bounds the loop. The order is fixed, so results stay deterministic.
+constexpr int64_t kLanes = 8;
+
+template <class T>
+double lane_sum(const T* p, int64_t n) {
+  double acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += double(p[j + l]);
+  double s = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) s += acc[l];
+  for (; j < n; ++j) s += double(p[j]);
+  return s;
+}
+
+// sum over j of (p[j] - mean)^2
+template <class T>
+double lane_sum_sq_dev(const T* p, int64_t n, double mean) {
+  double acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const double t = double(p[j + l]) - mean;
+      acc[l] += t * t;
+    }
+  double s = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) s += acc[l];
+  for (; j < n; ++j) s += (double(p[j]) - mean) * (double(p[j]) - mean);
+  return s;
+}
+
+// sg += sum of g[j]; sgx += sum of g[j] * (x[j] - mu)
+template <class T>
+void lane_sum_g_gx(const T* g, const T* x, int64_t n, double mu, double& sg, double& sgx) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      a[l] += double(g[j + l]);
+      b[l] += double(g[j + l]) * (double(x[j + l]) - mu);
+    }
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) {
+    s1 += a[l];
+    s2 += b[l];
+  }
+  for (; j < n; ++j) {
+    s1 += double(g[j]);
+    s2 += double(g[j]) * (double(x[j]) - mu);
+  }
+  sg += s1;
+  sgx += s2;
+}
+
 template <class T>
 void forward_training_cpu(const T* x, T* y, const T* w, const T* b, T* rm, T* rv, T* smean, T* sinvstd,
                           const BnDims& d, double momentum, double eps) {
@@ -41,19 +97,10 @@ void forward_training_cpu(const T* x, T* y, const T* w, const T* b, T* rm, T* rv
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
     double s = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* px = x + (n * C + c) * HW;
-      for (int64_t j = 0; j < HW; ++j) s += double(px[j]);
-    }
+    for (int64_t n = 0; n < N; ++n) s += lane_sum(x + (n * C + c) * HW, HW);
     const double mean = s / m;
     double ss = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* px = x + (n * C + c) * HW;
-      for (int64_t j = 0; j < HW; ++j) {
-        const double t = double(px[j]) - mean;
-        ss += t * t;
-      }
-    }
+    for (int64_t n = 0; n < N; ++n) ss += lane_sum_sq_dev(x + (n * C + c) * HW, HW, mean);
     const double var = ss / m;
     const double invstd = 1.0 / std::sqrt(var + eps);
     smean[c] = T(mean);
@@ -108,14 +155,7 @@ void backward_cpu(const T* x, const T* dy, const T* w, const double* mean, const
     const double mu = mean[c], is = invstd[c];
     double sg = 0.0, sgx = 0.0;
     if (need_sums) {
-      for (int64_t n = 0; n < N; ++n) {
-        const T* px = x + (n * C + c) * HW;
-        const T* pg = dy + (n * C + c) * HW;
-        for (int64_t j = 0; j < HW; ++j) {
-          sg += double(pg[j]);
-          sgx += double(pg[j]) * (double(px[j]) - mu);
-        }
-      }
+      for (int64_t n = 0; n < N; ++n) lane_sum_g_gx(dy + (n * C + c) * HW, x + (n * C + c) * HW, HW, mu, sg, sgx);
       sgx *= is;  // sum(dy * xhat)
     }
     if (dw) dw[c] = T(sgx);

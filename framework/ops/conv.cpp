@@ -85,9 +85,9 @@ void valid_range(int size, int stride, int off, int out, int& lo, int& hi) {
 }
 
 // col [c*kh*kw, ho*wo] from one image x [c, h, w]; zero where the filter tap falls in padding.
+// Row r of col starts at col + r * ld (ld >= ho*wo: the image's block of a wider chunk matrix).
 template <class T>
-void im2col(const ConvGeometry& g, const T* x, T* col) {
-  const int64_t howo = int64_t(g.ho) * g.wo;
+void im2col(const ConvGeometry& g, const T* x, T* col, int64_t ld) {
   for (int c = 0; c < g.c; ++c) {
     const T* xc = x + int64_t(c) * g.h * g.w;
     for (int ki = 0; ki < g.kh; ++ki) {
@@ -98,7 +98,7 @@ void im2col(const ConvGeometry& g, const T* x, T* col) {
         const int offw = kj * g.dil_w - g.pad_w;
         int ow_lo, ow_hi;
         valid_range(g.w, g.stride_w, offw, g.wo, ow_lo, ow_hi);
-        T* row = col + ((int64_t(c) * g.kh + ki) * g.kw + kj) * howo;
+        T* row = col + ((int64_t(c) * g.kh + ki) * g.kw + kj) * ld;
         for (int oh = 0; oh < g.ho; ++oh) {
           T* r = row + int64_t(oh) * g.wo;
           if (oh < oh_lo || oh >= oh_hi) {
@@ -119,11 +119,11 @@ void im2col(const ConvGeometry& g, const T* x, T* col) {
   }
 }
 
-// x [c, h, w] = sum of col's entries at the positions im2col read them from (overwrites x).
+// x [c, h, w] = sum of col's entries at the positions im2col read them from (overwrites x);
+// col's rows start ld apart as in im2col.
 template <class T>
-void col2im(const ConvGeometry& g, const T* col, T* x) {
+void col2im(const ConvGeometry& g, const T* col, T* x, int64_t ld) {
   std::fill(x, x + int64_t(g.c) * g.h * g.w, T(0));
-  const int64_t howo = int64_t(g.ho) * g.wo;
   for (int c = 0; c < g.c; ++c) {
     T* xc = x + int64_t(c) * g.h * g.w;
     for (int ki = 0; ki < g.kh; ++ki) {
@@ -134,7 +134,7 @@ void col2im(const ConvGeometry& g, const T* col, T* x) {
         const int offw = kj * g.dil_w - g.pad_w;
         int ow_lo, ow_hi;
         valid_range(g.w, g.stride_w, offw, g.wo, ow_lo, ow_hi);
-        const T* row = col + ((int64_t(c) * g.kh + ki) * g.kw + kj) * howo;
+        const T* row = col + ((int64_t(c) * g.kh + ki) * g.kw + kj) * ld;
         for (int oh = oh_lo; oh < oh_hi; ++oh) {
           const T* r = row + int64_t(oh) * g.wo;
           T* xr = xc + int64_t(oh * g.stride_h + offh) * g.w;
@@ -149,42 +149,135 @@ void col2im(const ConvGeometry& g, const T* col, T* x) {
   }
 }
 
-// y [n, k, ho, wo] = conv(x [n, c, h, w], w [k, c, kh, kw]) (no bias).
+// ---- chunks of images
+// One GEMM per image is inefficient when ho*wo is small (8x8 or 4x4 maps: the decoder's
+// transposed convolutions, the last ResNet stages): every product then re-packs the whole weight
+// matrix (forward, backward data) or reads and writes the whole filter gradient (backward filter,
+// whose inner dimension is ho*wo) for little arithmetic. The kernels therefore put m consecutive
+// images side by side as the columns of one matrix [rows, ld] (image j in columns
+// [j*ho*wo, (j+1)*ho*wo)), m*ho*wo >= kChunkColumns, one GEMM per chunk. Each thread takes a
+// static, contiguous range of images.
+//
+// Batch invariance (forward, backward data): an image's result must not depend on the other
+// images of the call (ODIN, Mahalanobis and heatmap scores are reproducible bit for bit whatever
+// the batching). Eigen evaluates these products transposed, one matrix column per GEMM row, and
+// rounds rows differently depending on the micro-kernel that gets them: full panels of
+// gebp_traits::mr rows use one kernel, the remainder others (with split accumulators). So ld is
+// m*ho*wo rounded up to a multiple of mr (the padding columns are computed and dropped), and every
+// column of every image, alone or in any batch, goes through the full-panel kernel with the same
+// k order. Maps of kChunkColumns or more, and products with one output row (a GEMV: one output
+// channel forward, c*kh*kw = 1 backward), keep one unpadded product per image: the same product
+// for an image whatever the batch. The choice depends on the geometry only, never on the batch
+// size. The filter gradient sums over the batch anyway and is not padded.
+constexpr int64_t kChunkColumns = 512;
+
+int64_t chunk_images(const ConvGeometry& g) {
+  const int64_t howo = int64_t(g.ho) * g.wo;
+  return std::max<int64_t>(1, std::min<int64_t>(g.n, (kChunkColumns + howo - 1) / howo));
+}
+
+// Columns of a chunk of `cols` real columns, rounded up to Eigen's GEMM row panel for T.
+template <class T>
+int64_t panel_columns(int64_t cols) {
+  const int64_t mr = Eigen::internal::gebp_traits<T, T>::mr;
+  return (cols + mr - 1) / mr * mr;
+}
+
+// [lo, hi): the calling thread's share of n images inside an OpenMP parallel region.
+void thread_range(int64_t n, int64_t& lo, int64_t& hi) {
+#ifdef _OPENMP
+  const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+  const int64_t t = 0, nt = 1;
+#endif
+  lo = n * t / nt;
+  hi = n * (t + 1) / nt;
+}
+
+// Copies m image slabs base + j*stride ([rows, cols] each) into dst [rows, ld] (image j at
+// column j*cols), and back.
+template <class T>
+void to_chunk(const T* base, int64_t stride, int64_t m, int64_t rows, int64_t cols, T* dst, int64_t ld) {
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(base + j * stride + r * cols, base + j * stride + (r + 1) * cols, dst + r * ld + j * cols);
+}
+template <class T>
+void from_chunk(const T* src, int64_t ld, int64_t m, int64_t rows, int64_t cols, T* base, int64_t stride) {
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(src + r * ld + j * cols, src + r * ld + (j + 1) * cols, base + j * stride + r * cols);
+}
+
+// y [n, k, ho, wo] = conv(x [n, c, h, w], w [k, c, kh, kw]) (no bias); batch invariant.
 template <class T>
 void cpu_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const int64_t ckk = int64_t(g.c) * g.kh * g.kw, howo = int64_t(g.ho) * g.wo, chw = int64_t(g.c) * g.h * g.w;
-  const bool pointwise = is_pointwise(g);
+  const int64_t khw = int64_t(g.k) * howo;
+  const bool pointwise = is_pointwise(g), chunked = g.k > 1 && howo < kChunkColumns;
+  const int64_t cb = chunked ? chunk_images(g) : 1, width = chunked ? panel_columns<T>(cb * howo) : howo;
   const MapConstMat<T> W(w, g.k, ckk);
 #pragma omp parallel
   {
-    std::vector<T> col(pointwise ? 0 : size_t(ckk * howo));
-#pragma omp for schedule(static)
-    for (int n = 0; n < g.n; ++n) {
-      const T* xn = x + n * chw;
-      if (!pointwise) im2col(g, xn, col.data());
-      const MapConstMat<T> C(pointwise ? xn : col.data(), ckk, howo);
-      MapMat<T> Y(y + n * int64_t(g.k) * howo, g.k, howo);
-      Y.noalias() = W * C;
+    int64_t lo, hi;
+    thread_range(g.n, lo, hi);
+    std::vector<T> col(!chunked && pointwise ? 0 : size_t(ckk * width));
+    std::vector<T> out(chunked ? size_t(g.k * width) : 0);
+    for (int64_t n0 = lo; n0 < hi; n0 += cb) {
+      const T* xn = x + n0 * chw;
+      if (!chunked) {
+        if (!pointwise) im2col(g, xn, col.data(), howo);
+        const MapConstMat<T> C(pointwise ? xn : col.data(), ckk, howo);
+        MapMat<T> Y(y + n0 * khw, g.k, howo);
+        Y.noalias() = W * C;
+        continue;
+      }
+      const int64_t m = std::min(cb, hi - n0), ld = panel_columns<T>(m * howo);
+      if (pointwise) {
+        to_chunk(xn, chw, m, ckk, howo, col.data(), ld);
+      } else {
+        for (int64_t j = 0; j < m; ++j) im2col(g, xn + j * chw, col.data() + j * howo, ld);
+      }
+      MapMat<T> Y(out.data(), g.k, ld);
+      Y.noalias() = W * MapConstMat<T>(col.data(), ckk, ld);
+      from_chunk(out.data(), ld, m, g.k, howo, y + n0 * khw, khw);
     }
   }
 }
 
-// dx [n, c, h, w] = gradient of conv w.r.t. its input for dy [n, k, ho, wo] (overwrites dx).
+// dx [n, c, h, w] = gradient of conv w.r.t. its input for dy [n, k, ho, wo] (overwrites dx);
+// batch invariant.
 template <class T>
 void cpu_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   const int64_t ckk = int64_t(g.c) * g.kh * g.kw, howo = int64_t(g.ho) * g.wo, chw = int64_t(g.c) * g.h * g.w;
-  const bool pointwise = is_pointwise(g);
+  const int64_t khw = int64_t(g.k) * howo;
+  const bool pointwise = is_pointwise(g), chunked = ckk > 1 && howo < kChunkColumns;
+  const int64_t cb = chunked ? chunk_images(g) : 1, width = chunked ? panel_columns<T>(cb * howo) : howo;
   const MapConstMat<T> W(w, g.k, ckk);
 #pragma omp parallel
   {
-    std::vector<T> col(pointwise ? 0 : size_t(ckk * howo));
-#pragma omp for schedule(static)
-    for (int n = 0; n < g.n; ++n) {
-      const MapConstMat<T> DY(dy + n * int64_t(g.k) * howo, g.k, howo);
-      T* dxn = dx + n * chw;
-      MapMat<T> C(pointwise ? dxn : col.data(), ckk, howo);
-      C.noalias() = W.transpose() * DY;
-      if (!pointwise) col2im(g, col.data(), dxn);
+    int64_t lo, hi;
+    thread_range(g.n, lo, hi);
+    std::vector<T> col(!chunked && pointwise ? 0 : size_t(ckk * width));
+    std::vector<T> dyc(chunked ? size_t(g.k * width) : 0);
+    for (int64_t n0 = lo; n0 < hi; n0 += cb) {
+      T* dxn = dx + n0 * chw;
+      if (!chunked) {
+        const MapConstMat<T> DY(dy + n0 * khw, g.k, howo);
+        MapMat<T> C(pointwise ? dxn : col.data(), ckk, howo);
+        C.noalias() = W.transpose() * DY;
+        if (!pointwise) col2im(g, col.data(), dxn, howo);
+        continue;
+      }
+      const int64_t m = std::min(cb, hi - n0), ld = panel_columns<T>(m * howo);
+      to_chunk(dy + n0 * khw, khw, m, g.k, howo, dyc.data(), ld);
+      MapMat<T> C(col.data(), ckk, ld);
+      C.noalias() = W.transpose() * MapConstMat<T>(dyc.data(), g.k, ld);
+      if (pointwise) {
+        from_chunk(col.data(), ld, m, ckk, howo, dxn, chw);
+      } else {
+        for (int64_t j = 0; j < m; ++j) col2im(g, col.data() + j * howo, dxn + j * chw, ld);
+      }
     }
   }
 }
@@ -194,6 +287,7 @@ void cpu_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
 template <class T>
 void cpu_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const int64_t ckk = int64_t(g.c) * g.kh * g.kw, howo = int64_t(g.ho) * g.wo, chw = int64_t(g.c) * g.h * g.w;
+  const int64_t khw = int64_t(g.k) * howo, cb = chunk_images(g);
   const bool pointwise = is_pointwise(g);
   std::vector<std::vector<T>> partial(static_cast<size_t>(max_threads()));
 #pragma omp parallel
@@ -201,13 +295,23 @@ void cpu_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) 
     std::vector<T>& acc = partial[size_t(thread_id())];
     acc.assign(size_t(g.k * ckk), T(0));
     MapMat<T> DW(acc.data(), g.k, ckk);
-    std::vector<T> col(pointwise ? 0 : size_t(ckk * howo));
-#pragma omp for schedule(static)
-    for (int n = 0; n < g.n; ++n) {
-      const T* xn = x + n * chw;
-      if (!pointwise) im2col(g, xn, col.data());
-      const MapConstMat<T> C(pointwise ? xn : col.data(), ckk, howo);
-      const MapConstMat<T> DY(dy + n * int64_t(g.k) * howo, g.k, howo);
+    int64_t lo, hi;
+    thread_range(g.n, lo, hi);
+    std::vector<T> col(pointwise && cb == 1 ? 0 : size_t(ckk * cb * howo));
+    std::vector<T> dyc(cb == 1 ? 0 : size_t(khw * cb));
+    for (int64_t n0 = lo; n0 < hi; n0 += cb) {
+      const int64_t m = std::min(cb, hi - n0), ld = m * howo;
+      const T* xn = x + n0 * chw;
+      if (pointwise && cb == 1) {
+        // col is the image itself
+      } else if (pointwise) {
+        to_chunk(xn, chw, m, ckk, howo, col.data(), ld);
+      } else {
+        for (int64_t j = 0; j < m; ++j) im2col(g, xn + j * chw, col.data() + j * howo, ld);
+      }
+      if (cb > 1) to_chunk(dy + n0 * khw, khw, m, g.k, howo, dyc.data(), ld);
+      const MapConstMat<T> C(pointwise && cb == 1 ? xn : col.data(), ckk, ld);
+      const MapConstMat<T> DY(cb == 1 ? dy + n0 * khw : dyc.data(), g.k, ld);
       DW.noalias() += DY * C.transpose();
     }
   }
