@@ -40,7 +40,8 @@ using cuda::ConvGeometry;
 //
 // Every kernel works on one cross-correlation geometry g: input [n, c, h, w], filter
 // [k, c, kh, kw], output [n, k, ho, wo]. Per image, im2col builds col [c*kh*kw, ho*wo] so that
-// output = W [k, c*kh*kw] * col; the gradients are W^T * dy (then col2im) and dy * col^T.
+// output = W [k, c*kh*kw] * col; the gradients are W^T * dy (then col2im) and dy * col^T. Small
+// maps put several images side by side in one product ("chunks of images" below).
 // Images are processed in parallel with OpenMP. The region is opened even for one image: inside
 // it Eigen's GEMM runs single-threaded (it checks omp_get_num_threads()), which is faster for
 // these small per-image products than Eigen's own threading. Measured on 2 cores, x [128,16,32,32]

@@ -10,19 +10,11 @@ elsewhere after epoch 1, so the augmentation was really on.
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 
-
-def tensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
-            for k, v in header.items() if k != "__metadata__"}
+from check_train import tensors  # the raw safetensors reader of cli.train (same folder)
 
 
 def main():
