@@ -11,10 +11,20 @@
 // are relative L2 errors.
 // CPU: the model in float64; every error <= 1e-9 (float64 with different summation orders
 // agrees to ~1e-13; a wrong layer, stride, padding, shortcut or BN statistic moves results by
-// far more than 1e-9). CUDA (skipped without a GPU): float32, every error <= max(1e-4, 3 x the
-// CPU float32 error of the same quantity) for forward quantities and max(1e-3, 3 x) for
-// gradients: float32 rounding differs between backends, and some float32 gradients are
-// ill-conditioned (the CPU float32 run measures how much).
+// far more than 1e-9). CUDA (skipped without a GPU), float32, in two links:
+//  (1) every whole tensor against oodkit's CPU float64 result (itself checked against the fixture
+//      to 1e-9 in the same run). Forward quantities (logits, output, loss, BN running statistics)
+//      are continuous in every rounding error: relative L2 <= max(1e-4, 10 x the CPU float32 error
+//      of the same tensor). Gradients are not: float32 rounding moves ReLU masks and max-pool
+//      choices, and each move shifts the gradients below it. In float64, jittering the input by
+//      1e-5 relative moves these networks' gradients by up to 1.5e-2 (ResNet-18/34, WRN-40-2) while
+//      their logits move by ~1e-5; DenseNet's input gradient jumps by 5.7e-3 at a 1e-7 jitter. The
+//      first GPU runs (H200, 2026-11-26) saw float32 gradient errors up to 2.0e-2 on CUDA and
+//      1.7e-2 on the CPU, in different tensors. So gradients: relative L2 <= 5e-2; a wrong kernel
+//      or wiring moves a gradient by O(1), and each backward kernel is checked tightly against
+//      the CPU by its own op test.
+//  (2) every CUDA probe against PyTorch's within what that whole-tensor error e allows: the norm
+//      moves by at most e (triangle inequality), the dot by about e |g|, g standard normal (<= 6e).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,6 +76,18 @@ std::vector<double> rule_values(const std::string& key, int64_t n) {
   return v;
 }
 
+// ||a - b|| / ||b|| (||a - b|| when b = 0); INFINITY on a size mismatch or a non-finite value.
+double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double d = 0, n = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    d += (a[i] - b[i]) * (a[i] - b[i]);
+    n += b[i] * b[i];
+  }
+  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -104,13 +126,21 @@ Tensor labels() {
 }
 
 // ---- results --------------------------------------------------------------------------------
-// name -> values (float64, on the host); probes are [dot, norm] pairs.
+// name -> values (float64, on the host). run_network keeps whole tensors; probes() turns the
+// large ones into the fixture's [dot, norm] pairs.
 using Results = std::map<std::string, std::vector<double>>;
 
 std::vector<double> host(const Tensor& t) { return t.to(DType::F64).cpu().to_vector<double>(); }
 
-std::vector<double> probe(const std::string& name, const Tensor& t) {
-  const std::vector<double> a = host(t);
+// Entries the fixture stores as probes (every other entry is stored whole).
+bool is_probe(const std::string& name) {
+  return name.rfind("grad.", 0) == 0 || name.rfind("buffer.", 0) == 0 || name == "train.input_grad" ||
+         name == "eval.output" || name == "train.output";
+}
+
+bool is_gradient(const std::string& name) { return name.rfind("grad.", 0) == 0 || name == "train.input_grad"; }
+
+std::vector<double> probe(const std::string& name, const std::vector<double>& a) {
   const std::vector<double> r = rule_values("probe." + name, int64_t(a.size()));
   double dot = 0, sq = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -120,7 +150,13 @@ std::vector<double> probe(const std::string& name, const Tensor& t) {
   return {dot, std::sqrt(sq)};
 }
 
-// One network: eval forward, then one train-mode forward + backward (as the script).
+Results probes(const Results& full) {
+  Results out;
+  for (const auto& [name, v] : full) out[name] = is_probe(name) ? probe(name, v) : v;
+  return out;
+}
+
+// One network: eval forward, then one train-mode forward + backward (as the script). Whole tensors.
 Results run_network(const std::string& network, Device device, DType dtype) {
   Generator gen(5);
   Results out;
@@ -165,12 +201,7 @@ Results run_network(const std::string& network, Device device, DType dtype) {
   module->eval();
   {
     autograd::NoGradGuard ng;
-    const Tensor y = forward(x);
-    if (decoder) {
-      out["eval.output"] = probe("eval.output", y);
-    } else {
-      out["eval.logits"] = host(y);
-    }
+    out[decoder ? "eval.output" : "eval.logits"] = host(forward(x));
   }
   module->train();
   Tensor xg = x.detach();
@@ -180,29 +211,24 @@ Results run_network(const std::string& network, Device device, DType dtype) {
   if (decoder) {
     const Tensor r = Tensor::from_vector(rule_values("loss.r", y.numel()), y.shape()).to(dtype).to(device);
     loss = ops::scale(ops::sum(ops::mul(y, r)), 1.0 / double(kBatch));
-    out["train.output"] = probe("train.output", y);
   } else {
     loss = ops::cross_entropy(y, labels().to(device));
-    out["train.logits"] = host(y);
   }
+  out[decoder ? "train.output" : "train.logits"] = host(y);
   loss.backward();
   out["train.loss"] = {loss.item()};
-  out["train.input_grad"] = probe("train.input_grad", xg.grad());
-  for (const auto& [name, p] : module->named_parameters()) out["grad." + name] = probe("grad." + name, p.grad());
+  out["train.input_grad"] = host(xg.grad());
+  for (const auto& [name, p] : module->named_parameters()) out["grad." + name] = host(p.grad());
   for (const auto& [name, b] : module->named_buffers()) {
-    if (ends_with(name, "running_mean") || ends_with(name, "running_var")) {
-      out["buffer." + name] = probe("buffer." + name, b);
-    }
+    if (ends_with(name, "running_mean") || ends_with(name, "running_var")) out["buffer." + name] = host(b);
   }
   return out;
 }
 
-// Relative error of `ours` against `ref` (see the file comment); probes when is_probe.
+// Relative error of `ours` against `ref`, both as the fixture stores them (see the file comment).
 double rel_error(const std::string& name, const std::vector<double>& ours, const std::vector<double>& ref) {
-  const bool is_probe = name.rfind("grad.", 0) == 0 || name.rfind("buffer.", 0) == 0 ||
-                        name == "train.input_grad" || name == "eval.output" || name == "train.output";
   if (ours.size() != ref.size()) return INFINITY;
-  if (is_probe) {
+  if (is_probe(name)) {
     // rms of the probe vector: its length is not stored, but rms(r) of n uniform [-1, 1) values is
     // 1/sqrt(3) to within a few percent for every tensor here (n >= 3), which is all a scale needs.
     const double rms = 1.0 / std::sqrt(3.0);
@@ -210,13 +236,7 @@ double rel_error(const std::string& name, const std::vector<double>& ours, const
     if (!(norm > 0)) return std::fabs(ours[0]) + std::fabs(ours[1]);
     return std::max(std::fabs(ours[0] - ref[0]) / (norm * rms), std::fabs(ours[1] - ref[1]) / norm);
   }
-  double d = 0, n = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (!std::isfinite(ours[i])) return INFINITY;
-    d += (ours[i] - ref[i]) * (ours[i] - ref[i]);
-    n += ref[i] * ref[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
+  return rel_l2(ours, ref);
 }
 
 Results load_fixture(const std::string& network) {
@@ -231,6 +251,87 @@ Results load_fixture(const std::string& network) {
 const std::vector<std::string> kNetworks = {"resnet20", "resnet18", "resnet34",        "resnet50",
                                             "wrn40_2",  "densenet100", "decoder_resnet18"};
 
+// Same set of names on both sides (parameters and buffers of the PyTorch definition).
+void expect_same_names(const Results& ours, const Results& ref) {
+  std::vector<std::string> missing, extra;
+  for (const auto& [name, v] : ref) {
+    if (!ours.count(name)) missing.push_back(name);
+  }
+  for (const auto& [name, v] : ours) {
+    if (!ref.count(name)) extra.push_back(name);
+  }
+  EXPECT_TRUE(missing.empty()) << missing.size() << " fixture entries oodkit lacks, first " << missing.front();
+  EXPECT_TRUE(extra.empty()) << extra.size() << " entries the fixture lacks, first " << extra.front();
+}
+
+// CPU: the float64 model against the fixture, every entry within 1e-9.
+void check_cpu_float64(const std::string& network, const Results& ref) {
+  const Results ours = probes(run_network(network, Device::cpu(), DType::F64));
+  expect_same_names(ours, ref);
+  int bad = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& [name, r] : ref) {
+    if (!ours.count(name)) continue;
+    const double e = rel_error(name, ours.at(name), r);
+    if (!(e <= 1e-9) && ++bad <= 5) ADD_FAILURE() << name << ": relative error " << e << " > 1e-9";
+    if (!(e <= worst)) {
+      worst = e;
+      worst_name = name;
+    }
+  }
+  EXPECT_EQ(bad, 0) << "of " << ref.size() << " entries";
+  std::printf("[ fixture ] %-18s cpu   %zu entries, worst relative error %.2e (%s)\n", network.c_str(), ref.size(),
+              worst, worst_name.c_str());
+}
+
+// CUDA (float32), in the two links of the file comment.
+constexpr double kForwardFactor = 10.0, kForwardFloor = 1e-4, kGradientTolerance = 5e-2;
+
+void check_cuda_float32(const std::string& network, Device device, const Results& ref) {
+  const Results cpu64 = run_network(network, Device::cpu(), DType::F64);
+  const Results cpu32 = run_network(network, Device::cpu(), DType::F32);
+  const Results gpu = run_network(network, device, DType::F32);
+  const Results cpu64_probes = probes(cpu64), gpu_probes = probes(gpu);
+  expect_same_names(gpu_probes, ref);
+  int bad = 0;
+  double worst_ratio = 0, worst_gradient = 0;
+  std::string worst_ratio_name, worst_gradient_name;
+  for (const auto& [name, r] : ref) {
+    if (!gpu.count(name)) continue;
+    const double chain = rel_error(name, cpu64_probes.at(name), r);
+    EXPECT_LE(chain, 1e-9) << name << ": oodkit's CPU float64 result against the fixture";
+    const double e_gpu = rel_l2(gpu.at(name), cpu64.at(name));
+    const double e_cpu = rel_l2(cpu32.at(name), cpu64.at(name));
+    const double tol = is_gradient(name) ? kGradientTolerance : std::max(kForwardFloor, kForwardFactor * e_cpu);
+    if (!(e_gpu <= tol) && ++bad <= 5) {
+      ADD_FAILURE() << name << ": CUDA float32 relative L2 error " << e_gpu << " > " << tol << " (CPU float32 "
+                    << e_cpu << ")";
+    }
+    // Against PyTorch: a probe's norm moves by at most ||e|| (triangle inequality) and its dot
+    // by ||e|| rms(r) |g| with g about standard normal (|g| > 6: probability 2e-9).
+    const double e_torch = rel_error(name, gpu_probes.at(name), r);
+    const double allowed = (is_probe(name) ? 6.0 : 1.01) * e_gpu + 1e-8;
+    if (!(e_torch <= allowed) && ++bad <= 5) {
+      ADD_FAILURE() << name << ": CUDA against PyTorch " << e_torch << " > " << allowed;
+    }
+    if (is_gradient(name)) {
+      if (!(e_gpu <= worst_gradient)) {
+        worst_gradient = e_gpu;
+        worst_gradient_name = name;
+      }
+    } else if (!(e_gpu / std::max(e_cpu, 1e-12) <= worst_ratio)) {
+      worst_ratio = e_gpu / std::max(e_cpu, 1e-12);
+      worst_ratio_name = name;
+    }
+  }
+  EXPECT_EQ(bad, 0) << "of " << ref.size() << " entries";
+  std::printf("[ fixture ] %-18s %-5s %zu entries; forward: worst CUDA/CPU float32 error ratio %.2f (%s); "
+              "gradients: worst relative L2 error %.2e (%s)\n",
+              network.c_str(), device.str().c_str(), ref.size(), worst_ratio, worst_ratio_name.c_str(), worst_gradient,
+              worst_gradient_name.c_str());
+}
+
 class ModelFixtureTest : public testing::DeviceTest {};
 
 TEST_P(ModelFixtureTest, MatchesPyTorch) {
@@ -238,41 +339,11 @@ TEST_P(ModelFixtureTest, MatchesPyTorch) {
     SCOPED_TRACE(network);
     const Results ref = load_fixture(network);
     ASSERT_FALSE(ref.empty());
-    const bool cuda = on_cuda();
-    const Results ours = run_network(network, device(), cuda ? DType::F32 : DType::F64);
-    const Results cpu32 = cuda ? run_network(network, Device::cpu(), DType::F32) : Results{};
-    // Same set of names on both sides (parameters and buffers of the PyTorch definition).
-    std::vector<std::string> missing, extra;
-    for (const auto& [name, v] : ref) {
-      if (!ours.count(name)) missing.push_back(name);
+    if (on_cuda()) {
+      check_cuda_float32(network, device(), ref);
+    } else {
+      check_cpu_float64(network, ref);
     }
-    for (const auto& [name, v] : ours) {
-      if (!ref.count(name)) extra.push_back(name);
-    }
-    EXPECT_TRUE(missing.empty()) << missing.size() << " fixture entries oodkit lacks, first " << missing.front();
-    EXPECT_TRUE(extra.empty()) << extra.size() << " entries the fixture lacks, first " << extra.front();
-    int bad = 0;
-    double worst = 0;
-    std::string worst_name;
-    for (const auto& [name, r] : ref) {
-      if (!ours.count(name)) continue;
-      const double e = rel_error(name, ours.at(name), r);
-      double tol = 1e-9;
-      if (cuda) {
-        const bool grad = name.rfind("grad.", 0) == 0 || name == "train.input_grad";
-        tol = std::max(grad ? 1e-3 : 1e-4, 3 * rel_error(name, cpu32.at(name), r));
-      }
-      if (!(e <= tol)) {
-        if (++bad <= 5) ADD_FAILURE() << name << ": relative error " << e << " > " << tol;
-      }
-      if (!(e <= worst)) {
-        worst = e;
-        worst_name = name;
-      }
-    }
-    EXPECT_EQ(bad, 0) << "of " << ref.size() << " entries";
-    std::printf("[ fixture ] %-18s %-5s %zu entries, worst relative error %.2e (%s)\n", network.c_str(),
-                device().str().c_str(), ref.size(), worst, worst_name.c_str());
   }
 }
 
