@@ -15,6 +15,12 @@ struct Dataset {
   Tensor labels;   // int64 [N], or undefined
   int64_t num_classes = 0;
   std::vector<std::string> class_names;
+  // Image files an image-folder load left out as unreadable (ImageFolderOptions::skip_unreadable),
+  // in file order, with the reason each could not be read or decoded; empty otherwise.
+  struct Skipped {
+    std::string path, reason;
+  };
+  std::vector<Skipped> skipped;
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 

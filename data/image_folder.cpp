@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <mutex>
+#include <memory>
 #include <set>
 #include <unordered_map>
 
@@ -114,10 +116,77 @@ void crop_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, uint8
       std::memcpy(dst + (p * ch + y) * cw, src + (p * h + top + y) * w + left, size_t(cw));
 }
 
+// The taps of outputs [first, first + count) of `f`, as a filter with `count` outputs.
+AxisFilter slice_filter(const AxisFilter& f, int64_t first, int64_t count) {
+  AxisFilter s;
+  s.off.push_back(0);
+  for (int64_t o = first; o < first + count; ++o) {
+    for (int64_t k = f.off[size_t(o)]; k < f.off[size_t(o) + 1]; ++k) {
+      s.idx.push_back(f.idx[size_t(k)]);
+      s.w.push_back(f.w[size_t(k)]);
+    }
+    s.off.push_back(int64_t(s.idx.size()));
+  }
+  return s;
+}
+
+// resample_planes to [planes, oh, ow] then crop_planes to [planes, ch, cw], the same pixels, but
+// only the kept outputs are computed (a thin image's short-side resize can be huge before the crop).
+void resample_crop_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, uint8_t* dst, int64_t oh,
+                          int64_t ow, int64_t ch, int64_t cw, ResizeMode mode) {
+  if (oh == h && ow == w) {
+    crop_planes(src, planes, h, w, dst, ch, cw);
+    return;
+  }
+  const AxisFilter fy = slice_filter(make_filter(h, oh, mode), center_offset(oh, ch), ch);
+  const AxisFilter fx = slice_filter(make_filter(w, ow, mode), center_offset(ow, cw), cw);
+  std::vector<float> tmp;
+  for (int64_t p = 0; p < planes; ++p) resample_plane(src + p * h * w, h, w, dst + p * ch * cw, ch, cw, fy, fx, tmp);
+}
+
 void check_image_tensor(const Tensor& t, const char* op) {
   check_dtype(t, DType::U8, op, "images");
   OODKIT_CHECK(t.ndim() == 3 || t.ndim() == 4, op, ": images must be [C, H, W] or [N, C, H, W], got ",
                t.describe());
+}
+
+// The most pixels an image may have (8192 x 8192): a few header bytes can declare gigabytes, so
+// sizes are checked before anything is allocated. A zero width or height is refused too.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
+void check_image_size(const std::string& path, int64_t w, int64_t h) {
+  OODKIT_CHECK(w > 0 && h > 0, "cannot decode '", path, "': empty image (", w, "x", h, " pixels)");
+  OODKIT_CHECK(w <= kMaxImagePixels / h, "cannot decode '", path, "': ", w, "x", h,
+               " pixels exceed the limit of ", kMaxImagePixels, " pixels");
+}
+
+// stb_image 2.27 (Debian 12's libstb) writes past its 257-entry table when a JPEG Huffman table
+// (DHT) declares more than 256 codes (fixed in stb 2.28). Such files are refused before stb sees
+// them: every place stb could read a DHT marker (0xFF, more 0xFF fill, 0xC4) is checked the way
+// stb reads it (16 counts, then that many values, while the segment length lasts; bytes past
+// the end read as 0), which covers markers stb finds after re-synchronising or between scans.
+void check_jpeg_huffman_tables(const std::string& path, const std::vector<uint8_t>& b) {
+  // A JPEG to stb: 0xFF, any further 0xFF fill bytes, then 0xD8 (SOI).
+  size_t soi = 1;
+  while (soi < b.size() && b[soi] == 0xFF) ++soi;
+  if (b.empty() || b[0] != 0xFF || soi >= b.size() || b[soi] != 0xD8) return;  // not a JPEG
+  auto at = [&](size_t i) -> int { return i < b.size() ? b[i] : 0; };
+  for (size_t p = 0; p + 1 < b.size(); ++p) {
+    if (b[p] != 0xFF) continue;
+    size_t m = p + 1;
+    while (m < b.size() && b[m] == 0xFF) ++m;
+    if (m >= b.size() || b[m] != 0xC4) continue;
+    int64_t left = int64_t(at(m + 1) << 8 | at(m + 2)) - 2;  // the segment length, less its own 2 bytes
+    size_t q = m + 3;
+    while (left > 0 && q < b.size()) {
+      int64_t n = 0;
+      for (size_t i = 1; i <= 16; ++i) n += at(q + i);
+      OODKIT_CHECK(n <= 256, "cannot decode '", path, "': corrupt JPEG: a Huffman table declares ", n,
+                   " codes (at most 256)");
+      q += 17 + size_t(n);
+      left -= 17 + n;
+    }
+  }
 }
 
 // The spatial size an image of (h, w) has after the options' resize and crop.
@@ -136,10 +205,22 @@ std::pair<int64_t, int64_t> final_size(int64_t h, int64_t w, const ImageFolderOp
 }
 
 // Decodes, resizes and crops one file into `out` (3 * fh * fw bytes).
+// A file that cannot be read or decoded throws UnreadableImageError; running out of memory and a
+// size that differs from the first image's stay plain errors (skip_unreadable does not skip them).
 void load_one(const std::string& path, const ImageFolderOptions& o, int64_t fh, int64_t fw, uint8_t* out) {
-  const Tensor img = decode_image(path);
+  Tensor img;
+  try {
+    img = decode_image(path);
+  } catch (const OutOfMemoryError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UnreadableImageError(e.what());
+  }
   const int64_t h = img.size(1), w = img.size(2);
   const auto [rh, rw] = resized_size(h, w, o);
+  // A very thin image resized by its short side would need gigabytes (1 x 2^26 -> 32 x 2^31).
+  OODKIT_CHECK(double(rh) * double(rw) <= double(kMaxImagePixels), "'", path, "': resizing the ", h, "x", w,
+               " image to ", rh, "x", rw, " exceeds the limit of ", kMaxImagePixels, " pixels");
   const bool crop = o.crop_height > 0 && o.crop_width > 0;
   OODKIT_CHECK(!crop || (o.crop_height <= rh && o.crop_width <= rw), "'", path, "': center crop ", o.crop_height,
                "x", o.crop_width, " does not fit the ", rh, "x", rw, " (resized) image");
@@ -150,9 +231,7 @@ void load_one(const std::string& path, const ImageFolderOptions& o, int64_t fh, 
     resample_planes(img.data<uint8_t>(), 3, h, w, out, rh, rw, o.resize);
     return;
   }
-  std::vector<uint8_t> resized(size_t(3 * rh * rw));
-  resample_planes(img.data<uint8_t>(), 3, h, w, resized.data(), rh, rw, o.resize);
-  crop_planes(resized.data(), 3, rh, rw, out, fh, fw);
+  resample_crop_planes(img.data<uint8_t>(), 3, h, w, out, rh, rw, fh, fw, o.resize);
 }
 
 bool has_image_extension(const std::string& path) {
@@ -188,25 +267,53 @@ Tensor decode_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   OODKIT_CHECK(!bytes.empty(), "cannot decode '", path, "': the file is empty");
   OODKIT_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), "cannot decode '", path, "': too large");
+  check_jpeg_huffman_tables(path, bytes);
   int w = 0, h = 0, stored = 0;
-  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored, 3);
-  OODKIT_CHECK(pixels != nullptr, "cannot decode '", path, "': ", stbi_failure_reason() ? stbi_failure_reason() : "unknown error",
-               " (not a supported JPEG/PNG/BMP/TGA/PNM/GIF image?)");
-  Tensor out = Tensor::empty({3, h, w}, DType::U8);
+  if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored)) check_image_size(path, w, h);
+  // stb 2.27 (Debian 12's libstb) overruns its buffer converting a 16-bit PNM to another channel
+  // count (fixed in stb 2.28): 16-bit images are decoded at their stored channel count and made
+  // RGB below, as stb does (gray replicated, alpha dropped).
+  const bool wide = stbi_is_16_bit_from_memory(bytes.data(), int(bytes.size())) != 0;
+  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored, wide ? 0 : 3);
+  if (pixels == nullptr) {
+    // A failed allocation is not a bad file, but stb does not always say so (its zlib buffer
+    // sets no reason, and the reason is global, possibly left over from another format's probe):
+    // when the header reads and a buffer of the decoded size cannot be allocated now either,
+    // memory is what ran out.
+    int iw = 0, ih = 0, ic = 0;
+    if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &iw, &ih, &ic)) {
+      void* volatile probe = std::malloc(size_t(iw) * size_t(ih) * 4);  // volatile: not elided
+      std::free(probe);
+      if (probe == nullptr)
+        throw OutOfMemoryError(detail::str_cat("out of host memory decoding '", path, "' (", iw, "x", ih, " pixels)"));
+    }
+    const char* why = stbi_failure_reason() ? stbi_failure_reason() : "unknown error";
+    OODKIT_FAIL("cannot decode '", path, "': ", why, " (not a supported JPEG/PNG/BMP/TGA/PNM/GIF image?)");
+  }
+  const std::unique_ptr<uint8_t, void (*)(void*)> owned(pixels, stbi_image_free);
+  check_image_size(path, w, h);  // the header check above, for a format stbi_info does not read
+  Tensor out;
+  try {
+    out = Tensor::empty({3, h, w}, DType::U8);
+  } catch (const OutOfMemoryError&) {
+    throw OutOfMemoryError(detail::str_cat("out of host memory decoding '", path, "' (", w, "x", h, " pixels)"));
+  }
   uint8_t* q = out.data<uint8_t>();
   const int64_t hw = int64_t(h) * w;
+  const int step = wide ? stored : 3;  // channels per pixel in `pixels`
   for (int64_t k = 0; k < hw; ++k)
-    for (int c = 0; c < 3; ++c) q[c * hw + k] = pixels[k * 3 + c];
-  stbi_image_free(pixels);
+    for (int c = 0; c < 3; ++c) q[c * hw + k] = pixels[k * step + (step >= 3 ? c : 0)];
   return out;
 }
 
 ImageInfo read_image_info(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
+  check_jpeg_huffman_tables(path, bytes);
   int w = 0, h = 0, c = 0;
   OODKIT_CHECK(!bytes.empty() && bytes.size() <= size_t(std::numeric_limits<int>::max()) &&
                    stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c),
                "cannot decode '", path, "': ", bytes.empty() ? "the file is empty" : "unrecognised image header");
+  check_image_size(path, w, h);
   return {h, w, c};
 }
 
@@ -334,11 +441,20 @@ Dataset load_image_files(const std::vector<std::string>& files_in, const ImageFo
   const size_t n = o.limit >= 0 ? std::min(files_in.size(), size_t(o.limit)) : files_in.size();
   const std::vector<std::string> files(files_in.begin(), files_in.begin() + std::ptrdiff_t(n));
 
-  // The first image fixes the output size.
+  // The first image whose header reads fixes the output size (the first file, unless skipping).
+  std::vector<std::exception_ptr> errors(n);
   int64_t fh = 0, fw = 0;
-  if (n > 0) {
-    const ImageInfo info = read_image_info(files[0]);
-    std::tie(fh, fw) = final_size(info.height, info.width, o);
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      const ImageInfo info = read_image_info(files[i]);
+      std::tie(fh, fw) = final_size(info.height, info.width, o);
+      break;
+    } catch (const OutOfMemoryError&) {
+      throw;
+    } catch (const Error& e) {
+      if (!o.skip_unreadable) throw UnreadableImageError(e.what());
+      errors[i] = std::make_exception_ptr(UnreadableImageError(e.what()));
+    }
   }
   Dataset ds;
   ds.name = name;
@@ -346,29 +462,48 @@ Dataset load_image_files(const std::vector<std::string>& files_in, const ImageFo
   uint8_t* out = ds.images.data<uint8_t>();
   const int64_t per = 3 * fh * fw;
 
-  std::mutex mu;
-  int64_t first_bad = -1;
-  std::string first_error;
+  // Every failure is kept (by file index) so that the outcome does not depend on thread timing.
 #pragma omp parallel for schedule(dynamic, 16)
   for (int64_t i = 0; i < int64_t(n); ++i) {
+    if (errors[size_t(i)]) continue;
     try {
       load_one(files[size_t(i)], o, fh, fw, out + i * per);
-    } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (first_bad < 0 || i < first_bad) {
-        first_bad = i;
-        first_error = e.what();
-      }
+    } catch (...) {
+      errors[size_t(i)] = std::current_exception();
     }
   }
-  if (first_bad >= 0) throw Error(first_error);
+  // The first failure in file order is thrown, unless it is an unreadable file being skipped.
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < n; ++i) {
+    if (!errors[i]) {
+      rows.push_back(int64_t(i));
+      continue;
+    }
+    try {
+      std::rethrow_exception(errors[i]);
+    } catch (const UnreadableImageError& e) {
+      if (!o.skip_unreadable) throw;
+      ds.skipped.push_back({files[i], e.what()});
+    }
+  }
+  OODKIT_CHECK(n == 0 || !rows.empty(), "all ", n, " image files", name.empty() ? "" : " of '", name, name.empty() ? "" : "'",
+               " are unreadable (the first: ", ds.skipped.empty() ? "" : ds.skipped[0].reason, ")");
+  if (!ds.skipped.empty()) {
+    Tensor kept = Tensor::empty({int64_t(rows.size()), 3, fh, fw}, DType::U8);
+    for (size_t k = 0; k < rows.size(); ++k)
+      std::memcpy(kept.data<uint8_t>() + int64_t(k) * per, out + rows[k] * per, size_t(per));
+    ds.images = kept;
+  }
 
   if (!labels.empty()) {
-    std::vector<int64_t> kept(labels.begin(), labels.begin() + std::ptrdiff_t(n));
-    for (size_t i = 0; i < kept.size(); ++i)
-      OODKIT_CHECK(kept[i] >= 0 && (num_classes <= 0 || kept[i] < num_classes), "load_image_files: label ", kept[i],
-                   " of '", files[i], "' out of range [0, ", num_classes, ")");
-    ds.labels = Tensor::from_vector<int64_t>(kept, {int64_t(n)});
+    std::vector<int64_t> kept;
+    for (int64_t i : rows) {
+      const int64_t y = labels[size_t(i)];
+      OODKIT_CHECK(y >= 0 && (num_classes <= 0 || y < num_classes), "load_image_files: label ", y, " of '",
+                   files[size_t(i)], "' out of range [0, ", num_classes, ")");
+      kept.push_back(y);
+    }
+    ds.labels = Tensor::from_vector<int64_t>(kept, {int64_t(kept.size())});
     ds.num_classes = num_classes;
   }
   return ds;

@@ -13,7 +13,10 @@ namespace oodkit::data {
 // ---------------------------------------------------------------- single images
 // Decodes one image file to uint8 [3, H, W] RGB. Grayscale is replicated to R, G, B; an alpha
 // channel is dropped (as PIL's convert("RGB") does); 16-bit PNGs are reduced to 8 bits.
-// Errors name the file ("cannot open", "cannot decode '<path>': <stb reason>").
+// Errors name the file ("cannot open", "cannot decode '<path>': <stb reason>"); running out of
+// host memory is an OutOfMemoryError naming the file and the image's size.
+// Images with a zero side or over 2^26 pixels (8192 x 8192) are refused from their header, before
+// any allocation.
 Tensor decode_image(const std::string& path);
 
 // Width and height from the file header only (no full decode); errors name the file.
@@ -81,8 +84,19 @@ struct ImageFolderOptions {
   // After resizing, center-crop to (crop_height, crop_width) when both are > 0.
   int64_t crop_height = 0, crop_width = 0;
   // Read only the first `limit` files of the sorted list (all when < 0). With sub-folder labels
-  // the limit applies to the whole sorted (class, file) list.
+  // the limit applies to the whole sorted (class, file) list. Skipped files count towards it.
   int64_t limit = -1;
+  // A file that cannot be read or decoded (UnreadableImageError) is left out and recorded in
+  // Dataset::skipped (with its label, when labelled) instead of failing the load. Other errors
+  // (a size mismatch, out of memory) still fail; a load that skips every file fails.
+  bool skip_unreadable = false;
+};
+
+// Thrown by the folder loaders for a file that cannot be opened, read or decoded (the message
+// names the file), so that callers can tell it from other errors.
+class UnreadableImageError : public Error {
+ public:
+  using Error::Error;
 };
 
 // Sets the size fields of `o` (height/width, resize_short, crop) so that every image comes out
@@ -90,8 +104,9 @@ struct ImageFolderOptions {
 void set_square_size(ImageFolderOptions& o, int64_t size, ImageFit fit);
 
 // Loads a folder (decoding in parallel; the result does not depend on the thread count).
-// Errors name the folder when it holds no image files and the file that cannot be decoded or
-// whose size differs from the first image's when no resize is requested.
+// Errors name the folder when it holds no image files and the file that cannot be decoded
+// (UnreadableImageError, unless skip_unreadable) or whose size differs from the first image's
+// when no resize is requested.
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options = {},
                           const std::string& name = "");
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <new>
 
 #include "framework/error.h"
 
@@ -16,7 +17,12 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   const std::streamsize size = f.tellg();
   OODKIT_CHECK(size >= 0, "cannot read '", path, "' (not a regular file?)");
   f.seekg(0);
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  std::vector<uint8_t> bytes;
+  try {
+    bytes.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemoryError(detail::str_cat("out of host memory reading '", path, "' (", size, " bytes)"));
+  }
   OODKIT_CHECK(size == 0 || f.read(reinterpret_cast<char*>(bytes.data()), size), "cannot read '", path, "'");
   return bytes;
 }

@@ -7,7 +7,8 @@
 
 namespace oodkit::data {
 
-// The whole file. Throws "cannot open '<path>'" / "cannot read '<path>'".
+// The whole file. Throws "cannot open '<path>'" / "cannot read '<path>'", and OutOfMemoryError
+// naming the file when its bytes do not fit in host memory.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 // True when `bytes` start with the gzip magic 1f 8b.

@@ -32,6 +32,9 @@ BatchLoader::BatchLoader(Dataset dataset, LoaderOptions options, std::vector<int
     for (int64_t i = 0; i < n; ++i) rows_[size_t(i)] = i;
   }
   for (int64_t r : rows_) OODKIT_CHECK(r >= 0 && r < n, "BatchLoader: row ", r, " out of range [0, ", n, ")");
+  OODKIT_CHECK(!opt_.drop_last || opt_.batch_size <= size(), "batch size ", opt_.batch_size, " is larger than the ",
+               size(), " samples per epoch and the last, partial batch is dropped: an epoch would have no batch "
+               "(lower --batch)");
 }
 
 BatchLoader::~BatchLoader() { stop_worker(); }

@@ -49,7 +49,8 @@ class BatchLoader {
  public:
   // `rows`: the dataset rows to iterate (e.g. a hold-out split's train part); all when empty.
   // The dataset must be uint8 [N, 3, H, W] on the CPU (labels int64 [N] or undefined); it is
-  // shared, not copied.
+  // shared, not copied. With drop_last, a batch size larger than the rows is an error (an epoch
+  // would have no batch).
   BatchLoader(Dataset dataset, LoaderOptions options, std::vector<int64_t> rows = {});
   ~BatchLoader();  // stops the worker (even mid-epoch, with a full queue) and joins it
   BatchLoader(const BatchLoader&) = delete;

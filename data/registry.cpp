@@ -56,6 +56,7 @@ ImageFolderOptions folder_options(const LoadOptions& o, FolderLabels labels) {
   set_square_size(f, o.image_size, o.fit);
   f.resize = o.resize;
   f.limit = o.limit;
+  f.skip_unreadable = o.skip_unreadable;
   return f;
 }
 

@@ -38,6 +38,9 @@ struct LoadOptions {
   // are square and ignore it.
   ImageFit fit = ImageFit::ShortSideCrop;
   int64_t limit = -1;       // >= 0: only the first `limit` samples (files in sorted order)
+  // Image folders only: leave out files that cannot be read or decoded (listed in
+  // Dataset::skipped) instead of failing (ImageFolderOptions::skip_unreadable).
+  bool skip_unreadable = false;
   // Synthetic sets only: the generator seed and the number of images (<= 0: 10,000 for the
   // train split, 2,000 otherwise).
   uint64_t seed = 0;

@@ -140,10 +140,18 @@ struct Header {
   uint64_t data_start = 0;  // 8 + N
 };
 
-// Parses JSON, rejecting duplicate keys in any object (nlohmann would keep the last one).
+// Deepest JSON nesting a header may have (a valid one has 3 levels). Deeper values are refused
+// while parsing: printing one in an error message (dump() recurses) could overflow the stack.
+constexpr int kMaxJsonDepth = 64;
+
+// Parses JSON, rejecting duplicate keys in any object (nlohmann would keep the last one) and
+// nesting deeper than kMaxJsonDepth.
 ojson parse_json(const std::string& path, const std::string& text) {
   std::vector<std::set<std::string>> keys;  // one set per open object
-  ojson::parser_callback_t cb = [&](int, ojson::parse_event_t ev, ojson& parsed) {
+  ojson::parser_callback_t cb = [&](int depth, ojson::parse_event_t ev, ojson& parsed) {
+    if (ev == ojson::parse_event_t::object_start || ev == ojson::parse_event_t::array_start)
+      OODKIT_ST_CHECK(path, depth < kMaxJsonDepth, "invalid header: JSON nested deeper than ", kMaxJsonDepth,
+                      " levels");
     if (ev == ojson::parse_event_t::object_start) {
       keys.emplace_back();
     } else if (ev == ojson::parse_event_t::object_end) {

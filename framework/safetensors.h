@@ -6,8 +6,8 @@
 //   rest      the data section: raw little-endian row-major tensor bytes; offsets are relative to its
 //             start, and the tensors cover it exactly (no holes, no overlap, nothing after the last).
 // save_safetensors writes the header keys in the given order ("__metadata__" first, omitted when
-// empty) and the data in the same order. Loading validates the whole file and every error names
-// the file (and the tensor, where there is one).
+// empty) and the data in the same order. Loading validates the whole file (a header nested deeper
+// than 64 JSON levels is refused) and every error names the file (and the tensor, where there is one).
 #pragma once
 #include <map>
 #include <string>

@@ -7,6 +7,7 @@
 
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
+#include "framework/ops/elementwise.h"
 #include "framework/ops/loss.h"
 #include "framework/random.h"
 
@@ -21,6 +22,32 @@ std::vector<int64_t> decoder_epoch_order(int64_t n, uint64_t seed, int epoch) {
     std::swap(p[size_t(i)], p[size_t(j)]);
   }
   return p;
+}
+
+Tensor nonfinite_flag(const std::vector<Tensor>& tensors) {
+  autograd::NoGradGuard ng;
+  Tensor flag;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    const Tensor s = ops::sum(ops::scale(t, 0.0));
+    flag = flag.defined() ? ops::add(flag, s) : s;
+  }
+  return flag;
+}
+
+std::string first_nonfinite(const NamedTensors& tensors) {
+  for (const auto& [name, t] : tensors) {
+    if (!t.defined() || (t.dtype() != DType::F32 && t.dtype() != DType::F64)) continue;
+    const Tensor c = t.cpu();
+    const int64_t n = c.numel();
+    bool finite = true;
+    if (c.dtype() == DType::F32)
+      for (const float* p = c.data<float>(); finite && p != c.data<float>() + n; ++p) finite = std::isfinite(*p);
+    else
+      for (const double* p = c.data<double>(); finite && p != c.data<double>() + n; ++p) finite = std::isfinite(*p);
+    if (!finite) return name;
+  }
+  return "";
 }
 
 namespace {
@@ -124,6 +151,7 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
   struct Pending {
     int64_t step, n_id, n_oe;
     Tensor id_loss, oe_loss;  // batch means over the ID / OE samples (undefined when none)
+    Tensor grad_flag;         // nonfinite_flag of the step's gradients
   };
   std::vector<Pending> pending;
   const auto read_back = [&] {
@@ -131,6 +159,9 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
       const double li = p.n_id ? p.id_loss.item() : 0.0, lo = p.n_oe ? p.oe_loss.item() : 0.0;
       OODKIT_CHECK(std::isfinite(li) && std::isfinite(lo), kOp, ": the loss became ", std::isfinite(li) ? lo : li,
                    " at epoch ", epoch + 1, " step ", p.step + 1, " (lower the learning rate?)");
+      OODKIT_CHECK(!p.grad_flag.defined() || std::isfinite(p.grad_flag.item()), kOp,
+                   ": the gradients became non-finite (NaN or Inf) at epoch ", epoch + 1, " step ", p.step + 1,
+                   " with a finite loss (lower the learning rate?)");
       id_sum += li * double(p.n_id);
       oe_sum += lo * double(p.n_oe);
       id_n += p.n_id;
@@ -148,8 +179,10 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
     const Tensor loss = ops::weighted_mse(h, b.target, b.weight);
     adam_->zero_grad();
     loss.backward();
+    std::vector<Tensor> grads;
+    for (const Tensor& w : adam_->params()) grads.push_back(w.grad());
+    Pending p{step, len - b.n_oe, b.n_oe, Tensor(), Tensor(), nonfinite_flag(grads)};
     adam_->step();
-    Pending p{step, len - b.n_oe, b.n_oe, Tensor(), Tensor()};
     {
       autograd::NoGradGuard ng;
       const Tensor hd = h.detach();

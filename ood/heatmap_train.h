@@ -15,6 +15,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "framework/optim.h"
@@ -53,8 +54,9 @@ class DecoderTrainer {
   // Checks the set (shapes, that images match the decoder's output size, every neighbour index)
   // and moves the decoder to options.device.
   DecoderTrainer(HeatmapModel& model, const DecoderTrainSet& data, const DecoderTrainOptions& options);
-  // Trains one epoch (0-based index `epoch`, which fixes its order). A non-finite loss is an
-  // error naming the epoch and step (the caller's last checkpoint stays as it was).
+  // Trains one epoch (0-based index `epoch`, which fixes its order). A non-finite loss or
+  // gradient is an error naming the epoch, the step and which of the two (checked in groups of
+  // steps, so the decoder may already hold the bad update: the caller must not save it).
   DecoderEpoch run_epoch(int epoch, const DecoderProgressFn& progress = {});
   int64_t steps_per_epoch() const;
   NamedTensors optimizer_state() const { return adam_->state(); }
@@ -79,5 +81,15 @@ class DecoderTrainer {
 
 // A permutation of 0..n-1 (Fisher-Yates driven by counter_hash(seed, i)).
 std::vector<int64_t> decoder_epoch_order(int64_t n, uint64_t seed, int epoch);
+
+// Guards shared by the decoder trainer and `oodkit train` (tools/train.cpp).
+// A 0-d float tensor on the tensors' device: 0 when every element of every defined tensor in
+// `tensors` is finite, NaN otherwise (the sum of 0 * t, and 0 * inf = 0 * nan = nan; no overflow
+// is possible). Queued like any op: reading it back is the only wait. Undefined tensors (a
+// parameter without a gradient) are skipped; none defined gives an undefined tensor.
+Tensor nonfinite_flag(const std::vector<Tensor>& tensors);
+// The name of the first floating-point tensor in `tensors` with a NaN or infinite element
+// (copied to the host to look), "" when there is none.
+std::string first_nonfinite(const NamedTensors& tensors);
 
 }  // namespace oodkit::ood

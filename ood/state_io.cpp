@@ -21,6 +21,7 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 constexpr const char* kFormat = "oodkit-detector-state";
+constexpr int kMaxJsonDepth = 64;
 
 #define OODKIT_STATE_CHECK(file, cond, ...) OODKIT_CHECK(cond, "detector state file '", file, "': ", __VA_ARGS__)
 #define OODKIT_STATE_FAIL(file, ...) OODKIT_FAIL("detector state file '", file, "': ", __VA_ARGS__)
@@ -191,9 +192,16 @@ StateReader::StateReader(const std::string& path, const std::string& kind) : imp
   OODKIT_STATE_CHECK(jp, in.good(), "cannot open for reading: ", std::strerror(errno));
   std::stringstream buf;
   buf << in.rdbuf();
+  // Nesting deeper than kMaxJsonDepth is refused while parsing (a state has 2 levels): error
+  // messages print values, and dump() of a deeply nested one could overflow the stack.
+  const ojson::parser_callback_t depth_limit = [&](int depth, ojson::parse_event_t ev, ojson&) {
+    if (ev == ojson::parse_event_t::object_start || ev == ojson::parse_event_t::array_start)
+      OODKIT_STATE_CHECK(jp, depth < kMaxJsonDepth, "JSON nested deeper than ", kMaxJsonDepth, " levels");
+    return true;
+  };
   ojson doc;
   try {
-    doc = ojson::parse(buf.str());
+    doc = ojson::parse(buf.str(), depth_limit);
   } catch (const ojson::exception& e) {
     OODKIT_STATE_FAIL(jp, "not valid JSON: ", e.what());
   }

@@ -99,8 +99,18 @@ TEST(Synthetic, TenThousandImagesAreFast) {
   const data::Dataset ds = data::make_synthetic(data::SyntheticKind::Shapes, 10000, 1);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(ds.size(), 10000);
-  EXPECT_LT(s, 3.0);
   std::printf("[ info ] 10,000 synthetic images in %.3f s\n", s);
+  // The 3 s bound is a contract of optimised, uninstrumented builds (checked in .ci/run's first
+  // pass); an AddressSanitizer build generates the images under instrumentation, several times
+  // slower, and reports the bound as skipped.
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer build: timing bound (< 3 s) not applied, took " << s << " s";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  GTEST_SKIP() << "AddressSanitizer build: timing bound (< 3 s) not applied, took " << s << " s";
+#endif
+#endif
+  EXPECT_LT(s, 3.0);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ struct Tol {
   double atol;
   double rtol;
 };
-// float32 against a float32/float64 reference computed the same way (DESIGN.md).
+// float32 against a float32/float64 reference computed the same way.
 constexpr Tol kF32{1e-5, 1e-4};
 // float32 result of a K-term reduction: atol grows with sqrt(K) (use for GEMM/conv/sums).
 Tol f32_reduction(int64_t k);

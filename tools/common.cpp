@@ -1,16 +1,22 @@
 #include "tools/common.h"
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <sstream>
-#include <unistd.h>
 
 #include "framework/safetensors.h"
 #include "data/loader.h"
 #include "data/registry.h"
+#include "framework/cuda_api.h"
 #include "models/registry.h"
 #include "tools/progress.h"
 
@@ -22,6 +28,24 @@ std::string shared_dir() {
 }
 
 std::string shipped_weights_path() { return shared_dir() + "/weights/resnet20_cifar10.safetensors"; }
+
+Device parse_device_option(const std::string& text) {
+  Device d;
+  try {
+    d = Device::parse(text);
+  } catch (const Error&) {
+    OODKIT_FAIL("--device '", text, "': expected cpu, cuda or cuda:<index>");
+  }
+  if (d.is_cpu()) return d;
+  OODKIT_CHECK(cuda_built(), "--device ", text, ": this oodkit was built without CUDA (OODKIT_CUDA=OFF or no "
+               "toolkit found); use --device cpu, or rebuild with CUDA");
+  const int n = cuda_device_count();
+  OODKIT_CHECK(n > 0, "--device ", text, ": no CUDA device found (no GPU or no driver; `oodkit info` lists the "
+               "devices); use --device cpu");
+  OODKIT_CHECK(d.index < n, "--device ", text, ": there ", n == 1 ? "is" : "are", " only ", n, " CUDA device",
+               n == 1 ? "" : "s", " (cuda:0", n > 1 ? "..cuda:" + std::to_string(n - 1) : "", ")");
+  return d;
+}
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -65,6 +89,15 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
   }
   OODKIT_CHECK(out.num_classes > 0, "'", checkpoint, "': cannot tell the number of classes; pass --num-classes");
   out.dataset = meta.count("dataset") ? meta["dataset"] : "";
+  for (const auto& [name, t] : state) {
+    if (t.dtype() != DType::F32 && t.dtype() != DType::F64) continue;
+    const Tensor v = t.to(DType::F64);
+    const double* p = v.data<double>();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < v.numel(); ++i) bad += !std::isfinite(p[i]);
+    OODKIT_CHECK(bad == 0, "'", checkpoint, "': tensor '", name, "' holds ", bad, " NaN/Inf value",
+                 bad == 1 ? "" : "s", " of ", v.numel(), " (a diverged or damaged checkpoint)");
+  }
   out.model = models::make_classifier(out.arch, out.num_classes, input_size);
   try {
     out.model->load_state_dict(state);
@@ -80,20 +113,23 @@ Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, cons
 
 void write_text_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    OODKIT_CHECK(f.good(), "cannot write '", path, "'");
-    f << text;
-    f.flush();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      OODKIT_FAIL("cannot write '", path, "'");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  const auto fail = [&](const char* what, int fd) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
     std::remove(tmp.c_str());
-    OODKIT_FAIL("cannot write '", path, "' (rename failed)");
+    OODKIT_FAIL("cannot write '", path, "': ", what, ": ", why);
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create its temporary file", -1);
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t k = ::write(fd, text.data() + done, text.size() - done);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) fail("write failed (disk full?)", fd);
+    done += size_t(k);
   }
+  if (::fsync(fd) != 0) fail("fsync failed", fd);
+  if (::close(fd) != 0) fail("close failed", -1);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename failed", -1);
 }
 
 std::string heatmap_decoder_path(const std::string& dir_or_file) {
@@ -104,14 +140,13 @@ std::string heatmap_decoder_path(const std::string& dir_or_file) {
 }
 
 data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit) {
-  data::LoadOptions lo;
+  data::LoadOptions lo = base_load_options();
   std::string name = spec;
   if (const size_t c = spec.find(':'); c != std::string::npos && spec.rfind("folder:", 0) != 0) {
     name = spec.substr(0, c);
     lo.split = spec.substr(c + 1);
   }
   lo.image_size = image_size;
-  lo.fit = image_fit();
   lo.limit = limit;
   return data::load_dataset(name, "", lo);
 }
@@ -134,6 +169,64 @@ void add_image_fit_option(CLI::App* cmd) {
          "square images load the same either way")
       ->check(CLI::IsMember({"short-crop", "squash"}))
       ->default_str("short-crop");
+}
+
+namespace {
+bool& skip_unreadable_setting() {
+  static bool on = false;
+  return on;
+}
+// Files note_skipped() recorded: (set, path, reason).
+std::vector<std::array<std::string, 3>>& skipped_files() {
+  static std::vector<std::array<std::string, 3>> files;
+  return files;
+}
+}  // namespace
+
+bool skip_unreadable() { return skip_unreadable_setting(); }
+void set_skip_unreadable(bool on) { skip_unreadable_setting() = on; }
+
+void add_skip_unreadable_option(CLI::App* cmd) {
+  cmd->add_flag_callback("--skip-unreadable", [] { set_skip_unreadable(true); },
+                         "leave out image files that cannot be read or decoded (counted on stderr, listed in the "
+                         "output) instead of stopping");
+}
+
+data::LoadOptions base_load_options() {
+  data::LoadOptions lo;
+  lo.fit = image_fit();
+  lo.skip_unreadable = skip_unreadable();
+  return lo;
+}
+
+void note_skipped(const std::string& command, const data::Dataset& ds, const std::string& spec) {
+  if (ds.skipped.empty()) return;
+  std::fprintf(stderr, "oodkit %s: skipped %zu unreadable image file%s of '%s' (the first: '%s')\n", command.c_str(),
+               ds.skipped.size(), ds.skipped.size() == 1 ? "" : "s", spec.c_str(), ds.skipped[0].path.c_str());
+  for (const data::Dataset::Skipped& f : ds.skipped) skipped_files().push_back({spec, f.path, f.reason});
+}
+
+std::string skipped_report() {
+  std::string out;
+  for (const auto& [set, path, reason] : skipped_files()) out += set + "\t" + path + "\t" + reason + "\n";
+  return out;
+}
+
+void write_skipped_list(const std::string& command, const std::string& path) {
+  const std::string report = skipped_report();
+  if (report.empty()) {
+    if (!path.empty()) std::remove(path.c_str());  // an earlier run's list would describe other files
+    return;
+  }
+  const size_t n = skipped_files().size();
+  if (path.empty()) {
+    std::fprintf(stderr, "oodkit %s: the %zu skipped file%s (set, file, reason):\n%s", command.c_str(), n,
+                 n == 1 ? "" : "s", report.c_str());
+    return;
+  }
+  write_text_file(path, report);
+  std::fprintf(stderr, "oodkit %s: the %zu skipped file%s listed in %s\n", command.c_str(), n,
+               n == 1 ? " is" : "s are", path.c_str());
 }
 
 std::vector<int64_t> first_rows(int64_t n, int64_t limit) {

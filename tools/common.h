@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
+#include "data/registry.h"
 #include "models/classifier.h"
 #include "ood/features.h"
 
@@ -21,6 +22,11 @@ std::string shared_dir();
 // The shipped ResNet-20 CIFAR-10 weights under shared_dir().
 std::string shipped_weights_path();
 
+// The value of a --device option ("cpu", "cuda", "cuda:<i>") checked against this build and
+// machine before any work starts: a build without CUDA, no CUDA device, or an index beyond the
+// devices found is an Error naming the option and the value (and suggesting --device cpu).
+Device parse_device_option(const std::string& text);
+
 // Splits "a,b,c" (empty entries dropped).
 std::vector<std::string> split_list(const std::string& text);
 std::vector<double> parse_doubles(const std::string& text, const char* option);
@@ -33,13 +39,35 @@ struct LoadedClassifier {
 };
 // Builds `arch` (or, when empty, the checkpoint's "arch" metadata, which must then name an
 // oodkit architecture) and
-// loads the safetensors state dict strictly. Errors name the file.
+// loads the safetensors state dict strictly. Errors name the file; a floating-point tensor
+// holding NaN or Inf is an error naming the file, the tensor and the count (such weights would
+// make every score NaN).
 LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,
                                  int input_size);
 
 // "name[:split]" (or "folder:<path>") -> the dataset loaded at image_size x image_size, first
-// `limit` images (-1: all); non-square folder images are fitted by image_fit().
+// `limit` images (-1: all); non-square folder images are fitted by image_fit(), unreadable ones
+// handled by skip_unreadable() (see below).
 data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit);
+
+// --skip-unreadable (a process-wide setting, off unless set): image files that cannot be read or
+// decoded are left out of image-folder datasets instead of ending the command. base_load_options()
+// carries the setting (and image_fit()) for commands that call data::load_dataset themselves; every
+// load that skipped files must be passed to note_skipped(), which prints one summary line on stderr
+// ("oodkit <command>: skipped N unreadable image files of '<set>' (the first: '<path>')") and
+// remembers the files. Without the flag an unreadable image stays an error naming the file
+// (data::UnreadableImageError), to which main() adds the suggestion of the flag.
+bool skip_unreadable();
+void set_skip_unreadable(bool on);
+void add_skip_unreadable_option(CLI::App* cmd);
+data::LoadOptions base_load_options();
+void note_skipped(const std::string& command, const data::Dataset& ds, const std::string& spec);
+// Every file note_skipped() recorded, one "<set>\t<path>\t<reason>" line each ("" when none).
+std::string skipped_report();
+// When files were skipped: writes skipped_report() to `path` (atomically) and says so on stderr,
+// or, with an empty path, prints the list on stderr. When no file was skipped it only removes a
+// list an earlier run left at `path`.
+void write_skipped_list(const std::string& command, const std::string& path);
 
 // How load_named fits non-square folder images to the square size (data::ImageFit): a
 // process-wide setting, short-crop (torchvision Resize + CenterCrop) unless set, e.g. by the
@@ -66,7 +94,9 @@ Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, cons
 // itself when it names a .safetensors file.
 std::string heatmap_decoder_path(const std::string& dir_or_file);
 
-// Writes `text` to `path` atomically (temp file + rename); errors name the path.
+// Writes `text` to `path` atomically (temp file, fsync, rename). On any failure (a full disk
+// included) the temporary file is removed, `path` is left as it was, and the Error names the path
+// and the system's reason ("File too large", "No space left on device", ...).
 void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace oodkit::tools

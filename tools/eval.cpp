@@ -1,10 +1,19 @@
 // `oodkit eval`: a trained classifier against OOD sets with every post-hoc detector.
+//
+// Output in --out, each file written atomically (temporary + rename): detectors/<method>... while
+// the protocol runs, then detectors/protocol.json (what `oodkit score` reads: absent, the folder
+// is refused), scores.safetensors, results.json, results.csv, the browser report (plots/*.png and
+// report.html, by tools/report.py: tools/report.h) and results.md, in that order. results.md is
+// written last: it exists only when the run finished. A run first removes these files of an
+// earlier run in --out, so a run killed at any moment (SIGKILL included) leaves no results that
+// look complete: none, or some without results.md.
 #include "tools/eval.h"
 
 #include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -20,6 +29,7 @@
 #include "ood/protocol.h"
 #include "tools/common.h"
 #include "tools/progress.h"
+#include "tools/report.h"
 
 namespace oodkit::tools {
 
@@ -100,7 +110,22 @@ std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
 
 }  // namespace
 
+void remove_eval_results(const std::string& out_dir) {
+  for (const char* f : {"results.md", "results.json", "results.csv", "scores.safetensors", "report.html",
+                        "detectors/protocol.json"})
+    std::remove((out_dir + "/" + f).c_str());
+  std::error_code ec;  // plots of sets this run may not have: the folder goes (a missing one is fine)
+  std::filesystem::remove_all(out_dir + "/plots", ec);
+}
+
 int run_eval(const EvalOptions& o) {
+  // Options that would leave a set empty are refused before anything is loaded.
+  OODKIT_CHECK(!split_list(o.ood).empty(), "eval: --ood '", o.ood, "' names no OOD test set");
+  for (const auto& [value, option] : {std::pair{o.fit_limit, "--fit-limit"}, std::pair{o.val_ood_limit, "--val-ood-limit"},
+                                      std::pair{o.test_limit, "--test-limit"}, std::pair{o.ood_limit, "--ood-limit"}})
+    OODKIT_CHECK(value == -1 || value > 0, "eval: ", option, " ", value,
+                 " would leave a set without images; give a positive count or -1 (all)");
+  OODKIT_CHECK(o.heldout > 0, "eval: --heldout ", o.heldout, " leaves no held-out ID images for validation");
   // Hyper-parameters are chosen on --val-ood: a validation set that is also a test set would let
   // test images choose them (checked before anything is loaded).
   for (const std::string& spec : split_list(o.ood))
@@ -110,11 +135,16 @@ int run_eval(const EvalOptions& o) {
                  "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
   const auto t0 = Clock::now();
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
+  if (!o.out_dir.empty()) remove_eval_results(o.out_dir);  // see the top of this file
   const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
   // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
   const std::string arch = o.checkpoint.empty() && o.arch.empty() ? "resnet20" : o.arch;
-  data::Dataset test = data::load_dataset(o.id, "", {});
+  data::Dataset test = data::load_dataset(o.id, "", base_load_options());
+  note_skipped("eval", test, o.id);
   const int64_t size = test.images.size(2);
+  // The classifiers take square 32x32 or 64x64 images (models/registry.h).
+  OODKIT_CHECK(test.images.size(3) == size && (size == 32 || size == 64), "eval: the ID test images of --id '", o.id,
+               "' are ", size, "x", test.images.size(3), " pixels; the classifiers take 32x32 or 64x64 images");
   LoadedClassifier lc = load_classifier(checkpoint, arch, o.num_classes ? o.num_classes : test.num_classes, int(size));
   models::Classifier& model = *lc.model;
   model.to(o.device);
@@ -157,9 +187,10 @@ int run_eval(const EvalOptions& o) {
   OODKIT_CHECK(!fo.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
 
   // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
-  data::LoadOptions train_lo;
+  data::LoadOptions train_lo = base_load_options();
   train_lo.split = "train";
   const data::Dataset train = data::load_dataset(o.id, "", train_lo);
+  note_skipped("eval", train, o.id + ":train");
   const data::HoldoutSplit split = data::holdout_split(
       train.labels, double(o.heldout) / double(train.size()), o.seed, /*stratified=*/true);
   std::vector<int64_t> fit_rows = split.train;
@@ -191,15 +222,20 @@ int run_eval(const EvalOptions& o) {
       o.val_ood == "pseudo"
           ? data::pseudo_ood(data::take_rows(train, first_n(split.val, o.val_ood_limit)).images, o.seed)
           : load_named(o.val_ood, size, o.val_ood_limit);
+  note_skipped("eval", val_ood, o.val_ood);
   in.val_ood = score_rows(o.val_ood, model, val_ood, first_rows(val_ood.size(), -1), norm, o.device, o.batch, fo,
                           need_images);
   const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
   in.test_id = score_rows(o.id, model, test, test_rows, norm, o.device, o.batch, fo, need_images);
   for (const std::string& spec : split_list(o.ood)) {
     const data::Dataset d = load_named(spec, size, o.ood_limit);
+    note_skipped("eval", d, spec);
     in.test_ood.push_back(score_rows(spec, model, d, first_rows(d.size(), -1), norm, o.device, o.batch, fo, need_images));
   }
   OODKIT_CHECK(!in.test_ood.empty(), "eval: no OOD test set given (--ood)");
+  // Files --skip-unreadable left out: listed in <out>/skipped_images.txt, or on stderr without --out.
+  if (!o.out_dir.empty() && !skipped_report().empty()) ::mkdir(o.out_dir.c_str(), 0755);
+  write_skipped_list("eval", o.out_dir.empty() ? "" : o.out_dir + "/skipped_images.txt");
 
   // ID accuracy of the classifier on the ID test rows.
   const Tensor logits = in.test_id.features.logits.cpu();
@@ -214,6 +250,7 @@ int run_eval(const EvalOptions& o) {
               100 * accuracy, (long long)correct, labels.size());
   std::fflush(stdout);
 
+  std::string protocol_json;
   if (!o.out_dir.empty()) {
     // Fitted detectors + the settings `oodkit score` needs to reproduce the features.
     ::mkdir(o.out_dir.c_str(), 0755);
@@ -228,12 +265,14 @@ int run_eval(const EvalOptions& o) {
                      {"ta_thresholds", fo.ta_thresholds},
                      {"nap_eps", fo.nap_eps},
                      {"methods", methods}};
-    write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+    protocol_json = p.dump(2) + "\n";
   }
   const auto t1 = Clock::now();
   // Progress (one line per setting tried) on stderr, so stdout stays the report.
   const std::vector<ood::MethodResult> results =
       ood::run_protocol(in, methods, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
+  // Written once every detector is saved: a folder without it is an unfinished run's.
+  if (!o.out_dir.empty()) write_text_file(in.save_dir + "/protocol.json", protocol_json);
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
 
   // ---- reports: Markdown (stdout and file), JSON, CSV
@@ -319,11 +358,8 @@ int run_eval(const EvalOptions& o) {
             << 100 * m.fpr_at_95_tpr_openood << "\n";
       }
     }
-    write_text_file(o.out_dir + "/results.json", j.dump(2) + "\n");
-    write_text_file(o.out_dir + "/results.csv", csv.str());
-    write_text_file(o.out_dir + "/results.md", md.str());
-    if (o.dump_scores) {
-      // One safetensors file: <method>/<set> -> float64 [N] scores.
+    {
+      // One safetensors file: <method>/<set> -> float64 [N] scores (the report's plots read it).
       NamedTensors scores;
       for (const ood::MethodResult& r : results) {
         scores.emplace_back(r.name + "/" + o.id,
@@ -334,7 +370,12 @@ int run_eval(const EvalOptions& o) {
       }
       save_safetensors(o.out_dir + "/scores.safetensors", scores);
     }
-    std::printf("\nwrote %s/results.{json,csv,md}%s\n", o.out_dir.c_str(), o.dump_scores ? " and scores.safetensors" : "");
+    write_text_file(o.out_dir + "/results.json", j.dump(2) + "\n");
+    write_text_file(o.out_dir + "/results.csv", csv.str());
+    const bool html = write_html_report(o.out_dir, "oodkit eval: " + lc.arch + " on " + o.id);
+    write_text_file(o.out_dir + "/results.md", md.str());  // last: marks the run finished
+    std::printf("\nwrote %s/results.{json,csv,md}, scores.safetensors%s\n", o.out_dir.c_str(),
+                html ? ", report.html and plots/" : "");
   }
   return 0;
 }

@@ -25,11 +25,16 @@ struct EvalOptions {
   uint64_t seed = 0;
   Device device = Device::cpu();
   bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
-  std::string out_dir;          // results.{json,csv,md} (and scores/ with dump_scores)
-  bool dump_scores = false;
+  std::string out_dir;          // results.{json,csv,md}, scores.safetensors, report.html, plots/
   std::string heatmap;          // a `oodkit heatmap fit` folder (or decoder file): adds "heatmap" and its fusions
 };
 
+// Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the
+// contract: results.md exists only when the run finished).
 int run_eval(const EvalOptions& o);
+
+// Removes an earlier run's results.{md,json,csv}, scores.safetensors, report.html, plots/ and detectors/protocol.json
+// from `out_dir` (run_eval does it first; `oodkit study` too, for its report).
+void remove_eval_results(const std::string& out_dir);
 
 }  // namespace oodkit::tools

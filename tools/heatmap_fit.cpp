@@ -7,7 +7,12 @@
 //   decoder.safetensors  the decoder after the last finished epoch (ood/heatmap.h), for `eval --heatmap`
 //   last.safetensors     the same plus Adam's state: what --resume continues from
 //   log.json             per epoch: loss (ID, OE), seconds, images/s, validation AUROC
-// Both .safetensors files are written atomically after every epoch.
+// All are written atomically (temporary + rename); after every epoch decoder.safetensors, then
+// log.json, then last.safetensors: the commit point, so the others are never older than it and
+// --resume drops log entries past its epoch. A run killed at any moment (SIGKILL included)
+// resumes bit-identically on the CPU; the next run in --out removes the temporaries
+// (<name>.tmp.<pid>) of a write it was killed in. A non-finite loss, gradient or state stops the
+// run with an error naming the epoch (and the step); a non-finite state is never saved.
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -28,6 +33,7 @@
 #include "tools/heatmap.h"
 #include "tools/heatmap_common.h"
 #include "tools/progress.h"
+#include "tools/train.h"
 
 namespace oodkit::tools {
 
@@ -97,6 +103,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   std::fflush(stdout);
 
   ::mkdir(o.out_dir.c_str(), 0755);
+  remove_stale_temp_files(o.out_dir, {"targets.safetensors", "decoder.safetensors", "log.json", "last.safetensors"});
   // ---- targets: features once, nearest ID neighbours once
   const std::string targets_path = o.out_dir + "/targets.safetensors";
   const std::map<std::string, std::string> targets_meta{{"classifier_fingerprint", cs.fingerprint},
@@ -238,12 +245,18 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
                    {"training_seconds_total", trained_seconds},
                    {"images_per_second", ips},
                    {"validation_auroc", val_auroc >= 0 ? nlohmann::json(100 * val_auroc) : nlohmann::json(nullptr)}});
-    // Decoder file first, then the resumable checkpoint, then the log.
-    hm->save(o.out_dir + "/decoder.safetensors");
+    // Decoder file, log, then the resumable checkpoint (the commit point, see the top).
     NamedTensors extra;
     for (const auto& [n, t] : trainer.optimizer_state()) extra.emplace_back("optim/" + n, t);
-    hm->save(last_path, extra);
+    NamedTensors all = hm->decoder().state_dict();
+    all.insert(all.end(), extra.begin(), extra.end());
+    // An update can overflow with finite losses and gradients (a huge step): never save that.
+    const std::string bad = ood::first_nonfinite(all);
+    OODKIT_CHECK(bad.empty(), "heatmap fit: '", bad, "' became non-finite (NaN or Inf) in epoch ", epoch + 1,
+                 " (lower --lr?); not saved: ", last_path, " keeps the last finished epoch");
+    hm->save(o.out_dir + "/decoder.safetensors");
     write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
+    hm->save(last_path, extra);
     if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
       std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
       break;

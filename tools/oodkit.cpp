@@ -1,8 +1,15 @@
 // The `oodkit` command line.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
 
 #include "framework/cuda_api.h"
+#include "data/image_folder.h"
 #include "framework/error.h"
 #include "tools/common.h"
 #include "tools/demo.h"
@@ -12,7 +19,36 @@
 #include "tools/heatmap.h"
 #include "tools/train.h"
 
+namespace {
+// Last resort for an exception that cannot reach main's handlers (one thrown inside an OpenMP
+// worker or a noexcept function calls std::terminate): the same one-line "oodkit: error:" message
+// and exit status 1 instead of an abort with "terminate called ...". Files being written are
+// left as temporaries (the writers rename only complete files).
+[[noreturn]] void on_terminate() {
+  static std::atomic_flag entered = ATOMIC_FLAG_INIT;
+  if (entered.test_and_set()) {  // another thread is already reporting
+    for (;;) ::pause();
+  }
+  if (const std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "oodkit: error: out of host memory (a memory allocation failed)\n");
+    } catch (const std::exception& x) {
+      std::fprintf(stderr, "oodkit: error: %s\n", x.what());
+    } catch (...) {
+      std::fprintf(stderr, "oodkit: error: unknown exception\n");
+    }
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  std::fprintf(stderr, "oodkit: error: std::terminate called without an exception\n");
+  std::abort();
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::set_terminate(on_terminate);
   CLI::App app{"oodkit: out-of-distribution detection on a from-scratch C++/CUDA framework"};
   app.require_subcommand(1);
 
@@ -54,7 +90,9 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--device", eval_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
   oodkit::tools::add_image_fit_option(eval_cmd);
-  eval_cmd->add_flag("--dump-scores", ev.dump_scores, "also write per-image scores (scores.safetensors)");
+  oodkit::tools::add_skip_unreadable_option(eval_cmd);
+  // Kept so that existing command lines keep working: per-image scores are always written now.
+  eval_cmd->add_flag("--dump-scores", "no effect: scores.safetensors is always written with --out");
   eval_cmd->add_flag("--tf32", ev.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
   eval_cmd->add_option("--heatmap", ev.heatmap,
                        "a decoder trained by `oodkit heatmap fit` (its --out folder): adds the heatmap detector and "
@@ -96,6 +134,7 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
   oodkit::tools::add_image_fit_option(score_cmd);
+  oodkit::tools::add_skip_unreadable_option(score_cmd);
   score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
   score_cmd->add_option("--device", score_device, "cpu, cuda or cuda:<i>")->capture_default_str();
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
@@ -193,23 +232,23 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*study_cmd) {
-      st.device = oodkit::Device::parse(study_device);
+      st.device = oodkit::tools::parse_device_option(study_device);
       return oodkit::tools::run_study(st);
     }
     if (*score_cmd) {
-      sc.device = oodkit::Device::parse(score_device);
+      sc.device = oodkit::tools::parse_device_option(score_device);
       return oodkit::tools::run_score(sc);
     }
     if (*train_cmd) {
-      tr.device = oodkit::Device::parse(train_device);
+      tr.device = oodkit::tools::parse_device_option(train_device);
       return oodkit::tools::run_train(tr);
     }
     if (*eval_cmd) {
-      ev.device = oodkit::Device::parse(eval_device);
+      ev.device = oodkit::tools::parse_device_option(eval_device);
       return oodkit::tools::run_eval(ev);
     }
     if (*heatmap_cmd) {
-      const oodkit::Device dev = oodkit::Device::parse(heatmap_device);
+      const oodkit::Device dev = oodkit::tools::parse_device_option(heatmap_device);
       if (*hfit_cmd) {
         hf.device = dev;
         return oodkit::tools::run_heatmap_fit(hf);
@@ -228,13 +267,22 @@ int main(int argc, char** argv) {
       }
     }
     if (*demo_cmd) {
-      demo.device = oodkit::Device::parse(demo_device);
+      demo.device = oodkit::tools::parse_device_option(demo_device);
       return oodkit::tools::run_demo(demo);
     }
+  } catch (const oodkit::data::UnreadableImageError& e) {
+    const bool has_flag = *eval_cmd || *score_cmd;
+    std::fprintf(stderr, "oodkit: error: %s%s\n", e.what(),
+                 has_flag ? "; pass --skip-unreadable to leave unreadable images out (they are counted and listed)"
+                          : "");
+    return 1;
   } catch (const oodkit::Error& e) {
     std::fprintf(stderr, "oodkit: error: %s\n", e.what());
     return 1;
-  } catch (const std::exception& e) {  // e.g. a malformed JSON file, out of host memory
+  } catch (const std::bad_alloc&) {  // Tensor allocations say so themselves (OutOfMemoryError)
+    std::fprintf(stderr, "oodkit: error: out of host memory (a memory allocation failed)\n");
+    return 1;
+  } catch (const std::exception& e) {  // e.g. a malformed JSON file
     std::fprintf(stderr, "oodkit: error: %s\n", e.what());
     return 1;
   }

@@ -14,34 +14,25 @@
 #include "ood/protocol.h"
 #include "ood/state_io.h"
 #include "tools/common.h"
+#include "tools/protocol_file.h"
 
 namespace oodkit::tools {
 
 int run_score(const ScoreOptions& o) {
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
-  const std::string proto_path = o.detectors + "/protocol.json";
-  std::ifstream pf(proto_path);
-  OODKIT_CHECK(pf.good(), "cannot open '", proto_path, "' (run `oodkit eval --out DIR` first; pass DIR/detectors)");
-  nlohmann::json proto;
-  try {
-    proto = nlohmann::json::parse(pf);
-  } catch (const std::exception& e) {
-    OODKIT_FAIL("'", proto_path, "' is not valid JSON: ", e.what());
-  }
-  const std::string checkpoint = o.checkpoint.empty() ? proto.at("checkpoint").get<std::string>() : o.checkpoint;
-  const int64_t size = proto.at("image_size").get<int64_t>();
-  LoadedClassifier lc = load_classifier(checkpoint, proto.at("arch").get<std::string>(),
-                                        proto.at("num_classes").get<int64_t>(), int(size));
+  const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
+  const std::string checkpoint = o.checkpoint.empty() ? proto.checkpoint : o.checkpoint;
+  const int64_t size = proto.image_size;
+  LoadedClassifier lc = load_classifier(checkpoint, proto.arch, proto.num_classes, int(size));
   lc.model->to(o.device);
   lc.model->eval();
-  const data::Normalization norm = data::normalization_for(proto.at("id").get<std::string>());
+  const data::Normalization norm = data::normalization_for(proto.id);
   ood::FeatureOptions fo;
-  fo.ta_thresholds = proto.at("ta_thresholds").get<std::vector<double>>();
-  fo.nap_eps = proto.at("nap_eps").get<double>();
-  std::vector<std::string> methods =
-      o.methods.empty() ? proto.at("methods").get<std::vector<std::string>>() : split_list(o.methods);
+  fo.ta_thresholds = proto.ta_thresholds;
+  fo.nap_eps = proto.nap_eps;
+  std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
 
-  data::LoadOptions lo;
+  data::LoadOptions lo = base_load_options();
   std::string name = o.data;
   if (const size_t c = name.find(':'); c != std::string::npos && name.rfind("folder:", 0) != 0) {
     lo.split = name.substr(c + 1);
@@ -49,11 +40,12 @@ int run_score(const ScoreOptions& o) {
   }
   lo.image_size = size;
   lo.limit = o.limit;
-  lo.fit = image_fit();
-  if (proto.contains("image_fit") && proto.at("image_fit").get<std::string>() != data::image_fit_name(lo.fit))
+  if (!proto.image_fit.empty() && proto.image_fit != data::image_fit_name(lo.fit))
     std::fprintf(stderr, "oodkit score: note: the detectors were evaluated with --resize %s, scoring uses %s\n",
-                 proto.at("image_fit").get<std::string>().c_str(), data::image_fit_name(lo.fit).c_str());
+                 proto.image_fit.c_str(), data::image_fit_name(lo.fit).c_str());
   const data::Dataset ds = data::load_dataset(name, "", lo);
+  note_skipped("score", ds, o.data);
+  OODKIT_CHECK(ds.size() > 0, "score: --data '", o.data, "' gives no images (--limit ", o.limit, ")");
 
   // Features for every image, and the images themselves when an input-perturbation method is used.
   std::vector<ood::Features> parts;
@@ -73,9 +65,12 @@ int run_score(const ScoreOptions& o) {
     const std::string path = o.detectors + "/" + m;
     std::ifstream jf(ood::state_json_path(path));
     OODKIT_CHECK(jf.good(), "no saved detector or fusion '", m, "' in '", o.detectors, "'");
-    const nlohmann::json j = nlohmann::json::parse(jf);
+    // Only the kind is read here; the state readers validate the whole file.
+    const nlohmann::json j = nlohmann::json::parse(jf, nullptr, /*allow_exceptions=*/false);
+    OODKIT_CHECK(j.is_object() && j.contains("kind") && j["kind"].is_string(), "'", ood::state_json_path(path),
+                 "' is not a detector state (invalid JSON or no \"kind\")");
     std::vector<double> s;
-    if (j.at("kind") == "fusion") {
+    if (j["kind"] == "fusion") {
       ood::StateReader r(path, "fusion");
       const ood::FusionKind kind = r.has("fusion_kind") ? ood::parse_fusion_kind(r.text("fusion_kind"))
                                    : r.integer("geometric") != 0 ? ood::FusionKind::Geometric
@@ -118,6 +113,9 @@ int run_score(const ScoreOptions& o) {
     for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
     csv << "\n";
   }
+  // Files --skip-unreadable left out: listed in <out>.skipped.txt, or on stderr without --out. The
+  // index column counts the images read.
+  write_skipped_list("score", o.out.empty() ? "" : o.out + ".skipped.txt");
   if (o.out.empty()) std::printf("%s", csv.str().c_str());
   else {
     write_text_file(o.out, csv.str());

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages oodkit builds with, if any is missing. Idempotent.
+# Installs the Debian packages oodkit builds and runs with, if any is missing. Idempotent.
+#   tools/setup.sh          build and run: compiler, CMake, Eigen, stb, JSON, CLI11, GoogleTest, zlib,
+#                           Python 3 with matplotlib (the eval report's plots, tools/report.py)
+#   tools/setup.sh --test   also what only the tests need: headless Chromium (renders report.html)
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: the build uses it when present.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config python3 libeigen3-dev libstb-dev nlohmann-json3-dev libcli11-dev
-      libgtest-dev zlib1g-dev)
+pkgs=(build-essential cmake pkg-config python3 python3-matplotlib libeigen3-dev libstb-dev nlohmann-json3-dev
+      libcli11-dev libgtest-dev zlib1g-dev)
+case "${1:-}" in
+  --test) pkgs+=(chromium-headless-shell) ;;
+  "") ;;
+  *) echo "setup.sh: unknown argument '$1' (use --test or nothing)" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

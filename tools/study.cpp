@@ -19,6 +19,9 @@ namespace oodkit::tools {
 int run_study(const StudyOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   ::mkdir(o.out_dir.c_str(), 0755);
+  // report.md is written last (atomically) and marks a finished study: an earlier one's goes
+  // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
+  std::remove((o.out_dir + "/report.md").c_str());
 
   TrainOptions tr;
   tr.arch = o.arch;
@@ -115,10 +118,11 @@ int run_study(const StudyOptions& o) {
       report << line;
     }
   }
-  report << "\n## OOD detection\n" << body;
+  report << "\n## OOD detection\n\nScore histograms and ROC curves: eval/report.html (open it in a browser).\n" << body;
   write_text_file(o.out_dir + "/report.md", report.str());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("\nstudy finished in %.0f s: report %s/report.md\n", secs, o.out_dir.c_str());
+  std::printf("\nstudy finished in %.0f s: report %s/report.md, pictures %s/report.html\n", secs, o.out_dir.c_str(),
+              ev.out_dir.c_str());
   return 0;
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-bash tools/setup.sh
+bash tools/setup.sh --test   # build deps + what only the tests need (headless Chromium)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${OODKIT_CMAKE_FLAGS:-}
 cmake --build "$build" -j "$(nproc)"
 # shellcheck disable=SC2086

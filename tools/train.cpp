@@ -1,18 +1,27 @@
 // `oodkit train`: trains a classifier from the registry on a dataset from the registry.
 //
-// Checkpoints, written atomically after every epoch in --out:
-//   last.safetensors   model state dict + optimiser state ("optim/<name>") + metadata (arch,
-//                      num_classes, dataset, epoch, options): what --resume continues from
+// Checkpoints, written atomically after every epoch in --out, in this order:
 //   model.safetensors  the model state dict alone (torch names) + metadata, for `oodkit eval`
 //   log.json           per-epoch loss, accuracies, learning rate, time
-// Batch order and augmentation depend only on (seed, epoch), so a resumed run sees exactly the
-// batches an uninterrupted one would have (WRN's dropout masks are the exception: their
-// generator state is not checkpointed).
+//   last.safetensors   model state dict + optimiser state ("optim/<name>") + metadata (arch,
+//                      num_classes, dataset, epoch): what --resume continues from
+// last.safetensors is the commit point: written last, so the other two are never older than it;
+// --resume drops log entries past its epoch and redoes that work. A run killed at any moment
+// (SIGKILL included) thus leaves a consistent checkpoint; the temporaries of a write it was in
+// (<name>.tmp.<pid>) are removed by the next run in --out.
+// Batch order and augmentation depend only on (seed, epoch), and WRN's dropout generator is
+// reseeded from (seed, epoch) at each epoch start, so a resumed run sees exactly the batches and
+// masks an uninterrupted one would have: on the CPU it ends bit-identical.
+// A non-finite loss or gradient stops training with an error naming the epoch, the step and which
+// of the two; a non-finite state is never saved, so last.safetensors keeps the last good epoch.
 #include "tools/train.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -27,8 +36,11 @@
 #include "framework/lr_schedule.h"
 #include "framework/ops/loss.h"
 #include "framework/optim.h"
+#include "framework/random.h"
 #include "framework/safetensors.h"
 #include "models/registry.h"
+#include "models/wide_resnet.h"
+#include "ood/heatmap_train.h"
 #include "tools/common.h"
 
 namespace oodkit::tools {
@@ -97,6 +109,30 @@ bool file_exists(const std::string& p) { return ::access(p.c_str(), R_OK) == 0; 
 
 }  // namespace
 
+int remove_stale_temp_files(const std::string& dir, const std::vector<std::string>& names) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  int removed = 0;
+  for (const dirent* e; (e = ::readdir(d)) != nullptr;) {
+    const std::string f = e->d_name;
+    for (const std::string& n : names) {
+      const std::string prefix = n + ".tmp.";
+      if (f.size() <= prefix.size() || f.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string digits = f.substr(prefix.size());
+      if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      const pid_t pid = pid_t(std::stol(digits));
+      // Left alone while its writer may still run (kill fails with EPERM for another user's process).
+      if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+      if (::unlink((dir + "/" + f).c_str()) == 0) {
+        std::printf("removed %s/%s (left by a run killed while writing)\n", dir.c_str(), f.c_str());
+        ++removed;
+      }
+    }
+  }
+  ::closedir(d);
+  return removed;
+}
+
 int run_train(const TrainOptions& o) {
   OODKIT_CHECK(o.epochs > 0 && o.batch > 0, "train: --epochs and --batch must be positive");
   OODKIT_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "train: --val-fraction must be in [0, 1)");
@@ -123,6 +159,7 @@ int run_train(const TrainOptions& o) {
   std::unique_ptr<optim::LRSchedule> schedule = make_schedule(o);
 
   ::mkdir(o.out_dir.c_str(), 0755);
+  remove_stale_temp_files(o.out_dir, {"model.safetensors", "log.json", "last.safetensors"});
   const std::string last_path = o.out_dir + "/last.safetensors";
   nlohmann::json log = nlohmann::json::array();
   int start_epoch = 0;
@@ -142,6 +179,8 @@ int run_train(const TrainOptions& o) {
     if (file_exists(o.out_dir + "/log.json")) {
       std::ifstream f(o.out_dir + "/log.json");
       log = nlohmann::json::parse(f);
+      // Entries of an epoch that was logged but whose checkpoint was not committed are redone.
+      while (!log.empty() && log.back().at("epoch").get<int>() > start_epoch) log.erase(log.size() - 1);
     }
     std::printf("resuming from %s after epoch %d\n", last_path.c_str(), start_epoch);
   } else if (o.resume) {
@@ -165,12 +204,15 @@ int run_train(const TrainOptions& o) {
               split.val.empty() ? "" : (", " + std::to_string(split.val.size()) + " held out").c_str(),
               (long long)test_set.size(), (long long)model->num_parameters(), o.device.str().c_str(),
               o.optimizer.c_str(), o.tf32 ? "TF32" : "FP32");
+  std::fflush(stdout);
   const bool tty = ::isatty(STDOUT_FILENO);
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const double lr = schedule->lr_at(epoch);
     opt->set_lr(lr);
     model->train();
     loader.start_epoch(epoch);
+    if (auto* wrn = dynamic_cast<models::WideResNet*>(model.get()))
+      wrn->dropout_generator().manual_seed(counter_hash(o.seed ^ 0x64726f706f7574ull /* "dropout" */, uint64_t(epoch)));
     const auto t0 = Clock::now();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
@@ -181,13 +223,17 @@ int run_train(const TrainOptions& o) {
     struct Pending {
       int64_t step;
       Tensor loss, logits, labels;
+      Tensor grad_flag;  // ood::nonfinite_flag of the step's gradients
     };
     std::vector<Pending> pending;
     const auto read_back = [&] {
       for (const Pending& p : pending) {
         const double l = p.loss.item();
-        OODKIT_CHECK(std::isfinite(l), "train: loss became ", l, " at epoch ", epoch + 1, " step ", p.step + 1,
-                     " (lower --lr?)");
+        OODKIT_CHECK(std::isfinite(l), "train: the loss became ", l, " at epoch ", epoch + 1, " step ", p.step + 1,
+                     " (lower --lr?); ", last_path, " keeps the last finished epoch");
+        OODKIT_CHECK(!p.grad_flag.defined() || std::isfinite(p.grad_flag.item()),
+                     "train: the gradients became non-finite (NaN or Inf) at epoch ", epoch + 1, " step ", p.step + 1,
+                     " with a finite loss (lower --lr?); ", last_path, " keeps the last finished epoch");
         loss_sum += l * double(p.labels.numel());
         correct += count_correct(p.logits, p.labels);
         seen += p.labels.numel();
@@ -200,8 +246,10 @@ int run_train(const TrainOptions& o) {
       const Tensor loss = ops::cross_entropy(logits, y);
       opt->zero_grad();
       loss.backward();
+      std::vector<Tensor> grads;
+      for (const Tensor& w : opt->params()) grads.push_back(w.grad());
+      pending.push_back({step, loss.detach(), logits.detach(), b.labels, ood::nonfinite_flag(grads)});
       opt->step();
-      pending.push_back({step, loss.detach(), logits.detach(), b.labels});
       if (step % kReadEvery != 0 && step + 1 != steps) continue;
       read_back();
       if (tty) {
@@ -230,18 +278,22 @@ int run_train(const TrainOptions& o) {
                    {"val_accuracy", val_acc >= 0 ? nlohmann::json(val_acc) : nlohmann::json(nullptr)},
                    {"test_accuracy", test_acc}, {"seconds", train_secs}, {"images_per_second", double(seen) / train_secs}});
 
-    // Checkpoints: model-only file first, then the resumable one, then the log.
+    // Checkpoints: model-only file, log, then the resumable one (the commit point, see the top).
     std::map<std::string, std::string> meta{{"arch", o.arch},
                                             {"num_classes", std::to_string(train_set.num_classes)},
                                             {"dataset", o.dataset},
                                             {"epoch", std::to_string(epoch + 1)},
                                             {"test_accuracy", std::to_string(test_acc)}};
     const NamedTensors state = model->state_dict();
-    save_safetensors(o.out_dir + "/model.safetensors", state, meta);
     NamedTensors all = state;
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);
-    save_safetensors(last_path, all, meta);
+    // An update can overflow with finite losses and gradients (a huge step): never save that.
+    const std::string bad = ood::first_nonfinite(all);
+    OODKIT_CHECK(bad.empty(), "train: '", bad, "' became non-finite (NaN or Inf) in epoch ", epoch + 1,
+                 " (lower --lr?); not saved: ", last_path, " keeps the last finished epoch");
+    save_safetensors(o.out_dir + "/model.safetensors", state, meta);
     write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
+    save_safetensors(last_path, all, meta);
     if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
       std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
       break;

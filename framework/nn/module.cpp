@@ -62,6 +62,17 @@ NamedTensors Module::state_dict() const {
   return out;
 }
 
+namespace {
+// "a, b, c and 7 more": the first `shown` items and a count of the rest, so that an error about
+// a whole network's worth of names stays a readable line.
+std::string first_few(const std::vector<std::string>& items, size_t shown = 5) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < shown; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > shown) out += " and " + std::to_string(items.size() - shown) + " more";
+  return out;
+}
+}  // namespace
+
 void Module::load_state_dict(const NamedTensors& state, bool strict) {
   std::vector<std::pair<std::string, Slot>> slots;
   collect("", true, true, &slots);
@@ -70,40 +81,50 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
     OODKIT_CHECK(given.emplace(n, &t).second, "load_state_dict: duplicate entry '", n, "'");
   }
   std::unordered_set<std::string> known;
-  std::vector<std::string> missing;
+  // Every problem is collected (in the model's order) and reported at once, each kind as a count
+  // plus its first few names.
+  std::vector<std::string> missing, unexpected, bad_shape, bad_dtype;
   // Validate everything before writing anything, so that a bad state leaves the module as it was.
   std::vector<std::pair<Tensor*, Tensor>> writes;
   for (auto& [name, slot] : slots) {
     known.insert(name);
     auto it = given.find(name);
     if (it == given.end()) {
-      if (!slot.optional) missing.push_back(name);
+      if (!slot.optional) missing.push_back("'" + name + "'");
       continue;
     }
     const Tensor& src = *it->second;
     Tensor& dst = *slot.tensor;
     OODKIT_CHECK(src.defined(), "load_state_dict: entry '", name, "' is undefined");
-    OODKIT_CHECK(src.shape() == dst.shape(), "load_state_dict: shape mismatch for '", name, "': checkpoint has ",
-                 shape_str(src.shape()), ", model expects ", shape_str(dst.shape()));
+    if (src.shape() != dst.shape()) {
+      bad_shape.push_back("'" + name + "' (checkpoint " + shape_str(src.shape()) + ", model " + shape_str(dst.shape()) + ")");
+      continue;
+    }
     Tensor v = src;
     if (v.dtype() != dst.dtype()) {
       const bool ok = (dst.dtype() == DType::F32 && v.dtype() == DType::F64) ||
                       (dst.dtype() == DType::I64 && v.dtype() == DType::I32);
-      OODKIT_CHECK(ok, "load_state_dict: dtype mismatch for '", name, "': checkpoint has ", dtype_name(v.dtype()),
-                   ", model expects ", dtype_name(dst.dtype()));
+      if (!ok) {
+        bad_dtype.push_back("'" + name + "' (checkpoint " + dtype_name(v.dtype()) + ", model " + dtype_name(dst.dtype()) + ")");
+        continue;
+      }
       v = v.to(dst.dtype());
     }
     writes.emplace_back(&dst, v);
   }
-  if (strict) {
-    std::string unknown;
+  if (strict)
     for (const auto& [n, t] : state)
-      if (!known.count(n)) unknown += (unknown.empty() ? "" : ", ") + n;
-    std::string miss;
-    for (const std::string& n : missing) miss += (miss.empty() ? "" : ", ") + n;
-    OODKIT_CHECK(unknown.empty() && miss.empty(), "load_state_dict: ",
-                 miss.empty() ? "" : "missing entries: " + miss + (unknown.empty() ? "" : "; "),
-                 unknown.empty() ? "" : "unexpected entries: " + unknown);
+      if (!known.count(n)) unexpected.push_back("'" + n + "'");
+  if (!strict) missing.clear();
+  std::vector<std::string> parts;
+  if (!bad_shape.empty()) parts.push_back(std::to_string(bad_shape.size()) + " with the wrong shape: " + first_few(bad_shape, 3));
+  if (!bad_dtype.empty()) parts.push_back(std::to_string(bad_dtype.size()) + " with the wrong dtype: " + first_few(bad_dtype, 3));
+  if (!missing.empty()) parts.push_back(std::to_string(missing.size()) + " missing: " + first_few(missing));
+  if (!unexpected.empty()) parts.push_back(std::to_string(unexpected.size()) + " unexpected: " + first_few(unexpected));
+  if (!parts.empty()) {
+    std::string msg;
+    for (const std::string& p : parts) msg += (msg.empty() ? "" : "; ") + p;
+    OODKIT_FAIL("load_state_dict: ", slots.size(), " model entries, ", state.size(), " given; ", msg);
   }
   for (auto& [dst, v] : writes) dst->copy_(v);
 }

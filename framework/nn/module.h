@@ -30,6 +30,8 @@ class Module {
   // Copies values into the registered tensors (converting device; dtype must match, except
   // that float64 sources are accepted for float32 slots). Errors name the entry and both
   // shapes. strict: every non-optional entry must be present and no unknown names given.
+  // All problems are reported in one Error: per kind (wrong shape, wrong dtype, missing,
+  // unexpected) a count and the first few names, never the whole list.
   void load_state_dict(const NamedTensors& state, bool strict = true);
 
   void train(bool on = true);  // recursive

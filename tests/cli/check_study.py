@@ -7,6 +7,7 @@ of it are reported with metrics in [0, 100].
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,8 @@ def main():
     if p.returncode != 0:
         failures.append("study exited with %d" % p.returncode)
     for f in ("report.md", "classifier/model.safetensors", "heatmap/decoder.safetensors",
-              "heatmap/targets.safetensors", "eval/results.json", "eval/detectors/heatmap.decoder.safetensors"):
+              "heatmap/targets.safetensors", "eval/results.json", "eval/detectors/heatmap.decoder.safetensors",
+              "eval/scores.safetensors", "eval/report.html"):
         if not os.path.exists(os.path.join(out, f)):
             failures.append("missing %s" % f)
     if not failures:
@@ -33,6 +35,12 @@ def main():
             if needle not in report:
                 failures.append("report.md lacks '%s'" % needle)
         res = json.load(open(os.path.join(out, "eval", "results.json")))
+        page = open(os.path.join(out, "eval", "report.html"), encoding="utf-8").read()
+        for s in res["methods"]["msp"]["sets"]:  # the set names as report.py turns them into file names
+            for kind in ("hist", "roc"):
+                png = "%s_%s.png" % (re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_"), kind)
+                if not os.path.isfile(os.path.join(out, "eval", "plots", png)) or "plots/" + png not in page:
+                    failures.append("eval/plots/%s missing or not in report.html" % png)
         for m in ("msp", "energy", "heatmap", "heatmap_energy"):
             a = res["methods"].get(m, {}).get("average", {}).get("auroc")
             if a is None or not 0 <= a <= 100:

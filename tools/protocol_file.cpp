@@ -1,0 +1,69 @@
+#include "tools/protocol_file.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "framework/error.h"
+
+namespace oodkit::tools {
+
+namespace {
+using json = nlohmann::json;
+
+// The value of `key`, which must exist; errors name the file and the key.
+const json& field(const std::string& path, const json& doc, const char* key) {
+  const auto it = doc.find(key);
+  OODKIT_CHECK(it != doc.end(), "'", path, "': missing key '", key, "'");
+  return *it;
+}
+
+std::string text(const std::string& path, const json& doc, const char* key) {
+  const json& v = field(path, doc, key);
+  OODKIT_CHECK(v.is_string(), "'", path, "': '", key, "' must be a string, got ", v.type_name());
+  return v.get<std::string>();
+}
+
+int64_t positive_integer(const std::string& path, const json& doc, const char* key) {
+  const json& v = field(path, doc, key);
+  OODKIT_CHECK(v.is_number_integer() && v.get<int64_t>() > 0, "'", path, "': '", key,
+               "' must be a positive integer, got ", v.type_name() == std::string("number") ? v.dump() : v.type_name());
+  return v.get<int64_t>();
+}
+}  // namespace
+
+SavedProtocol read_saved_protocol(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  OODKIT_CHECK(in.good(), "cannot open '", path, "' (run `oodkit eval --out DIR` first; pass DIR/detectors)");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  // No exceptions from the parser: a discarded value means invalid JSON.
+  const json doc = json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  OODKIT_CHECK(!doc.is_discarded(), "'", path, "' is not valid JSON");
+  OODKIT_CHECK(doc.is_object(), "'", path, "' must hold a JSON object, got ", doc.type_name());
+  SavedProtocol p;
+  p.arch = text(path, doc, "arch");
+  p.num_classes = positive_integer(path, doc, "num_classes");
+  p.checkpoint = text(path, doc, "checkpoint");
+  p.id = text(path, doc, "id");
+  p.image_size = positive_integer(path, doc, "image_size");
+  if (doc.contains("image_fit")) p.image_fit = text(path, doc, "image_fit");
+  const json& ta = field(path, doc, "ta_thresholds");
+  OODKIT_CHECK(ta.is_array(), "'", path, "': 'ta_thresholds' must be an array of numbers, got ", ta.type_name());
+  for (const json& v : ta) {
+    OODKIT_CHECK(v.is_number(), "'", path, "': 'ta_thresholds' must be an array of numbers, holds a ", v.type_name());
+    p.ta_thresholds.push_back(v.get<double>());
+  }
+  const json& eps = field(path, doc, "nap_eps");
+  OODKIT_CHECK(eps.is_number(), "'", path, "': 'nap_eps' must be a number, got ", eps.type_name());
+  p.nap_eps = eps.get<double>();
+  const json& methods = field(path, doc, "methods");
+  OODKIT_CHECK(methods.is_array(), "'", path, "': 'methods' must be an array of names, got ", methods.type_name());
+  for (const json& v : methods) {
+    OODKIT_CHECK(v.is_string(), "'", path, "': 'methods' must be an array of names, holds a ", v.type_name());
+    p.methods.push_back(v.get<std::string>());
+  }
+  return p;
+}
+
+}  // namespace oodkit::tools

@@ -1,0 +1,26 @@
+// protocol.json: the settings `oodkit eval --out DIR` writes to DIR/detectors/protocol.json so
+// that `oodkit score` extracts the same features without refitting (tools/eval.cpp writes it).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace oodkit::tools {
+
+struct SavedProtocol {
+  std::string arch;
+  int64_t num_classes = 0;       // > 0
+  std::string checkpoint;
+  std::string id;                // the ID dataset name (selects the normalisation)
+  int64_t image_size = 0;        // > 0
+  std::string image_fit;         // "" when the file predates the key
+  std::vector<double> ta_thresholds;
+  double nap_eps = 0;
+  std::vector<std::string> methods;
+};
+
+// Reads and validates `path`: a JSON object with every field above (image_fit optional) of the
+// right type. Every error is an oodkit::Error naming `path` (and the key, where there is one).
+SavedProtocol read_saved_protocol(const std::string& path);
+
+}  // namespace oodkit::tools

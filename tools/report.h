@@ -1,0 +1,17 @@
+// The browser report of an eval run: runs tools/report.py (matplotlib) on the run folder, which
+// writes plots/<set>_hist.png, plots/<set>_roc.png and report.html from results.json and
+// scores.safetensors (see the script's header).
+#pragma once
+#include <string>
+
+namespace oodkit::tools {
+
+// Runs the report script on `run_dir` (results.json and scores.safetensors written). Never
+// throws and never fails the run (the results files are complete already): a missing
+// interpreter, script or matplotlib, or a failing script, is one warning line on stderr.
+// Returns true when report.html was written. The interpreter is $OODKIT_PYTHON, else the one
+// chosen at configure time (the first of /usr/bin/python3, CMake's Python 3 that imports
+// matplotlib); the script is $OODKIT_REPORT_SCRIPT, else tools/report.py of the source tree.
+bool write_html_report(const std::string& run_dir, const std::string& title);
+
+}  // namespace oodkit::tools
