@@ -444,11 +444,14 @@ TEST(ConvBatchInvariance, CpuResultsDoNotDependOnTheBatch) {
     int64_t c, k, h, kernel;
     int stride, pad;
   };
-  const std::vector<Shape> shapes = {{false, 5, 7, 4, 3, 1, 1},  // 4x4 maps, 3x3
-                                     {false, 6, 4, 8, 1, 1, 0},  // pointwise, 8x8
-                                     {true, 6, 3, 4, 4, 2, 1},   // DCGAN step 4x4 -> 8x8
-                                     {true, 9, 5, 1, 4, 1, 0},   // DCGAN first step 1x1 -> 4x4
-                                     {false, 3, 4, 16, 3, 1, 1}};  // 16x16 = 256 columns: one product per image
+  // Maps of at most 16 positions are computed in padded chunks of images, larger ones one
+  // product per image (framework/ops/conv.cpp); both paths must be batch invariant.
+  const std::vector<Shape> shapes = {{false, 5, 7, 4, 3, 1, 1},  // 4x4 maps, 3x3: chunks
+                                     {false, 6, 4, 4, 1, 1, 0},  // pointwise, 4x4: chunks
+                                     {false, 6, 4, 8, 1, 1, 0},  // pointwise, 8x8: one product per image
+                                     {true, 6, 3, 4, 4, 2, 1},   // DCGAN step 4x4 -> 8x8: chunks
+                                     {true, 9, 5, 1, 4, 1, 0},   // DCGAN first step 1x1 -> 4x4: chunks
+                                     {false, 3, 4, 16, 3, 1, 1}};  // 16x16: one product per image
   Generator gen(21);
   for (DType dt : {DType::F32, DType::F64}) {
     for (const Shape& s : shapes) {

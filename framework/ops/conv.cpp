@@ -166,13 +166,24 @@ void col2im(const ConvGeometry& g, const T* col, T* x, int64_t ld) {
 // gebp_traits::mr rows use one kernel, the remainder others (with split accumulators). So ld is
 // m*ho*wo rounded up to a multiple of mr (the padding columns are computed and dropped), and every
 // column of every image, alone or in any batch, goes through the full-panel kernel with the same
-// k order. Maps of kChunkColumns or more, and products with one output row (a GEMV: one output
+// k order. Larger maps (below), and products with one output row (a GEMV: one output
 // channel forward, c*kh*kw = 1 backward), keep one unpadded product per image: the same product
 // for an image whatever the batch. The choice depends on the geometry only, never on the batch
 // size. The filter gradient sums over the batch anyway and is not padded.
+//
+// Which maps: only those of at most kChunkMaxPositions positions (4x4 and smaller: the decoder's
+// 1x1 and 4x4 inputs, ResNet-18's last stage). Measured on 2 cores at batch 8 (bench_ops, A/B
+// against one product per image, docs/results.md): 4x4 maps gain 16-20%, while 16x16 maps at 128
+// channels lose up to 1.49x and 8x8 maps at 256 channels 1.2x (their per-image products are
+// already large enough for Eigen's blocking; the chunk copies and the wider panels cost more).
 constexpr int64_t kChunkColumns = 512;
+constexpr int64_t kChunkMaxPositions = 16;
 
+bool chunked_geometry(const ConvGeometry& g) { return int64_t(g.ho) * g.wo <= kChunkMaxPositions; }
+
+// Images per chunk (1: one product per image).
 int64_t chunk_images(const ConvGeometry& g) {
+  if (!chunked_geometry(g)) return 1;
   const int64_t howo = int64_t(g.ho) * g.wo;
   return std::max<int64_t>(1, std::min<int64_t>(g.n, (kChunkColumns + howo - 1) / howo));
 }
@@ -215,7 +226,7 @@ template <class T>
 void cpu_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const int64_t ckk = int64_t(g.c) * g.kh * g.kw, howo = int64_t(g.ho) * g.wo, chw = int64_t(g.c) * g.h * g.w;
   const int64_t khw = int64_t(g.k) * howo;
-  const bool pointwise = is_pointwise(g), chunked = g.k > 1 && howo < kChunkColumns;
+  const bool pointwise = is_pointwise(g), chunked = g.k > 1 && chunked_geometry(g);
   const int64_t cb = chunked ? chunk_images(g) : 1, width = chunked ? panel_columns<T>(cb * howo) : howo;
   const MapConstMat<T> W(w, g.k, ckk);
 #pragma omp parallel
@@ -252,7 +263,7 @@ template <class T>
 void cpu_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   const int64_t ckk = int64_t(g.c) * g.kh * g.kw, howo = int64_t(g.ho) * g.wo, chw = int64_t(g.c) * g.h * g.w;
   const int64_t khw = int64_t(g.k) * howo;
-  const bool pointwise = is_pointwise(g), chunked = ckk > 1 && howo < kChunkColumns;
+  const bool pointwise = is_pointwise(g), chunked = ckk > 1 && chunked_geometry(g);
   const int64_t cb = chunked ? chunk_images(g) : 1, width = chunked ? panel_columns<T>(cb * howo) : howo;
   const MapConstMat<T> W(w, g.k, ckk);
 #pragma omp parallel
