@@ -1,5 +1,6 @@
 #include "data/cifar.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
@@ -7,8 +8,9 @@ namespace oodkit::data {
 
 namespace {
 std::vector<uint8_t> read_file(const std::string& path) {
+  errno = 0;
   std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OODKIT_CHECK(f.good(), "cannot open '", path, "'");
+  OODKIT_CHECK(f.good(), "cannot open '", path, "'", errno ? std::string(": ") + std::strerror(errno) : std::string());
   const std::streamsize size = f.tellg();
   f.seekg(0);
   std::vector<uint8_t> bytes(size_t(std::max<std::streamsize>(size, 0)));

@@ -214,7 +214,7 @@ void load_one(const std::string& path, const ImageFolderOptions& o, int64_t fh, 
   } catch (const OutOfMemoryError&) {
     throw;
   } catch (const Error& e) {
-    throw UnreadableImageError(e.what());
+    throw UnreadableImageError(e.what(), e.where());
   }
   const int64_t h = img.size(1), w = img.size(2);
   const auto [rh, rw] = resized_size(h, w, o);
@@ -452,8 +452,8 @@ Dataset load_image_files(const std::vector<std::string>& files_in, const ImageFo
     } catch (const OutOfMemoryError&) {
       throw;
     } catch (const Error& e) {
-      if (!o.skip_unreadable) throw UnreadableImageError(e.what());
-      errors[i] = std::make_exception_ptr(UnreadableImageError(e.what()));
+      if (!o.skip_unreadable) throw UnreadableImageError(e.what(), e.where());
+      errors[i] = std::make_exception_ptr(UnreadableImageError(e.what(), e.where()));
     }
   }
   Dataset ds;

@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cctype>
 #include <fstream>
 #include <new>
@@ -12,8 +14,9 @@
 namespace oodkit::data {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  errno = 0;
   std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OODKIT_CHECK(f.good(), "cannot open '", path, "'");
+  OODKIT_CHECK(f.good(), "cannot open '", path, "'", errno ? std::string(": ") + std::strerror(errno) : std::string());
   const std::streamsize size = f.tellg();
   OODKIT_CHECK(size >= 0, "cannot read '", path, "' (not a regular file?)");
   f.seekg(0);

@@ -128,10 +128,15 @@ void BatchLoader::produce(int64_t epoch, std::vector<int64_t> order) {
       lock.unlock();
       not_empty_.notify_one();
     }
+  } catch (const InternalError&) {  // keeps its own location and bug-report wording
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = std::current_exception();
   } catch (const std::exception& e) {
+    const auto* err = dynamic_cast<const Error*>(&e);
     std::lock_guard<std::mutex> lock(mu_);
     error_ = std::make_exception_ptr(
-        Error(detail::str_cat("BatchLoader worker (epoch ", epoch, ", batch ", b, "): ", e.what())));
+        Error(detail::str_cat("BatchLoader worker (epoch ", epoch, ", batch ", b, "): ", e.what()),
+              err ? err->where() : std::string()));
   } catch (...) {
     std::lock_guard<std::mutex> lock(mu_);
     error_ = std::make_exception_ptr(

@@ -125,6 +125,13 @@ Dataset load_dataset(const std::string& name, const std::string& root_in, const 
     return load_synthetic(name, parse_synthetic_kind(kind), o);
   }
   const std::string root = root_in.empty() ? default_root(name) : root_in;
+  if (root_in.empty() && !starts_with(name, kFolderPrefix)) {
+    const std::vector<std::string> known = known_datasets();
+    std::error_code ec;
+    OODKIT_CHECK(std::find(known.begin(), known.end(), name) == known.end() || fs::is_directory(root, ec), "dataset '",
+                 name, "' is not installed: folder '", root, "' does not exist (set OODKIT_SHARED_DIR to the folder "
+                 "holding datasets/", name, "/; docs/data.md says where each set comes from)");
+  }
 
   if (name == "cifar10" || name == "cifar100") {
     const std::string split = split_or(o, "test");
@@ -159,6 +166,8 @@ Dataset load_dataset(const std::string& name, const std::string& root_in, const 
   if (folder_set || starts_with(name, kFolderPrefix)) {
     std::string dir = root;
     std::error_code ec;
+    OODKIT_CHECK(fs::is_directory(root, ec), "dataset '", name, "': image folder '", root,
+                 "' does not exist or is not a folder");
     if (!o.split.empty()) {
       dir = root + "/" + o.split;
       OODKIT_CHECK(fs::is_directory(dir, ec), "dataset '", name, "': split folder '", dir, "' does not exist");

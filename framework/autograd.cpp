@@ -80,7 +80,7 @@ void run(const Tensor& root, const Tensor& grad_root_in,
     std::vector<Tensor> grads;
     if (g.defined()) {
       grads = n->backward(g);
-      OODKIT_CHECK(grads.size() == n->next.size(), "autograd: ", n->name(), " returned ", grads.size(),
+      OODKIT_ASSERT(grads.size() == n->next.size(), "autograd: ", n->name(), " returned ", grads.size(),
                    " gradients for ", n->next.size(), " inputs");
     }
     for (size_t i = 0; i < n->next.size(); ++i) {

@@ -16,7 +16,12 @@ namespace {
 }  // namespace
 
 namespace detail {
-void throw_no_cuda(const char* what) { no_cuda(what); }
+// `what` is a call expression: kept in where(), not in the message.
+void throw_no_cuda(const char* what) {
+  throw Error("a CUDA operation was reached, but oodkit was built without CUDA (use --device cpu, or configure "
+              "with OODKIT_CUDA=ON or AUTO on a machine with nvcc, cuDNN and cuBLAS)",
+              str_cat("`", what, "`"));
+}
 }  // namespace detail
 
 bool cuda_built() { return false; }

@@ -12,7 +12,7 @@ size_t dtype_size(DType t) {
     case DType::I32: return 4;
     case DType::I64: return 8;
   }
-  OODKIT_FAIL("unknown dtype ", int(t));
+  OODKIT_UNREACHABLE("unknown dtype ", int(t));
 }
 
 const char* dtype_name(DType t) {

@@ -47,12 +47,15 @@ struct ScratchFile {
   ~ScratchFile() { ::unlink(path.c_str()); }
 };
 
-// Runs `f`: "" when it returns, the message of the oodkit::Error it throws. Each entry returns
-// the outcome of its primary parse; the other parses it runs only add coverage.
+// Runs `f`: "" when it returns, the message of the oodkit::Error it throws. An InternalError (an
+// invariant an input must never break) escapes, so that the fuzzer reports it as a crash. Each
+// entry returns the outcome of its primary parse; the other parses it runs only add coverage.
 template <class F>
 std::string attempt(F&& f) {
   try {
     f();
+  } catch (const InternalError&) {
+    throw;
   } catch (const Error& e) {
     return e.what();
   }

@@ -29,7 +29,7 @@ std::shared_ptr<Classifier> make_classifier(const std::string& arch, int64_t num
   if (arch == "densenet100") return std::make_shared<DenseNet>(100, num_classes, 12, 0.5, gen);
   std::string known;
   for (const std::string& n : classifier_names()) known += (known.empty() ? "" : ", ") + n;
-  OODKIT_FAIL("make_classifier: unknown architecture '", arch, "' (known: ", known, ")");
+  OODKIT_FAIL("unknown architecture '", arch, "' (known: ", known, ")");
 }
 
 }  // namespace oodkit::models

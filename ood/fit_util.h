@@ -27,7 +27,7 @@ template <class Derived>
 Tensor from_matrix(const Eigen::MatrixBase<Derived>& m, Shape shape = {}) {
   if (shape.empty()) shape = {int64_t(m.rows()), int64_t(m.cols())};
   Tensor t = Tensor::empty(shape, DType::F64);
-  OODKIT_CHECK(shape_numel(shape) == int64_t(m.size()), "from_matrix: shape ", shape_str(shape), " does not hold ",
+  OODKIT_ASSERT(shape_numel(shape) == int64_t(m.size()), "from_matrix: shape ", shape_str(shape), " does not hold ",
                m.rows(), "x", m.cols());
   Eigen::Map<MatrixXdR>(t.data<double>(), m.rows(), m.cols()) = m;
   return t;

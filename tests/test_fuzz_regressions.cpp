@@ -53,7 +53,7 @@ TEST_P(FuzzRegression, KeptInputsGiveTheExpectedOutcome) {
     try {
       outcome = entry(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     } catch (const std::exception& e) {
-      ADD_FAILURE() << "escaped non-oodkit exception: " << e.what();
+      ADD_FAILURE() << "escaped exception (not an oodkit::Error, or an internal error): " << e.what();
       continue;
     }
     if (name.rfind("ok_", 0) == 0) {

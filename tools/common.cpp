@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "framework/safetensors.h"
@@ -68,6 +69,12 @@ std::vector<double> parse_doubles(const std::string& text, const char* option) {
 
 LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,
                                  int input_size) {
+  std::error_code ec;
+  OODKIT_CHECK(std::filesystem::is_regular_file(checkpoint, ec), "checkpoint '", checkpoint,
+               "' does not exist or is not a file; pass --checkpoint <model.safetensors>",
+               checkpoint == shipped_weights_path() ? " (or set OODKIT_SHARED_DIR to the folder holding "
+                                                      "weights/resnet20_cifar10.safetensors)"
+                                                    : "");
   std::map<std::string, std::string> meta;
   const NamedTensors state = load_safetensors(checkpoint, &meta);
   LoadedClassifier out;

@@ -35,7 +35,7 @@ namespace {
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "oodkit: error: out of host memory (a memory allocation failed)\n");
     } catch (const std::exception& x) {
-      std::fprintf(stderr, "oodkit: error: %s\n", x.what());
+      std::fprintf(stderr, "oodkit: error: %s\n", oodkit::error_text(x, oodkit::debug_errors_requested()).c_str());
     } catch (...) {
       std::fprintf(stderr, "oodkit: error: unknown exception\n");
     }
@@ -272,18 +272,18 @@ int main(int argc, char** argv) {
     }
   } catch (const oodkit::data::UnreadableImageError& e) {
     const bool has_flag = *eval_cmd || *score_cmd;
-    std::fprintf(stderr, "oodkit: error: %s%s\n", e.what(),
+    std::fprintf(stderr, "oodkit: error: %s%s\n", oodkit::error_text(e, oodkit::debug_errors_requested()).c_str(),
                  has_flag ? "; pass --skip-unreadable to leave unreadable images out (they are counted and listed)"
                           : "");
     return 1;
   } catch (const oodkit::Error& e) {
-    std::fprintf(stderr, "oodkit: error: %s\n", e.what());
+    std::fprintf(stderr, "oodkit: error: %s\n", oodkit::error_text(e, oodkit::debug_errors_requested()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {  // Tensor allocations say so themselves (OutOfMemoryError)
     std::fprintf(stderr, "oodkit: error: out of host memory (a memory allocation failed)\n");
     return 1;
   } catch (const std::exception& e) {  // e.g. a malformed JSON file
-    std::fprintf(stderr, "oodkit: error: %s\n", e.what());
+    std::fprintf(stderr, "oodkit: error: %s\n", oodkit::error_text(e, oodkit::debug_errors_requested()).c_str());
     return 1;
   }
   return 0;

@@ -34,7 +34,7 @@ int64_t positive_integer(const std::string& path, const json& doc, const char* k
 
 SavedProtocol read_saved_protocol(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  OODKIT_CHECK(in.good(), "cannot open '", path, "' (run `oodkit eval --out DIR` first; pass DIR/detectors)");
+  OODKIT_CHECK(in.good(), "cannot open '", path, "' (pass --detectors DIR/detectors, the folder an `oodkit eval --out DIR` run writes)");
   std::stringstream buf;
   buf << in.rdbuf();
   // No exceptions from the parser: a discarded value means invalid JSON.

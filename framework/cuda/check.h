@@ -1,5 +1,6 @@
 // Check macros for CUDA runtime, cuDNN and cuBLAS calls (CUDA translation units only).
-// Each throws oodkit::Error with the library's message, the expression, file and line.
+// Each throws oodkit::Error whose message names the library and its error (e.g. "cuDNN error:
+// CUDNN_STATUS_BAD_PARAM"); the call expression, file and line are in where() (OODKIT_DEBUG=1).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

@@ -33,12 +33,12 @@ void sync_check(const char* file, int line, const char* what) {
   cudaError_t err = cudaStreamSynchronize(cuda::stream());
   if (err == cudaSuccess) err = cudaGetLastError();
   if (err != cudaSuccess)
-    throw_error(file, line, what, str_cat("CUDA error (found by OODKIT_CUDA_SYNC right after this call): ",
+    throw_error(file, line, what, str_cat("CUDA error (found by OODKIT_CUDA_SYNC right after ", what, "): ",
                                           cudaGetErrorString(err)));
   cuda::raise_device_checks();
 }
 void throw_no_cuda(const char* what) {
-  OODKIT_FAIL("CUDA call `", what, "` reached in a build without CUDA");
+  OODKIT_UNREACHABLE("CUDA call `", what, "` reached in a build without CUDA");
 }
 }  // namespace detail
 
@@ -238,7 +238,7 @@ void raise_device_checks() {
       OODKIT_FAIL("cross_entropy: label ", got.value, " at index ", got.index, " is out of range [0, ", got.bound,
                   ") for ", got.bound, " classes (found on the device; reported at the next synchronisation)");
     default:
-      OODKIT_FAIL("device check ", got.what, " failed at index ", got.index, " (value ", got.value, ")");
+      OODKIT_UNREACHABLE("unknown device check ", got.what, " failed at index ", got.index, " (value ", got.value, ")");
   }
 }
 

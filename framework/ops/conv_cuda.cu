@@ -105,7 +105,7 @@ struct Descs {
         y(g.n, g.k, ho_nat, wo_nat),
         w(g.k, g.c, g.kh, g.kw),
         conv(g, cudnn_math_type()) {
-    OODKIT_CHECK(g.ho > 0 && g.wo > 0 && g.ho <= ho_nat && g.wo <= wo_nat, op, ": output ", g.ho, "x",
+    OODKIT_ASSERT(g.ho > 0 && g.wo > 0 && g.ho <= ho_nat && g.wo <= wo_nat, op, ": output ", g.ho, "x",
                  g.wo, " does not fit the natural output ", ho_nat, "x", wo_nat, " of input ", g.h, "x",
                  g.w);
   }
