@@ -1,5 +1,5 @@
 // SmallCnn: a four-stage plain CNN (about 0.3M parameters, ~10x cheaper than ResNet-20) for
-// quick CPU runs: the embedded default study, tests, demos. Not from the literature.
+// quick CPU runs: the embedded default study and tests. Not from the literature.
 //   stem:   conv3x3(3->32) BN ReLU                 32x32
 //   stage1: conv3x3(32->64, s2) BN ReLU            16x16
 //   stage2: conv3x3(64->128, s2) BN ReLU            8x8

@@ -9,6 +9,7 @@
 // look complete: none, or some without results.md.
 #include "tools/eval.h"
 
+#include <CLI/CLI.hpp>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -27,6 +28,7 @@
 #include "framework/safetensors.h"
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
+#include "tools/command.h"
 #include "tools/common.h"
 #include "tools/progress.h"
 #include "tools/report.h"
@@ -378,6 +380,48 @@ int run_eval(const EvalOptions& o) {
                 html ? ", report.html and plots/" : "");
   }
   return 0;
+}
+
+void add_eval_command(CLI::App& app, CommandList& commands) {
+  const auto opts = std::make_shared<EvalOptions>();
+  EvalOptions& ev = *opts;
+  Command c;
+  auto* eval_cmd = c.app = app.add_subcommand("eval", "Evaluate a classifier against OOD sets with every post-hoc detector");
+  eval_cmd->add_option("--checkpoint", ev.checkpoint, "safetensors state dict (default: the shipped ResNet-20)");
+  eval_cmd->add_option("--arch", ev.arch, "architecture (default: the checkpoint's, else resnet20)");
+  eval_cmd->add_option("--num-classes", ev.num_classes, "classes (default: from the checkpoint)");
+  eval_cmd->add_option("--id", ev.id, "ID dataset")->capture_default_str();
+  eval_cmd->add_option("--ood", ev.ood, "OOD test sets, comma-separated name[:split]")->capture_default_str();
+  eval_cmd->add_option("--val-ood", ev.val_ood,
+                       "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
+                       "images: jigsaw, blur, inversion; no real OOD data)")
+      ->capture_default_str();
+  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all'")->capture_default_str();
+  eval_cmd->add_option("--tuning", ev.tuning, "all | features (input-perturbation methods use defaults) | none")
+      ->capture_default_str();
+  eval_cmd->add_option("--fit-limit", ev.fit_limit, "ID training images for fitting (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--heldout", ev.heldout, "held-out ID training images (validation)")->capture_default_str();
+  eval_cmd->add_option("--val-ood-limit", ev.val_ood_limit, "OOD validation images")->capture_default_str();
+  eval_cmd->add_option("--test-limit", ev.test_limit, "ID test images (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--ood-limit", ev.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
+  eval_cmd->add_option("--ta-thresholds", ev.ta_thresholds, "Threshold Activation k values")->capture_default_str();
+  eval_cmd->add_option("--batch", ev.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--seed", ev.seed)->capture_default_str();
+  add_device_option(eval_cmd, c);
+  eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
+  add_image_fit_option(eval_cmd);
+  add_skip_unreadable_option(eval_cmd);
+  // Kept so that existing command lines keep working: per-image scores are always written now.
+  eval_cmd->add_flag("--dump-scores", "no effect: scores.safetensors is always written with --out");
+  eval_cmd->add_flag("--tf32", ev.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
+  eval_cmd->add_option("--heatmap", ev.heatmap,
+                       "a decoder trained by `oodkit heatmap fit` (its --out folder): adds the heatmap detector and "
+                       "its fusions");
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_eval(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

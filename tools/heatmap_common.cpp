@@ -1,5 +1,7 @@
 #include "tools/heatmap_common.h"
 
+#include <CLI/CLI.hpp>
+
 #include "data/registry.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
@@ -37,6 +39,41 @@ HeatmapSetup setup_heatmap(const std::string& heatmap, const std::string& checkp
 
 std::vector<double> heatmap_scores(ood::HeatmapModel& model, const ood::Features& f) {
   return ood::to_doubles(ood::heatmap_score(model.heatmaps(f.z, f.logits)));
+}
+
+void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command) {
+  c->add_option("--checkpoint", f.checkpoint, "classifier safetensors (default: the shipped ResNet-20)");
+  c->add_option("--arch", f.arch, "architecture (default: the checkpoint's, else resnet20)");
+  c->add_option("--id", f.id, "ID dataset (its train split)")->capture_default_str();
+  c->add_option("--oe", f.oe, "outlier-exposure set name[:split]")->capture_default_str();
+  c->add_option("--oe-skip", f.oe_skip, "first OE images left out (eval's validation images)")->capture_default_str();
+  c->add_option("--oe-limit", f.oe_limit, "OE images drawn at random from the rest (-1: all)")->capture_default_str();
+  c->add_option("--id-limit", f.id_limit, "ID training images drawn at random (-1: all)")->capture_default_str();
+  c->add_option("--heldout", f.heldout, "ID training images held out (as eval --heldout)")->capture_default_str();
+  c->add_option("--val-ood", f.val_ood, "OOD validation set (AUROC after each epoch; '' = none)")->capture_default_str();
+  c->add_option("--val-ood-limit", f.val_ood_limit)->capture_default_str();
+  add_image_fit_option(c);
+  c->add_option("--epochs", f.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--batch", f.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
+  c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-minutes", f.max_minutes, "stop after the first epoch ending past this much training time")
+      ->capture_default_str();
+  c->add_option("--seed", f.seed)->capture_default_str();
+  add_device_option(c, command);
+  c->add_flag("--tf32", f.tf32, "TF32 math in cuDNN/cuBLAS");
+  c->add_option("--out", f.out_dir, "output folder")->capture_default_str();
+  c->add_flag("--resume", f.resume, "continue from <out>/last.safetensors (bit-exact on the CPU)");
+  c->add_option("--stop-after", f.stop_after, "stop after this epoch, as if killed (tests --resume)");
+}
+
+void add_heatmap_command(CLI::App& app, CommandList& commands) {
+  auto* heatmap_cmd = app.add_subcommand("heatmap", "The heatmap detector: train its decoder, show heatmaps, experiments");
+  heatmap_cmd->require_subcommand(1);
+  add_heatmap_fit_command(*heatmap_cmd, commands);
+  add_heatmap_show_command(*heatmap_cmd, commands);
+  add_heatmap_lighting_command(*heatmap_cmd, commands);
+  add_heatmap_oe_size_command(*heatmap_cmd, commands);
 }
 
 }  // namespace oodkit::tools

@@ -6,7 +6,9 @@
 
 #include "data/dataset.h"
 #include "ood/heatmap.h"
+#include "tools/command.h"
 #include "tools/common.h"
+#include "tools/heatmap.h"
 
 namespace oodkit::tools {
 
@@ -33,5 +35,14 @@ HeatmapSetup setup_heatmap(const std::string& heatmap, const std::string& checkp
 
 // Heatmap scores (higher = more ID) of a set's features, as host doubles.
 std::vector<double> heatmap_scores(ood::HeatmapModel& model, const ood::Features& f);
+
+// The `heatmap` subcommands (heatmap_fit.cpp, heatmap_view.cpp, heatmap_oe_size.cpp), each adding
+// itself under the `heatmap` group that add_heatmap_command (command.h) creates.
+void add_heatmap_fit_command(CLI::App& heatmap, CommandList& commands);
+void add_heatmap_show_command(CLI::App& heatmap, CommandList& commands);
+void add_heatmap_lighting_command(CLI::App& heatmap, CommandList& commands);
+void add_heatmap_oe_size_command(CLI::App& heatmap, CommandList& commands);
+// The options of `heatmap fit`, shared by `heatmap oe-size` (--device via add_device_option).
+void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command);
 
 }  // namespace oodkit::tools

@@ -13,6 +13,8 @@
 // resumes bit-identically on the CPU; the next run in --out removes the temporaries
 // (<name>.tmp.<pid>) of a write it was killed in. A non-finite loss, gradient or state stops the
 // run with an error naming the epoch (and the step); a non-finite state is never saved.
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -217,7 +219,8 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   double trained_seconds = 0;
   for (const auto& e : log) trained_seconds += e.value("seconds", 0.0);
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
-    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+    // Not "epoch ...": the line after the epoch (stdout) starts so, and tests wait for that one.
+    Progress progress("training epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                       trainer.steps_per_epoch(), "steps");
     const ood::DecoderEpoch r = trainer.run_epoch(epoch, [&](int64_t step, int64_t, double loss) {
       char buf[48];
@@ -269,6 +272,18 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   }
   std::printf("wrote %s/decoder.safetensors\n", o.out_dir.c_str());
   return 0;
+}
+
+void add_heatmap_fit_command(CLI::App& heatmap, CommandList& commands) {
+  const auto opts = std::make_shared<HeatmapFitOptions>();
+  Command c;
+  c.app = heatmap.add_subcommand("fit", "Train the heatmap decoder for a classifier");
+  add_heatmap_fit_options(c.app, *opts, c);
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_heatmap_fit(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

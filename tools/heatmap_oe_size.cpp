@@ -1,6 +1,8 @@
 // `oodkit heatmap oe-size`: the OE-size ablation. One decoder per OE fraction of the ID training
 // size (same classifier, ID rows, epochs and seed), each scored on the validation pair and the OOD
 // test sets; the table goes to <out>/oe_size.{md,json}.
+#include <CLI/CLI.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -82,6 +84,23 @@ int run_heatmap_oe_size(const HeatmapOeSizeOptions& o) {
   }
   std::printf("\n%s\nwrote %s/oe_size.{md,json}\n", md.str().c_str(), base.out_dir.c_str());
   return 0;
+}
+
+void add_heatmap_oe_size_command(CLI::App& heatmap, CommandList& commands) {
+  const auto opts = std::make_shared<HeatmapOeSizeOptions>();
+  HeatmapOeSizeOptions& hoe = *opts;
+  Command c;
+  auto* hoe_cmd = c.app = heatmap.add_subcommand("oe-size", "OE-size ablation: one decoder per OE fraction, one table");
+  add_heatmap_fit_options(hoe_cmd, hoe.fit, c);
+  hoe_cmd->add_option("--fractions", hoe.fractions, "OE sizes as fractions of the ID training size")
+      ->capture_default_str();
+  hoe_cmd->add_option("--ood", hoe.ood, "OOD test sets")->capture_default_str();
+  hoe_cmd->add_option("--ood-limit", hoe.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
+  c.run = [opts](Device device) {
+    opts->fit.device = device;
+    return run_heatmap_oe_size(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

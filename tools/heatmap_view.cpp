@@ -1,5 +1,7 @@
 // `oodkit heatmap show` (a picture grid) and `oodkit heatmap lighting` (brightness and contrast
 // changes of ID test images: how many each detector flags at its 95%-TPR threshold).
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -207,6 +209,46 @@ int run_heatmap_lighting(const HeatmapLightingOptions& o) {
     std::printf("wrote %s/lighting.{md,json}\n", o.out.c_str());
   }
   return 0;
+}
+
+void add_heatmap_show_command(CLI::App& heatmap, CommandList& commands) {
+  const auto opts = std::make_shared<HeatmapShowOptions>();
+  HeatmapShowOptions& hs = *opts;
+  Command c;
+  auto* hshow_cmd = c.app = heatmap.add_subcommand("show", "Picture grid: input, |heatmap|, overlay (PNG)");
+  hshow_cmd->add_option("--heatmap", hs.heatmap, "folder of `oodkit heatmap fit` (or its decoder file)")->required();
+  hshow_cmd->add_option("--checkpoint", hs.checkpoint, "classifier (default: the one the decoder records)");
+  hshow_cmd->add_option("--data", hs.data, "comma-separated sets, one block each")->capture_default_str();
+  hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(CLI::PositiveNumber);
+  add_image_fit_option(hshow_cmd);
+  hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(CLI::PositiveNumber);
+  add_device_option(hshow_cmd, c);
+  hshow_cmd->add_option("--out", hs.out, "PNG file (scores go to <out>.md)")->capture_default_str();
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_heatmap_show(*opts);
+  };
+  commands.push_back(std::move(c));
+}
+
+void add_heatmap_lighting_command(CLI::App& heatmap, CommandList& commands) {
+  const auto opts = std::make_shared<HeatmapLightingOptions>();
+  HeatmapLightingOptions& hl = *opts;
+  Command c;
+  auto* hlight_cmd = c.app = heatmap.add_subcommand(
+      "lighting", "Brightness/contrast changes of ID test images: % flagged at the 95%-TPR threshold");
+  hlight_cmd->add_option("--heatmap", hl.heatmap, "folder of `oodkit heatmap fit`")->required();
+  hlight_cmd->add_option("--checkpoint", hl.checkpoint, "classifier (default: the one the decoder records)");
+  hlight_cmd->add_option("--limit", hl.limit, "ID test images (-1: all)")->capture_default_str();
+  hlight_cmd->add_option("--brightness", hl.brightness, "brightness factors")->capture_default_str();
+  hlight_cmd->add_option("--contrast", hl.contrast, "contrast factors")->capture_default_str();
+  add_device_option(hlight_cmd, c);
+  hlight_cmd->add_option("--out", hl.out, "folder for lighting.{md,json}");
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_heatmap_lighting(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

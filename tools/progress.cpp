@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include <cstdio>
+#include <chrono>
 
 namespace oodkit::tools {
 
@@ -14,25 +14,33 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-Progress::Progress(std::string label, int64_t total, std::string unit, double plain_every_s)
+ProgressSink ProgressSink::standard() {
+  ProgressSink s;
+  s.out = stderr;
+  s.tty = ::isatty(STDERR_FILENO) != 0;
+  s.seconds = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  return s;
+}
+
+Progress::Progress(std::string label, int64_t total, std::string unit, double plain_every_s, ProgressSink sink)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
       plain_every_s_(plain_every_s),
-      tty_(::isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()),
+      sink_(std::move(sink)),
+      start_(sink_.seconds()),
       last_print_(start_) {}
 
-double Progress::seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
+double Progress::seconds() const { return sink_.seconds() - start_; }
 
 void Progress::update(int64_t done, const std::string& extra) {
   last_done_ = done;
-  if (!tty_ && done >= total_) return;  // finish() prints the last plain line, with the total time
-  const auto now = std::chrono::steady_clock::now();
-  const double since = std::chrono::duration<double>(now - last_print_).count();
-  if (tty_ ? since < 0.2 : since < plain_every_s_) return;
+  if (!sink_.tty && done >= total_) return;  // finish() prints the last plain line, with the total time
+  const double now = sink_.seconds();
+  const double since = now - last_print_;
+  if (sink_.tty ? since < 0.2 : since < plain_every_s_) return;
   last_print_ = now;
   print(done, extra, false);
 }
@@ -49,10 +57,10 @@ void Progress::print(int64_t done, const std::string& extra, bool last) {
   std::string eta;
   if (!last && rate > 0 && total_ > done) eta = "  ETA " + format_duration(double(total_ - done) / rate);
   if (last) eta = "  " + format_duration(secs);
-  std::fprintf(stderr, "%s%s %lld/%lld  %.1f %s/s%s%s%s%s", tty_ ? "\r\033[K" : "", label_.c_str(), (long long)done,
-               (long long)total_, rate, unit_.c_str(), eta.c_str(), extra.empty() ? "" : "  ", extra.c_str(),
-               tty_ && !last ? "" : "\n");
-  std::fflush(stderr);
+  std::fprintf(sink_.out, "%s%s %lld/%lld  %.1f %s/s%s%s%s%s", sink_.tty ? "\r\033[K" : "", label_.c_str(),
+               (long long)done, (long long)total_, rate, unit_.c_str(), eta.c_str(), extra.empty() ? "" : "  ",
+               extra.c_str(), sink_.tty && !last ? "" : "\n");
+  std::fflush(sink_.out);
 }
 
 }  // namespace oodkit::tools

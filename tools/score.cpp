@@ -3,6 +3,7 @@
 // features (protocol.json), writes one score column per method (higher = more ID).
 #include "tools/score.h"
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "ood/state_io.h"
+#include "tools/command.h"
 #include "tools/common.h"
 #include "tools/protocol_file.h"
 
@@ -123,6 +125,29 @@ int run_score(const ScoreOptions& o) {
                 methods.size(), o.out.c_str());
   }
   return 0;
+}
+
+void add_score_command(CLI::App& app, CommandList& commands) {
+  const auto opts = std::make_shared<ScoreOptions>();
+  ScoreOptions& sc = *opts;
+  Command c;
+  auto* score_cmd = c.app = app.add_subcommand("score", "Score new images with detectors saved by `oodkit eval --out` (no refit)");
+  score_cmd->add_option("--detectors", sc.detectors, "the detectors/ folder of an eval run")->required();
+  score_cmd->add_option("--data", sc.data, "dataset name[:split] or folder:<path>")->required();
+  score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
+  score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
+  score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
+  add_image_fit_option(score_cmd);
+  add_skip_unreadable_option(score_cmd);
+  score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  add_device_option(score_cmd, c);
+  score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
+  score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_score(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

@@ -1,5 +1,6 @@
 #include "tools/study.h"
 
+#include <CLI/CLI.hpp>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "data/registry.h"
+#include "tools/command.h"
 #include "tools/common.h"
 #include "tools/eval.h"
 #include "tools/heatmap.h"
@@ -124,6 +126,36 @@ int run_study(const StudyOptions& o) {
   std::printf("\nstudy finished in %.0f s: report %s/report.md, pictures %s/report.html\n", secs, o.out_dir.c_str(),
               ev.out_dir.c_str());
   return 0;
+}
+
+void add_study_command(CLI::App& app, CommandList& commands) {
+  const auto opts = std::make_shared<StudyOptions>();
+  StudyOptions& st = *opts;
+  Command c;
+  auto* study_cmd = c.app = app.add_subcommand(
+      "study", "Train a classifier, evaluate every detector, write a report (default: the embedded synthetic study)");
+  study_cmd->add_option("--arch", st.arch)->capture_default_str();
+  study_cmd->add_option("--id", st.id, "ID dataset")->capture_default_str();
+  study_cmd->add_option("--ood", st.ood, "OOD test sets")->capture_default_str();
+  study_cmd->add_option("--val-ood", st.val_ood, "OOD validation set")->capture_default_str();
+  study_cmd->add_option("--train-limit", st.train_limit)->capture_default_str();
+  study_cmd->add_option("--epochs", st.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+  study_cmd->add_option("--batch", st.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  study_cmd->add_option("--lr", st.lr)->capture_default_str();
+  study_cmd->add_option("--methods", st.methods)->capture_default_str();
+  study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();
+  study_cmd->add_option("--heatmap-epochs", st.heatmap_epochs, "heatmap decoder epochs (0: no heatmap detector)")
+      ->capture_default_str();
+  study_cmd->add_option("--heatmap-width", st.heatmap_width, "heatmap decoder width multiplier")->capture_default_str();
+  study_cmd->add_option("--oe", st.oe, "outlier-exposure set for the heatmap decoder")->capture_default_str();
+  study_cmd->add_option("--seed", st.seed)->capture_default_str();
+  add_device_option(study_cmd, c);
+  study_cmd->add_option("--out", st.out_dir)->capture_default_str();
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_study(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

@@ -16,6 +16,7 @@
 // of the two; a non-finite state is never saved, so last.safetensors keeps the last good epoch.
 #include "tools/train.h"
 
+#include <CLI/CLI.hpp>
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -41,7 +42,9 @@
 #include "models/registry.h"
 #include "models/wide_resnet.h"
 #include "ood/heatmap_train.h"
+#include "tools/command.h"
 #include "tools/common.h"
+#include "tools/progress.h"
 
 namespace oodkit::tools {
 
@@ -86,9 +89,11 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
+// Top-1 accuracy on `rows` of `ds`, with a progress line labelled `label`.
 double evaluate(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
-                const data::Normalization& norm, Device device, int64_t batch) {
+                const data::Normalization& norm, Device device, int64_t batch, const std::string& label) {
   if (rows.empty()) return 0.0;
+  Progress progress(label, int64_t(rows.size()));
   model.eval();
   autograd::NoGradGuard ng;
   data::LoaderOptions lo;
@@ -101,7 +106,9 @@ double evaluate(models::Classifier& model, const data::Dataset& ds, const std::v
   for (data::Batch b; loader.next(b);) {
     correct += count_correct(model.forward(b.images.to(device)), b.labels);
     seen += b.labels.numel();
+    progress.update(seen);
   }
+  progress.finish();
   return double(correct) / double(seen);
 }
 
@@ -205,7 +212,6 @@ int run_train(const TrainOptions& o) {
               (long long)test_set.size(), (long long)model->num_parameters(), o.device.str().c_str(),
               o.optimizer.c_str(), o.tf32 ? "TF32" : "FP32");
   std::fflush(stdout);
-  const bool tty = ::isatty(STDOUT_FILENO);
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const double lr = schedule->lr_at(epoch);
     opt->set_lr(lr);
@@ -217,6 +223,9 @@ int run_train(const TrainOptions& o) {
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     const int64_t steps = loader.batches_per_epoch();
+    // Labels do not start with "epoch": the line after the epoch (stdout) does, and tests wait for it.
+    const std::string epoch_name = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs);
+    Progress progress("training " + epoch_name, steps, "batches");
     // Losses and logits are read back every kReadEvery steps, not every step: each read waits for
     // the GPU, and a wait per step would drain its queue every step.
     constexpr int64_t kReadEvery = 10;
@@ -240,6 +249,13 @@ int run_train(const TrainOptions& o) {
       }
       pending.clear();
     };
+    // The running mean loss and accuracy of the steps read back so far (the progress line's tail).
+    const auto running_stats = [&] {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "loss %.4f  acc %.2f%%", loss_sum / double(std::max<int64_t>(seen, 1)),
+                    100.0 * double(correct) / double(std::max<int64_t>(seen, 1)));
+      return std::string(buf);
+    };
     for (data::Batch b; loader.next(b); ++step) {
       const Tensor x = b.images.to(o.device), y = b.labels.to(o.device);
       const Tensor logits = model->forward(x);
@@ -252,25 +268,20 @@ int run_train(const TrainOptions& o) {
       opt->step();
       if (step % kReadEvery != 0 && step + 1 != steps) continue;
       read_back();
-      if (tty) {
-        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        const int width = 30, done = int(width * (step + 1) / std::max<int64_t>(steps, 1));
-        std::printf("\repoch %d/%d [%s%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", epoch + 1, o.epochs,
-                    std::string(size_t(done), '=').c_str(), std::string(size_t(width - done), ' ').c_str(),
-                    (long long)step + 1, (long long)steps, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
-                    double(seen) / secs);
-        std::fflush(stdout);
-      }
+      progress.update(step + 1, running_stats());
     }
     read_back();
+    progress.finish(running_stats());
     cuda_synchronize();
     const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double val_acc = split.val.empty() ? -1 : evaluate(*model, train_set, split.val, norm, o.device, 256);
-    const double test_acc = evaluate(*model, test_set, test_rows, norm, o.device, 256);
+    const double val_acc = split.val.empty()
+                               ? -1
+                               : evaluate(*model, train_set, split.val, norm, o.device, 256, "validating " + epoch_name);
+    const double test_acc = evaluate(*model, test_set, test_rows, norm, o.device, 256, "testing " + epoch_name);
     const double train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
     const double train_acc = double(correct) / double(std::max<int64_t>(seen, 1));
-    std::printf("%sepoch %d/%d  lr %.5f  loss %.4f  train acc %.2f%%%s  test acc %.2f%%  %.1f s (%.0f img/s)\n",
-                tty ? "\r" : "", epoch + 1, o.epochs, lr, train_loss, 100 * train_acc,
+    std::printf("epoch %d/%d  lr %.5f  loss %.4f  train acc %.2f%%%s  test acc %.2f%%  %.1f s (%.0f img/s)\n",
+                epoch + 1, o.epochs, lr, train_loss, 100 * train_acc,
                 val_acc >= 0 ? ("  val acc " + std::to_string(100 * val_acc).substr(0, 5) + "%").c_str() : "",
                 100 * test_acc, train_secs, double(seen) / train_secs);
     std::fflush(stdout);
@@ -300,6 +311,41 @@ int run_train(const TrainOptions& o) {
     }
   }
   return 0;
+}
+
+void add_train_command(CLI::App& app, CommandList& commands) {
+  const auto opts = std::make_shared<TrainOptions>();
+  TrainOptions& tr = *opts;
+  Command c;
+  auto* train_cmd = c.app = app.add_subcommand("train", "Train a classifier (checkpoints every epoch, --resume continues)");
+  train_cmd->add_option("--arch", tr.arch, "architecture")->capture_default_str();
+  train_cmd->add_option("--dataset", tr.dataset, "training dataset (registry name)")->capture_default_str();
+  train_cmd->add_option("--limit", tr.limit, "first N training images only (-1: all)")->capture_default_str();
+  train_cmd->add_option("--val-fraction", tr.val_fraction, "held-out fraction evaluated each epoch")->capture_default_str();
+  train_cmd->add_option("--epochs", tr.epochs)->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd->add_option("--batch", tr.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd->add_option("--optimizer", tr.optimizer, "sgd | adam | adamw")->capture_default_str();
+  train_cmd->add_option("--lr", tr.lr)->capture_default_str();
+  train_cmd->add_option("--momentum", tr.momentum)->capture_default_str();
+  train_cmd->add_option("--weight-decay", tr.weight_decay)->capture_default_str();
+  train_cmd->add_flag("--nesterov", tr.nesterov);
+  train_cmd->add_option("--schedule", tr.schedule, "cosine | step | multistep | constant (per epoch)")->capture_default_str();
+  train_cmd->add_option("--step-size", tr.step_size)->capture_default_str();
+  train_cmd->add_option("--milestones", tr.milestones)->capture_default_str();
+  train_cmd->add_option("--gamma", tr.gamma)->capture_default_str();
+  train_cmd->add_option("--warmup-epochs", tr.warmup_epochs)->capture_default_str();
+  train_cmd->add_flag("!--no-augment", tr.augment, "disable random crop + flip");
+  train_cmd->add_flag("--tf32", tr.tf32, "TF32 math in cuDNN/cuBLAS");
+  train_cmd->add_option("--seed", tr.seed)->capture_default_str();
+  add_device_option(train_cmd, c);
+  train_cmd->add_option("--out", tr.out_dir, "checkpoint folder")->capture_default_str();
+  train_cmd->add_flag("--resume", tr.resume, "continue from <out>/last.safetensors");
+  train_cmd->add_option("--stop-after", tr.stop_after, "stop after this epoch, as if killed (tests --resume)");
+  c.run = [opts](Device device) {
+    opts->device = device;
+    return run_train(*opts);
+  };
+  commands.push_back(std::move(c));
 }
 
 }  // namespace oodkit::tools

@@ -3,9 +3,10 @@
 
 - `oodkit info`: the build configuration lines, consistent with each other (one line per device
   counted; no device without the CUDA backend); stray arguments are refused.
-- `oodkit demo`: a short run that learns the stripe task (exit 0, one line per epoch, loss falls,
-  final accuracy >= 90%), repeatable for a seed (identical output but for the times) and different
-  for another; a run too short to learn exits 1 saying so; bad options are refused.
+- `oodkit demo` is gone (CLI11's unknown-subcommand error; `oodkit study` replaced it); bad options
+  of `oodkit study` are refused.
+- every command that runs a network has the one --device option (the same help line) and refuses
+  an unknown device before any work with an error naming it; `info` has none.
 - `oodkit eval`: an OOD validation set (--val-ood) that is also an OOD test set (--ood) is refused
   before anything is loaded, including when the two name the same images differently (a default
   split written out); another split of the same dataset is not refused.
@@ -50,41 +51,36 @@ def check_info(oodkit):
     check(rc != 0, "no subcommand: exit 0")
 
 
-EPOCH = re.compile(r"epoch (\d+)  train loss (\d+\.\d+)  test accuracy (\d+\.\d)%  \(\d+\.\d s\)")
+# Every command that runs a network, with the options it requires: each has the one shared
+# --device option (tools/command.h), checked before any work starts.
+DEVICE_COMMANDS = [["eval"], ["train"], ["score", "--detectors", "x", "--data", "y"], ["heatmap", "fit"],
+                   ["heatmap", "show", "--heatmap", "x"], ["heatmap", "lighting", "--heatmap", "x"],
+                   ["heatmap", "oe-size"], ["study"]]
 
 
-def demo_epochs(out):
-    return [(int(m.group(1)), float(m.group(2)), float(m.group(3))) for m in EPOCH.finditer(out)]
-
-
-def check_demo(oodkit):
-    args = ["demo", "--epochs", "4", "--train-size", "1024", "--batch", "16", "--lr", "0.05", "--seed", "0"]
-    rc, out, err = run(oodkit, *args)
-    check(rc == 0, "demo: exit %d (%s)" % (rc, err.strip() or out.strip()[-200:]))
-    check(re.match(r"oodkit demo: 1024 training / 1024 test images of 4 stripe classes, device cpu, \d+ parameters\n",
-                   out), "demo: header %r" % out.splitlines()[:1])
-    ep = demo_epochs(out)
-    if check([e[0] for e in ep] == [1, 2, 3, 4], "demo: epoch lines %r" % ep):
-        check(ep[-1][1] < ep[0][1], "demo: train loss did not fall: %r" % [e[1] for e in ep])
-        check(ep[-1][2] >= 90.0, "demo: final accuracy %.1f%% < 90%%" % ep[-1][2])
-    # Too short to learn (4 steps): exit 1 with the reason; repeatable for a seed (the same output
-    # but for the times), different for another seed.
-    short = ["demo", "--epochs", "1", "--train-size", "256", "--batch", "64", "--seed"]
-    strip_times = lambda s: re.sub(r"\(\d+\.\d s\)", "(t)", s)
-    outs = []
-    for seed in ("0", "0", "1"):
-        rc, out, _ = run(oodkit, *(short + [seed]))
-        check(rc == 1 and re.search(r"demo: accuracy \d+\.\d% is below the expected 90%", out),
-              "demo that cannot learn: exit %d, output %r" % (rc, out[-200:]))
-        check(len(demo_epochs(out)) == 1, "demo: epoch lines of the short run %r" % out)
-        outs.append(strip_times(out))
-    check(outs[0] == outs[1], "demo: a second run with seed 0 differs:\n%s\n%s" % (outs[0], outs[1]))
-    check(outs[2] != outs[0], "demo: seed 1 gives the output of seed 0")
-    for bad in (["--epochs", "0"], ["--batch", "-4"], ["--lr", "0"]):
-        rc, _, err = run(oodkit, "demo", *bad)
-        check(rc != 0 and err.strip(), "demo %s: exit %d, stderr %r" % (" ".join(bad), rc, err.strip()))
-    rc, _, err = run(oodkit, "demo", "--device", "gpu7")
-    check(rc != 0 and "oodkit: error:" in err and "gpu7" in err, "demo --device gpu7: exit %d, %r" % (rc, err.strip()))
+def check_commands(oodkit):
+    # `oodkit demo` is retired (`oodkit study` replaces it): refused by CLI11 as any unknown name is.
+    rc, out, err = run(oodkit, "demo")
+    unknown = run(oodkit, "no-such-command")
+    check(rc != 0 and err.strip() and not out and (rc, out, err) == unknown,
+          "demo: exit %d, stdout %r, stderr %r; an unknown command: %r" % (rc, out[-200:], err.strip(), unknown))
+    rc, out, _ = run(oodkit, "--help")
+    check(rc == 0 and "study" in out and "demo" not in out, "--help lists demo or lacks study: %r" % out)
+    for bad in (["--epochs", "0"], ["--batch", "-4"]):
+        rc, _, err = run(oodkit, "study", *bad)
+        check(rc != 0 and err.strip(), "study %s: exit %d, stderr %r" % (" ".join(bad), rc, err.strip()))
+    helps = set()
+    for cmd in DEVICE_COMMANDS:
+        rc, _, err = run(oodkit, *(cmd + ["--device", "gpu7"]))
+        check(rc == 1 and "oodkit: error:" in err and "--device" in err and "gpu7" in err,
+              "%s --device gpu7: exit %d, %r" % (" ".join(cmd), rc, err.strip()))
+        rc, out, _ = run(oodkit, *(cmd[:2] if cmd[0] == "heatmap" else cmd[:1]), "--help")
+        line = [l.strip() for l in out.splitlines() if l.strip().startswith("--device")]
+        check(rc == 0 and len(line) == 1, "%s --help: exit %d, --device lines %r" % (" ".join(cmd), rc, line))
+        helps.update(re.sub(r"\s+", " ", l) for l in line)
+    check(len(helps) == 1, "--device help differs between commands: %r" % sorted(helps))
+    rc, out, _ = run(oodkit, "info", "--help")
+    check(rc == 0 and "--device" not in out, "info has a --device option: %r" % out)
 
 
 def check_eval_refusal(oodkit):
@@ -114,12 +110,12 @@ def check_eval_refusal(oodkit):
 def main():
     oodkit = sys.argv[1]
     check_info(oodkit)
-    check_demo(oodkit)
+    check_commands(oodkit)
     check_eval_refusal(oodkit)
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
         sys.exit(1)
-    print("check_commands: info, demo and eval's validation/test overlap refusal OK")
+    print("check_commands: info, the retired demo, the shared --device and eval's validation/test overlap refusal OK")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: collects the parts of a large file carried over several device calls
-# (see tools/stage_deps.sh --cifar-train) and unpacks the result into the shared folder that
-# tools/gpu_check.sh hands to oodkit (OODKIT_SHARED_DIR). The machine keeps /tmp only while it
+# (see scripts/stage_deps.sh --cifar-train) and unpacks the result into the shared folder that
+# scripts/gpu_check.sh hands to oodkit (OODKIT_SHARED_DIR). The machine keeps /tmp only while it
 # stays warm (about 30 s after a call), so the calls must follow each other at once.
 #
-#   tools/device_stash.sh put DIR      copy DIR/*.part* and DIR/STASH into the stash
-#   tools/device_stash.sh assemble     join the parts, check the sha256, unpack the CIFAR-10
+#   scripts/device_stash.sh put DIR      copy DIR/*.part* and DIR/STASH into the stash
+#   scripts/device_stash.sh assemble     join the parts, check the sha256, unpack the CIFAR-10
 #                                      training batches into <shared>/datasets/cifar10/
-#   tools/device_stash.sh status       list what the stash holds
-#   tools/device_stash.sh shared-dir   print <shared> (default /tmp/oodkit_shared)
+#   scripts/device_stash.sh status       list what the stash holds
+#   scripts/device_stash.sh shared-dir   print <shared> (default /tmp/oodkit_shared)
 # Environment: OODKIT_STASH_DIR (default /tmp/oodkit_stash), OODKIT_DEVICE_SHARED (default /tmp/oodkit_shared).
 set -euo pipefail
 stash=${OODKIT_STASH_DIR:-/tmp/oodkit_stash}

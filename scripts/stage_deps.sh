@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stages what a GPU run needs and does not find on the GPU machine (no Debian packages, no
 # network, and ../shared does not travel) into the git-ignored folder .device_carry/, then
-# prints the exact `run` call(s) of the device tool for tools/gpu_check.sh.
+# prints the exact `run` call(s) of the device tool for scripts/gpu_check.sh.
 #
 #   .device_carry/deps/             dependency sources, unpacked (for --verify here; not carried)
 #   .device_carry/base/deps.tar.xz  the same, compressed: eigen/ stb/ json/ cli11/ googletest/ zlib/
@@ -14,9 +14,9 @@
 #                                   The way the 2026-11-26 H100 runs were made: no build there.
 #   .device_carry/cifar_train_<i>/  with --cifar-train: CIFAR-10 train (5 x 30 MB) as a tar
 #                                   compressed with xz (delta filter), split in parts that each fit
-#                                   one call; tools/device_stash.sh joins them on the GPU machine.
+#                                   one call; scripts/device_stash.sh joins them on the GPU machine.
 #
-# Usage: tools/stage_deps.sh [--shared DIR] [--data "REL ..."] [--cifar-train] [--verify]
+# Usage: scripts/stage_deps.sh [--shared DIR] [--data "REL ..."] [--cifar-train] [--verify]
 #                            [--binaries] [--limit-mib 64]
 #   --binaries       build the CUDA programs here (build-gpu/, Release, sm_90) and stage them
 #   --shared DIR     the shared folder (default: $OODKIT_SHARED_DIR, else <repo>/../shared)
@@ -101,7 +101,7 @@ chmod -R u+w "$carry/base/shared"
 
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 {
-  echo "# staged $(date -u +%Y-%m-%dT%H:%M:%SZ) from commit $commit by tools/stage_deps.sh"
+  echo "# staged $(date -u +%Y-%m-%dT%H:%M:%SZ) from commit $commit by scripts/stage_deps.sh"
   (cd "$carry/base" && find . -type f ! -name MANIFEST -print0 | sort -z | xargs -0 sha256sum)
 } > "$carry/base/MANIFEST"
 
@@ -222,25 +222,25 @@ cat <<EOF
 
 == device tool calls (the session's own checkout travels: stage there; the machine starts bare) ==
 With --binaries (no build on the GPU machine; the proven way):
-  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash tools/gpu_check.sh --carry .device_carry/base --build-dir .device_carry/bin --phases env,test,bench,torch,modelcheck,sanitize --budget 520",
+  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash scripts/gpu_check.sh --carry .device_carry/base --build-dir .device_carry/bin --phases env,test,bench,torch,modelcheck,sanitize --budget 520",
       carry: [".device_carry/base", ".device_carry/bin"], timeout_s: 560)
 Without (builds there from the carried sources, about a minute on its 16 cores):
 One call: build + CUDA tests + benches + PyTorch comparison + model check + sanitizers
-(tools/gpu_check.sh keeps within its --budget; results in \$OUT/gpu_check.{json,md}, logs beside):
-  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash tools/gpu_check.sh --carry .device_carry/base --budget 560",
+(scripts/gpu_check.sh keeps within its --budget; results in \$OUT/gpu_check.{json,md}, logs beside):
+  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash scripts/gpu_check.sh --carry .device_carry/base --budget 560",
       carry: [".device_carry/base"], timeout_s: 600)
 If the sanitizers did not fit, a second call while the machine is still warm (the build is kept):
-  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash tools/gpu_check.sh --carry .device_carry/base --phases env,build,sanitize --budget 560",
+  run(command: "OODKIT_GIT_COMMIT=$commit$dirty bash scripts/gpu_check.sh --carry .device_carry/base --phases env,build,sanitize --budget 560",
       carry: [".device_carry/base"], timeout_s: 600)
 EOF
 if ((parts > 0)); then
   echo
   echo "CIFAR-10 train ($parts part(s)); issue the calls back to back: the machine forgets everything ~30 s after a call."
   for ((i = 1; i < parts; i++)); do
-    echo "  run(command: \"bash tools/device_stash.sh put .device_carry/cifar_train_$i\", carry: [\".device_carry/cifar_train_$i\"], timeout_s: 120)"
+    echo "  run(command: \"bash scripts/device_stash.sh put .device_carry/cifar_train_$i\", carry: [\".device_carry/cifar_train_$i\"], timeout_s: 120)"
   done
-  echo "  run(command: \"bash tools/device_stash.sh put .device_carry/cifar_train_$parts && bash tools/device_stash.sh assemble && <job>\","
+  echo "  run(command: \"bash scripts/device_stash.sh put .device_carry/cifar_train_$parts && bash scripts/device_stash.sh assemble && <job>\","
   echo "      carry: [\".device_carry/base\", \".device_carry/cifar_train_$parts\"])"
-  echo "  where <job> finds the full CIFAR-10 under \$(bash tools/device_stash.sh shared-dir)/datasets/cifar10,"
-  echo "  e.g. 'bash tools/gpu_check.sh --carry .device_carry/base --phases env,build,test'."
+  echo "  where <job> finds the full CIFAR-10 under \$(bash scripts/device_stash.sh shared-dir)/datasets/cifar10,"
+  echo "  e.g. 'bash scripts/gpu_check.sh --carry .device_carry/base --phases env,build,test'."
 fi

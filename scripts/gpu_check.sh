@@ -5,10 +5,10 @@
 # runs the bench programs and the PyTorch reference (speed and the model-level check), and
 # writes a summary.
 #
-# Usage (from the repository root; stage the carry first with tools/stage_deps.sh):
-#   bash tools/gpu_check.sh [--carry .device_carry/base] [--out DIR] [--phases LIST] [--budget S]
+# Usage (from the repository root; stage the carry first with scripts/stage_deps.sh):
+#   bash scripts/gpu_check.sh [--carry .device_carry/base] [--out DIR] [--phases LIST] [--budget S]
 #                           [--build-dir DIR] [--jobs N] [--cpu-smoke] [--cmake "ARGS"]
-#   --carry DIR    what tools/stage_deps.sh staged (deps.tar.xz, shared/)
+#   --carry DIR    what scripts/stage_deps.sh staged (deps.tar.xz, shared/)
 #   --out DIR      results (default: $OUT, else /tmp/oodkit_gpu_check_out):
 #                  gpu_check.json, gpu_check.md (short tables), gpu_check.log (everything),
 #                  bench.jsonl (oodkit + PyTorch measurements), tests_cuda.json (gtest),
@@ -183,7 +183,7 @@ if [ -n "$CUDNN_ROOT_DIR" ]; then
     [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   done
 fi
-# Prebuilt programs (tools/stage_deps.sh --binaries) bring the non-CUDA libraries they need in lib/.
+# Prebuilt programs (scripts/stage_deps.sh --binaries) bring the non-CUDA libraries they need in lib/.
 if [ -d "$build_dir/lib" ]; then
   LD_LIBRARY_PATH="$(readlink -f "$build_dir/lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export LD_LIBRARY_PATH
