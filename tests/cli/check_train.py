@@ -10,19 +10,11 @@ The resume pair trains on fewer images (--limit 1000: 15 full batches and a part
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
-
-def tensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
-            for k, v in header.items() if k != "__metadata__"}
+from st_reader import tensors  # the raw safetensors reader of the cli checks (same folder)
 
 
 def main():
