@@ -7,7 +7,7 @@
 # final coverage (cov: edges, ft: features). Exits non-zero on any crash, sanitizer report, leak,
 # timeout (an input running over 25 s) or out-of-memory (over 2 GB), keeping the offending input
 # under DIR/fuzz-run/<target>/ (replay it with DIR/fuzz/fuzz_<target> <file>).
-# Installs clang, the libFuzzer runtime and OpenMP for clang when missing (after tools/setup.sh).
+# Installs clang, the libFuzzer runtime and OpenMP for clang when missing (tools/setup.sh --fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=20
@@ -24,19 +24,7 @@ while (($#)); do
   esac
 done
 
-bash tools/setup.sh
-pkgs=(clang libclang-rt-dev libomp-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "fuzz: installing ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash tools/setup.sh --fuzz
 
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi

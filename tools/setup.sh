@@ -3,14 +3,17 @@
 #   tools/setup.sh          build and run: compiler, CMake, Eigen, stb, JSON, CLI11, GoogleTest, zlib,
 #                           Python 3 with matplotlib (the eval report's plots, tools/report.py)
 #   tools/setup.sh --test   also what only the tests need: headless Chromium (renders report.html)
+#   tools/setup.sh --fuzz   also what tools/fuzz.sh needs: clang, its libFuzzer/sanitizer runtime
+#                           (libclang-rt-dev) and OpenMP for clang (libomp-dev)
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: the build uses it when present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config python3 python3-matplotlib libeigen3-dev libstb-dev nlohmann-json3-dev
       libcli11-dev libgtest-dev zlib1g-dev)
 case "${1:-}" in
   --test) pkgs+=(chromium-headless-shell) ;;
+  --fuzz) pkgs+=(clang libclang-rt-dev libomp-dev) ;;
   "") ;;
-  *) echo "setup.sh: unknown argument '$1' (use --test or nothing)" >&2; exit 2 ;;
+  *) echo "setup.sh: unknown argument '$1' (use --test, --fuzz or nothing)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

@@ -44,6 +44,8 @@ import sys
 import tempfile
 import zlib
 
+import st_reader  # the raw safetensors reader of the cli checks (same folder)
+
 failures = []
 OODKIT = None
 TMP = None
@@ -148,26 +150,15 @@ def write_idx(path, dims, values):
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    tensors = [(name, info["dtype"], info["shape"], data[info["data_offsets"][0]:info["data_offsets"][1]])
+    """([(name, dtype, shape, raw bytes), ...] in file order, metadata)."""
+    header, data, meta = st_reader.read(path)
+    entries = [(name, info["dtype"], info["shape"], st_reader.raw(header, data, name))
                for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])]
-    return tensors, meta
+    return entries, meta
 
 
-def write_safetensors(path, tensors, meta):
-    header, offset, blobs = {"__metadata__": meta}, 0, []
-    for name, dtype, shape, blob in tensors:
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+def write_safetensors(path, entries, meta):
+    st_reader.write(path, entries, meta)
 
 
 # ---------------------------------------------------------------- the catalogue

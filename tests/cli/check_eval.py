@@ -9,27 +9,19 @@ scikit-learn defines it, and FPR@95TPR with the sort-based function of the Outli
 Energy code that the seeds use (and the OpenOOD convention).
 """
 import json
-import struct
 import subprocess
 import sys
 import tempfile
-from array import array
+
+from st_reader import tensors, values  # the raw safetensors reader of the cli checks (same folder)
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    """name -> list of floats; every tensor of the scores file is F64."""
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F64", (name, info["dtype"])
-        b, e = info["data_offsets"]
-        a = array("d")
-        a.frombytes(data[b:e])
-        out[name] = list(a)
+    for name, (dtype, _, blob) in tensors(path).items():
+        assert dtype == "F64", (name, dtype)
+        out[name] = values(dtype, blob)
     return out
 
 

@@ -17,21 +17,12 @@ import subprocess
 import sys
 import tempfile
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    return header, data, meta
+from st_reader import raw, values  # the raw safetensors reader of the cli checks (same folder)
+from st_reader import read as read_safetensors
 
 
 def tensor(header, data, name):
-    h = header[name]
-    raw = data[h["data_offsets"][0]:h["data_offsets"][1]]
-    fmt = {"F32": "f", "F64": "d", "I64": "q"}[h["dtype"]]
-    return h["shape"], list(struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw))
+    return header[name]["shape"], values(header[name]["dtype"], raw(header, data, name))
 
 
 def run(args, **kw):
@@ -86,8 +77,7 @@ def main():
     # ---- resume is bit-exact
     ha, da, _ = read_safetensors(os.path.join(full, "last.safetensors"))
     hb, db, _ = read_safetensors(os.path.join(part, "last.safetensors"))
-    differing = [k for k in ha if k not in hb or da[ha[k]["data_offsets"][0]:ha[k]["data_offsets"][1]]
-                 != db[hb[k]["data_offsets"][0]:hb[k]["data_offsets"][1]]]
+    differing = [k for k in ha if k not in hb or raw(ha, da, k) != raw(hb, db, k)]
     if sorted(ha) != sorted(hb) or differing:
         failures.append("resumed decoder differs from the uninterrupted one in %s" % differing[:3])
 

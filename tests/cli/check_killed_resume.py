@@ -31,15 +31,9 @@ import tempfile
 import threading
 import time
 
-from check_train import tensors  # the raw safetensors reader of cli.train (same folder)
+from st_reader import metadata, tensors  # the raw safetensors reader of the cli checks (same folder)
 
 EPOCHS = 3
-
-
-def metadata(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 def temporaries(folder):

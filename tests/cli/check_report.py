@@ -25,19 +25,14 @@ import subprocess
 import sys
 import tempfile
 
+import st_reader  # the raw safetensors reader of the cli checks (same folder)
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_safetensors(path, tensors):
-    header, blob = {}, b""
-    for name, values in tensors.items():
-        data = struct.pack("<%dd" % len(values), *values)
-        header[name] = {"dtype": "F64", "shape": [len(values)], "data_offsets": [len(blob), len(blob) + len(data)]}
-        blob += data
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + blob)
+    """{name: list of floats} as 1-D F64 tensors, no metadata."""
+    st_reader.write(path, [(name, "F64", [len(v)], struct.pack("<%dd" % len(v), *v)) for name, v in tensors.items()])
 
 
 def naive_auroc(ids, oods):

@@ -21,27 +21,19 @@ import math
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-from check_train import tensors  # the raw safetensors reader of cli.train (same folder)
-
-
-def metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n)).get("__metadata__", {})
+from st_reader import metadata, tensors, values  # the raw safetensors reader of the cli checks (same folder)
 
 
 def nonfinite(path):
     """Names of the F32/F64 tensors of a safetensors file holding a NaN or an infinity."""
     bad = []
     for name, (dtype, _, raw) in tensors(path).items():
-        fmt = {"F32": "f", "F64": "d"}.get(dtype)
-        if fmt and not all(math.isfinite(v) for v in struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw)):
+        if dtype in ("F32", "F64") and not all(math.isfinite(v) for v in values(dtype, raw)):
             bad.append(name)
     return bad
 

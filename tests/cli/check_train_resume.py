@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from check_train import tensors  # the raw safetensors reader of cli.train (same folder)
+from st_reader import tensors  # the raw safetensors reader of the cli checks (same folder)
 
 
 def main():
