@@ -27,9 +27,11 @@
 #include "framework/ops/linear.h"
 #include "framework/ops/loss.h"
 #include "framework/ops/pool.h"
+#include "framework/ops/reduce.h"
 #include "framework/ops/softmax.h"
 #include "framework/random.h"
 #include "framework/tensor.h"
+#include "models/registry.h"
 #include "ood/input_ops.h"
 #include "ood/knn.h"
 #include "ood/scores.h"
@@ -310,6 +312,37 @@ void bench_elementwise(Ctx& c, int64_t elems) {
   one("copy", 2 * e4, [&] { b.copy_(a); });
 }
 
+// The trainers' per-step non-finite check over one gradient per ResNet-20 parameter (random
+// normals: all finite, so every element is read). bytes = the gradients' total size.
+void bench_all_finite(Ctx& c) {
+  const bool any = c.selected("all_finite/resnet20_grads") || c.selected("nonfinite_sum0/resnet20_grads");
+  if (!any) return;
+  autograd::NoGradGuard ng;
+  std::vector<Tensor> grads;
+  double bytes = 0;
+  for (const Tensor& w : models::make_classifier("resnet20", 10, 32, c.gen)->parameters()) {
+    grads.push_back(c.randn(w.shape()));
+    bytes += double(w.nbytes());
+  }
+  auto one = [&](const char* name, const std::function<void()>& fn) {
+    if (!c.selected(name)) return;
+    Record r;
+    r.name = name;
+    r.batch = int64_t(grads.size());  // tensors in the list
+    r.bytes = bytes;
+    c.run(r, fn);
+  };
+  one("all_finite/resnet20_grads", [&] { (void)ops::all_finite(grads); });
+  // The replaced ood::nonfinite_flag: sum(0 * g) per tensor, added up (NaN when any is non-finite).
+  one("nonfinite_sum0/resnet20_grads", [&] {
+    Tensor flag;
+    for (const Tensor& g : grads) {
+      const Tensor s = ops::sum(ops::scale(g, 0.0));
+      flag = flag.defined() ? ops::add(flag, s) : s;
+    }
+  });
+}
+
 // oodkit's exact k-NN (strict FP32 cuBLAS tiles + fused select on CUDA) on unit-norm rows, the
 // shape tools/torch_reference.py times for torch.cdist + topk ("knn_cdist_topk/...").
 void bench_knn(Ctx& c, int64_t q, int64_t m, int64_t d, const std::vector<std::string>& ks) {
@@ -398,6 +431,7 @@ int main(int argc, char** argv) {
     bench_softmax_loss(c, n, rows);
     bench_pool(c, n);
     bench_elementwise(c, elems);
+    bench_all_finite(c);
     bench_knn(c, knn_q, knn_m, knn_d, knn_k);
     bench_scores(c, score_n);
     return 0;

@@ -7,7 +7,7 @@
 
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
-#include "framework/ops/elementwise.h"
+#include "framework/ops/reduce.h"
 #include "framework/ops/loss.h"
 #include "framework/random.h"
 
@@ -22,17 +22,6 @@ std::vector<int64_t> decoder_epoch_order(int64_t n, uint64_t seed, int epoch) {
     std::swap(p[size_t(i)], p[size_t(j)]);
   }
   return p;
-}
-
-Tensor nonfinite_flag(const std::vector<Tensor>& tensors) {
-  autograd::NoGradGuard ng;
-  Tensor flag;
-  for (const Tensor& t : tensors) {
-    if (!t.defined()) continue;
-    const Tensor s = ops::sum(ops::scale(t, 0.0));
-    flag = flag.defined() ? ops::add(flag, s) : s;
-  }
-  return flag;
 }
 
 std::string first_nonfinite(const NamedTensors& tensors) {
@@ -151,7 +140,7 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
   struct Pending {
     int64_t step, n_id, n_oe;
     Tensor id_loss, oe_loss;  // batch means over the ID / OE samples (undefined when none)
-    Tensor grad_flag;         // nonfinite_flag of the step's gradients
+    Tensor grad_flag;         // ops::all_finite of the step's gradients (1 or 0)
   };
   std::vector<Pending> pending;
   const auto read_back = [&] {
@@ -159,7 +148,7 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
       const double li = p.n_id ? p.id_loss.item() : 0.0, lo = p.n_oe ? p.oe_loss.item() : 0.0;
       OODKIT_CHECK(std::isfinite(li) && std::isfinite(lo), kOp, ": the loss became ", std::isfinite(li) ? lo : li,
                    " at epoch ", epoch + 1, " step ", p.step + 1, " (lower the learning rate?)");
-      OODKIT_CHECK(!p.grad_flag.defined() || std::isfinite(p.grad_flag.item()), kOp,
+      OODKIT_CHECK(p.grad_flag.item() != 0.0, kOp,
                    ": the gradients became non-finite (NaN or Inf) at epoch ", epoch + 1, " step ", p.step + 1,
                    " with a finite loss (lower the learning rate?)");
       id_sum += li * double(p.n_id);
@@ -181,7 +170,7 @@ DecoderEpoch DecoderTrainer::run_epoch(int epoch, const DecoderProgressFn& progr
     loss.backward();
     std::vector<Tensor> grads;
     for (const Tensor& w : adam_->params()) grads.push_back(w.grad());
-    Pending p{step, len - b.n_oe, b.n_oe, Tensor(), Tensor(), nonfinite_flag(grads)};
+    Pending p{step, len - b.n_oe, b.n_oe, Tensor(), Tensor(), ops::all_finite(grads)};
     adam_->step();
     {
       autograd::NoGradGuard ng;

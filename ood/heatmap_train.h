@@ -82,12 +82,8 @@ class DecoderTrainer {
 // A permutation of 0..n-1 (Fisher-Yates driven by counter_hash(seed, i)).
 std::vector<int64_t> decoder_epoch_order(int64_t n, uint64_t seed, int epoch);
 
-// Guards shared by the decoder trainer and `oodkit train` (tools/train.cpp).
-// A 0-d float tensor on the tensors' device: 0 when every element of every defined tensor in
-// `tensors` is finite, NaN otherwise (the sum of 0 * t, and 0 * inf = 0 * nan = nan; no overflow
-// is possible). Queued like any op: reading it back is the only wait. Undefined tensors (a
-// parameter without a gradient) are skipped; none defined gives an undefined tensor.
-Tensor nonfinite_flag(const std::vector<Tensor>& tensors);
+// Guard shared by the decoder trainer and `oodkit train` (tools/train.cpp); their per-step
+// gradient check is ops::all_finite (framework/ops/reduce.h).
 // The name of the first floating-point tensor in `tensors` with a NaN or infinite element
 // (copied to the host to look), "" when there is none.
 std::string first_nonfinite(const NamedTensors& tensors);

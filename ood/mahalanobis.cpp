@@ -7,7 +7,7 @@
 
 #include "framework/ops/elementwise.h"
 #include "framework/ops/linear.h"
-#include "framework/ops/pool.h"
+#include "framework/ops/reduce.h"
 #include "ood/fit_util.h"
 #include "ood/state_io.h"
 
@@ -117,27 +117,19 @@ Tensor Mahalanobis::class_distances(const Tensor& z) const {
   OODKIT_CHECK(z.size(1) == d, op, ": 'z' ", shape_str(z.shape()), " must have ", d,
                " features (the fitted dimension)");
   if (n == 0) return Tensor::empty({0, k}, z.dtype(), z.device());
-  // y = z - m (broadcast as ones[N, 1] m[1, D]).
-  const Tensor ones_n = Tensor::ones({n, 1}, z.dtype(), z.device());
-  const Tensor y = ops::sub(z, ops::matmul(ones_n, param_like(center_, z).reshape({1, d})));
-  // y^T P y for every row, repeated over the K columns by the GEMM with ones[D, K].
-  const Tensor py = ops::matmul(y, param_like(precision_, z));
-  const Tensor quad = ops::matmul(ops::mul(py, y), Tensor::ones({d, k}, z.dtype(), z.device()));
+  // y = z - m (m [1, D] broadcast over the rows).
+  const Tensor y = ops::sub(z, param_like(center_, z).reshape({1, d}));
+  // y^T P y for every row [N, 1], broadcast over the K columns of the cross term.
+  const Tensor quad = ops::sum(ops::mul(ops::matmul(y, param_like(precision_, z)), y), 1, true);
   // -2 (P nu_c)^T y + nu_c^T P nu_c.
   const Tensor cross = ops::linear(y, param_like(cross_weight_, z), param_like(cross_bias_, z));
-  return ops::add(quad, cross);
+  return ops::add(cross, quad);
 }
 
 Tensor Mahalanobis::score(const Tensor& z) const {
   const Tensor dist = class_distances(z);
-  const int64_t n = dist.size(0), k = dist.size(1);
-  if (n == 0) return Tensor::empty({0}, dist.dtype(), dist.device());
-  // -min_c d = max_c (-d): a [1, K] max-pool window over each row (gradient to the first arg-max).
-  ops::Pool2dOptions row;
-  row.kernel_h = 1;
-  row.kernel_w = int(k);
-  const Tensor best = ops::max_pool2d(ops::scale(dist, -1.0).reshape({n, 1, 1, k}), row);
-  return best.reshape({n});
+  // -min_c d = max_c (-d) (gradient to the first arg-max).
+  return ops::max(ops::scale(dist, -1.0), 1);
 }
 
 void Mahalanobis::save(const std::string& path) const {

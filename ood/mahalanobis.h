@@ -15,8 +15,8 @@
 // (higher = more in-distribution). Computed with GEMMs in coordinates centred at the mean m of
 // all training features (less cancellation in float32; the distance is unchanged):
 //   y = z - m,  nu_c = mu_c - m,  d_c = y^T P y - 2 (P nu_c)^T y + nu_c^T P nu_c.
-// Everything is built from differentiable framework ops (matmul, linear, mul, add, max_pool2d
-// for the row minimum), so when z requires grad the score and the distances carry a graph back
+// Everything is built from differentiable framework ops (matmul, linear, mul, row-broadcast
+// sub/add, sum and max along dim 1 for y^T P y and the row minimum), so when z requires grad the score and the distances carry a graph back
 // to z (the input-noise variant of the method differentiates the minimum distance w.r.t. the
 // input; at ties the gradient goes to the first minimising class).
 #pragma once

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "framework/cuda_api.h"
+#include "framework/ops/reduce.h"
 #include "ood/scores_cuda.h"
 
 namespace oodkit::ood {
@@ -421,18 +422,8 @@ Tensor predicted_classes(const Tensor& logits) {
   check_defined(logits, "predicted_classes", "logits");
   check_ndim(logits, 2, "predicted_classes", "logits");
   OODKIT_CHECK(logits.size(1) >= 1, "predicted_classes: logits ", shape_str(logits.shape()), " has no classes");
-  const Tensor l = logits.detach().to(DType::F32).cpu();
-  const int64_t n = l.size(0), k = l.size(1);
-  Tensor out = Tensor::empty({n}, DType::I64);
-  const float* p = l.data<float>();
-  int64_t* o = out.data<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t best = 0;
-    for (int64_t j = 1; j < k; ++j)
-      if (p[i * k + j] > p[i * k + best]) best = j;
-    o[i] = best;
-  }
-  return out.to(logits.device());
+  // float32 on every device (float64 logits are rounded first, as before ops::argmax existed).
+  return ops::argmax(logits.detach().to(DType::F32), 1);
 }
 
 }  // namespace oodkit::ood

@@ -23,7 +23,8 @@ namespace oodkit::ood {
 // MSP: max_k softmax(f / T)_k = 1 / sum_k exp((f_k - max f) / T). T > 0 (ODIN uses T = 1000).
 Tensor msp_score(const Tensor& logits, double temperature = 1.0);
 
-// Predicted classes: int64 [N], argmax_k f_k (the first maximum on ties), on the logits' device.
+// Predicted classes: int64 [N], argmax_k f_k (the first maximum on ties, the first NaN in a row
+// with one: ops::argmax), on the logits' device.
 Tensor predicted_classes(const Tensor& logits);
 
 // MaxLogit: max_k f_k.

@@ -36,6 +36,7 @@
 #include "framework/cuda_api.h"
 #include "framework/lr_schedule.h"
 #include "framework/ops/loss.h"
+#include "framework/ops/reduce.h"
 #include "framework/optim.h"
 #include "framework/random.h"
 #include "framework/safetensors.h"
@@ -80,12 +81,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vec
 
 // Top-1 correct predictions in a [B, K] logits tensor.
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  const Tensor l = logits.detach().cpu();
-  const int64_t b = l.size(0), k = l.size(1);
-  const float* p = l.data<float>();
+  const std::vector<int64_t> pred = ops::argmax(logits.detach(), 1).to_vector<int64_t>();
   const int64_t* y = labels.data<int64_t>();
   int64_t correct = 0;
-  for (int64_t i = 0; i < b; ++i) correct += std::max_element(p + i * k, p + (i + 1) * k) - (p + i * k) == y[i];
+  for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == y[i];
   return correct;
 }
 
@@ -232,7 +231,7 @@ int run_train(const TrainOptions& o) {
     struct Pending {
       int64_t step;
       Tensor loss, logits, labels;
-      Tensor grad_flag;  // ood::nonfinite_flag of the step's gradients
+      Tensor grad_flag;  // ops::all_finite of the step's gradients (1 or 0)
     };
     std::vector<Pending> pending;
     const auto read_back = [&] {
@@ -240,7 +239,7 @@ int run_train(const TrainOptions& o) {
         const double l = p.loss.item();
         OODKIT_CHECK(std::isfinite(l), "train: the loss became ", l, " at epoch ", epoch + 1, " step ", p.step + 1,
                      " (lower --lr?); ", last_path, " keeps the last finished epoch");
-        OODKIT_CHECK(!p.grad_flag.defined() || std::isfinite(p.grad_flag.item()),
+        OODKIT_CHECK(p.grad_flag.item() != 0.0,
                      "train: the gradients became non-finite (NaN or Inf) at epoch ", epoch + 1, " step ", p.step + 1,
                      " with a finite loss (lower --lr?); ", last_path, " keeps the last finished epoch");
         loss_sum += l * double(p.labels.numel());
@@ -264,7 +263,7 @@ int run_train(const TrainOptions& o) {
       loss.backward();
       std::vector<Tensor> grads;
       for (const Tensor& w : opt->params()) grads.push_back(w.grad());
-      pending.push_back({step, loss.detach(), logits.detach(), b.labels, ood::nonfinite_flag(grads)});
+      pending.push_back({step, loss.detach(), logits.detach(), b.labels, ops::all_finite(grads)});
       opt->step();
       if (step % kReadEvery != 0 && step + 1 != steps) continue;
       read_back();

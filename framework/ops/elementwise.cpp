@@ -3,16 +3,25 @@
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
 #include "framework/ops/elementwise_cuda.h"
+#include "framework/ops/reduce.h"
 
 namespace oodkit::ops {
 
 namespace {
 
-void check_binary(const Tensor& a, const Tensor& b, const char* op) {
+// b as an operand of a: b itself when the shapes match, else b repeated along its size-1
+// dimensions (expand, whose backward sums the gradient back over them).
+Tensor check_binary(const Tensor& a, const Tensor& b, const char* op) {
   check_float(a, op, "a");
-  check_same_shape(a, b, op, "a", "b");
+  check_defined(b, op, "b");
   check_same_device(a, b, op, "a", "b");
   check_dtype(b, a.dtype(), op, "b");
+  if (a.shape() == b.shape()) return b;
+  bool broadcastable = a.ndim() == b.ndim();
+  for (int d = 0; broadcastable && d < a.ndim(); ++d) broadcastable = b.size(d) == a.size(d) || b.size(d) == 1;
+  OODKIT_CHECK(broadcastable, op, ": argument 'b' ", shape_str(b.shape()), " does not broadcast to argument 'a' ",
+               shape_str(a.shape()), " (same rank, each size equal or 1)");
+  return expand(b, a.shape());
 }
 
 // y = alpha*a + beta*b
@@ -87,15 +96,15 @@ Tensor scaled_sum(const Tensor& x, double s) {
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) {
-  check_binary(a, b, "add");
+Tensor add(const Tensor& a, const Tensor& b_in) {
+  const Tensor b = check_binary(a, b_in, "add");
   Tensor y = axpby(a, b, 1.0, 1.0);
   autograd::record(y, "add", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
   return y;
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
-  check_binary(a, b, "sub");
+Tensor sub(const Tensor& a, const Tensor& b_in) {
+  const Tensor b = check_binary(a, b_in, "sub");
   Tensor y = axpby(a, b, 1.0, -1.0);
   autograd::record(y, "sub", {a, b}, [](const Tensor& g) {
     return std::vector<Tensor>{g, affine(g, -1.0, 0.0)};
@@ -103,8 +112,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
-  check_binary(a, b, "mul");
+Tensor mul(const Tensor& a, const Tensor& b_in) {
+  const Tensor b = check_binary(a, b_in, "mul");
   Tensor y = multiply(a, b);
   const bool ga = a.requires_grad(), gb = b.requires_grad();
   autograd::record(y, "mul", {a, b}, [a, b, ga, gb](const Tensor& g) {

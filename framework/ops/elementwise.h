@@ -1,5 +1,7 @@
-// Elementwise arithmetic and full reductions. Inputs of a binary op must have the same
-// shape, dtype and device (no broadcasting); float32 on CPU/CUDA, float64 on the CPU.
+// Elementwise arithmetic and full reductions; float32 on CPU/CUDA, float64 on the CPU. Inputs of
+// a binary op share dtype and device; b has a's shape or broadcasts to it (same rank, each size
+// equal or 1: a row [1, D] or a column [N, 1] against [N, D]), and then b's gradient is summed
+// over the broadcast dimensions (ops::expand, reduce.h). Reductions along a dim: reduce.h.
 #pragma once
 #include "framework/tensor.h"
 
