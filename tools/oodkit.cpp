@@ -11,6 +11,7 @@
 #include "framework/cuda_api.h"
 #include "data/image_folder.h"
 #include "framework/error.h"
+#include "ood/detectors.h"
 #include "tools/common.h"
 #include "tools/demo.h"
 #include "tools/eval.h"
@@ -76,7 +77,11 @@ int main(int argc, char** argv) {
                        "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
                        "images: jigsaw, blur, inversion; no real OOD data)")
       ->capture_default_str();
-  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all'")->capture_default_str();
+  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all': " + oodkit::ood::method_list(true))
+      ->capture_default_str();
+  eval_cmd->add_option("--set", ev.set,
+                       "<method>.<key>=<v>[,<v>...]: one value fixes a hyper-parameter (no tuning over it), a list is "
+                       "its tuning grid (e.g. --set react.p=90 --set knn.k=10,50); repeatable");
   eval_cmd->add_option("--tuning", ev.tuning, "all | features (input-perturbation methods use defaults) | none")
       ->capture_default_str();
   eval_cmd->add_option("--fit-limit", ev.fit_limit, "ID training images for fitting (-1: all)")->capture_default_str();
@@ -214,6 +219,7 @@ int main(int argc, char** argv) {
   study_cmd->add_option("--lr", st.lr)->capture_default_str();
   study_cmd->add_option("--methods", st.methods)->capture_default_str();
   study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();
+  study_cmd->add_option("--set", st.set, "<method>.<key>=<v>[,<v>...]: as `oodkit eval --set`; repeatable");
   study_cmd->add_option("--heatmap-epochs", st.heatmap_epochs, "heatmap decoder epochs (0: no heatmap detector)")
       ->capture_default_str();
   study_cmd->add_option("--heatmap-width", st.heatmap_width, "heatmap decoder width multiplier")->capture_default_str();

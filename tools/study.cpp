@@ -75,6 +75,7 @@ int run_study(const StudyOptions& o) {
   ev.val_ood = o.val_ood;
   ev.methods = o.methods;
   ev.tuning = o.tuning;
+  ev.set = o.set;
   ev.heldout = 1000;
   ev.val_ood_limit = 1000;
   ev.seed = o.seed;
