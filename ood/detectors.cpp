@@ -11,6 +11,7 @@
 #include "framework/ops/linear.h"
 #include "framework/ops/loss.h"
 #include "ood/dice.h"
+#include "ood/fusion.h"
 #include "ood/heatmap.h"
 #include "ood/input_ops.h"
 #include "ood/knn.h"
@@ -72,7 +73,9 @@ std::unique_ptr<Detector> load_detector(const std::string& path) {
     OODKIT_FAIL("'", state_json_path(path), "' is not valid JSON: ", e.what());
   }
   OODKIT_CHECK(j.contains("kind") && j["kind"].is_string(), "'", state_json_path(path), "' names no detector kind");
-  std::unique_ptr<Detector> d = make_detector(j["kind"].get<std::string>());
+  const std::string kind = j["kind"].get<std::string>();
+  if (kind == "fusion") return Fusion::load_state(path);
+  std::unique_ptr<Detector> d = make_detector(kind);
   d->load(path);
   return d;
 }
@@ -155,13 +158,6 @@ class Energy : public Detector {
 class Odin : public Detector {
  public:
   std::string name() const override { return "odin"; }
-  std::vector<Params> grid() const override {
-    std::vector<Params> g;
-    for (double t : {1.0, 10.0, 100.0, 1000.0})
-      for (double eps : {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}) g.push_back({{"T", t}, {"eps", eps}});
-    return g;
-  }
-  Params defaults() const override { return {{"T", 1000.0}, {"eps", 0.0014}}; }
   bool uses_images() const override { return true; }
   Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
     const double t = param("T"), eps = param("eps");
@@ -204,9 +200,6 @@ class MahalanobisDetector : public Detector {
 class MahalanobisNoise : public MahalanobisDetector {
  public:
   std::string name() const override { return "mahalanobis_noise"; }
-  std::vector<Params> grid() const override {
-    return one_axis("eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01});
-  }
   bool uses_images() const override { return true; }
   Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
     const double eps = param("eps");
@@ -226,8 +219,6 @@ class MahalanobisNoise : public MahalanobisDetector {
 class ReActDetector : public Detector {
  public:
   std::string name() const override { return "react"; }
-  std::vector<Params> grid() const override { return one_axis("p", {80, 85, 90, 95, 99}); }
-  Params defaults() const override { return {{"p", 90.0}}; }
   void fit(const FitContext& ctx) override {
     OODKIT_CHECK(ctx.heldout, "react: needs held-out ID features");
     heldout_z_ = ctx.heldout->z;
@@ -260,8 +251,6 @@ class AshDetector : public Detector {
  public:
   AshDetector(AshMode mode, const char* name) : mode_(mode), name_(name) {}
   std::string name() const override { return name_; }
-  std::vector<Params> grid() const override { return one_axis("p", {60, 65, 70, 75, 80, 85, 90, 95}); }
-  Params defaults() const override { return {{"p", 90.0}}; }
   void fit(const FitContext& ctx) override { head_.keep(ctx); }
   Tensor score(const Features& f) const override {
     const auto [w, b] = head_.on(f.z.device());
@@ -279,8 +268,6 @@ class AshDetector : public Detector {
 class DiceDetector : public Detector {
  public:
   std::string name() const override { return "dice"; }
-  std::vector<Params> grid() const override { return one_axis("p", {0.1, 0.3, 0.5, 0.7, 0.9}); }
-  Params defaults() const override { return {{"p", 0.9}}; }
   void fit(const FitContext& ctx) override {
     OODKIT_CHECK(ctx.train, "dice: needs ID training features");
     train_z_ = ctx.train->z;
@@ -304,16 +291,19 @@ class DiceDetector : public Detector {
 class KnnDetector : public Detector {
  public:
   std::string name() const override { return "knn"; }
-  // The k values up to the bank size once fitted (a k beyond it is refused by score(), so the
-  // reported setting is always the one used).
+  // The registered k values up to the bank size once fitted (a k beyond it is refused by score(),
+  // so the reported setting is always the one used); the default k capped at the bank size.
   std::vector<Params> grid() const override {
-    std::vector<double> ks;
-    for (double k : {1, 10, 20, 50, 100, 200})
-      if (!bank_.defined() || k <= double(bank_.size(0))) ks.push_back(k);
-    return one_axis("k", ks);
+    std::vector<Params> g;
+    for (const Params& p : Detector::grid())
+      if (!bank_.defined() || p.at("k") <= double(bank_.size(0))) g.push_back(p);
+    OODKIT_CHECK(!g.empty(), "knn: no k of the grid is at most the bank size ", bank_.size(0));
+    return g;
   }
   Params defaults() const override {
-    return {{"k", bank_.defined() ? std::min(50.0, double(bank_.size(0))) : 50.0}};
+    Params p = Detector::defaults();
+    if (bank_.defined()) p["k"] = std::min(p.at("k"), double(bank_.size(0)));
+    return p;
   }
   void fit(const FitContext& ctx) override {
     OODKIT_CHECK(ctx.train, "knn: needs ID training features");
@@ -372,7 +362,10 @@ class Nap : public Detector {
  public:
   explicit Nap(bool squared) : squared_(squared) {}
   std::string name() const override { return squared_ ? "nap" : "nap_mean"; }
-  Tensor score(const Features& f) const override { return squared_ ? f.nap : f.nap_unsquared; }
+  Tensor score(const Features& f) const override {
+    OODKIT_CHECK(f.nap.defined(), name(), ": the features were extracted without the NAP columns");
+    return squared_ ? f.nap : f.nap_unsquared;
+  }
 
  private:
   bool squared_;
@@ -381,10 +374,14 @@ class Nap : public Detector {
 class Fs : public Detector {
  public:
   std::string name() const override { return "fs"; }
-  Tensor score(const Features& f) const override { return f.fs; }
+  Tensor score(const Features& f) const override {
+    OODKIT_CHECK(f.fs.defined(), "fs: the features were extracted without the FS column");
+    return f.fs;
+  }
 };
 
-// FS read from the Threshold Activation path; the grid is the extracted TA thresholds.
+// FS read from the Threshold Activation path; the grid is the extracted TA thresholds unless
+// --set gives ta_k values (each must be an extracted threshold: score() refuses others).
 class FsTa : public Detector {
  public:
   std::string name() const override { return "fs_ta"; }
@@ -393,7 +390,11 @@ class FsTa : public Detector {
     thresholds_ = ctx.train->ta_thresholds;
     OODKIT_CHECK(!thresholds_.empty(), "fs_ta: features were extracted without TA thresholds");
   }
-  std::vector<Params> grid() const override { return one_axis("ta_k", thresholds_); }
+  std::vector<Params> grid() const override {
+    for (const auto& [key, values] : axes_)
+      if (key == "ta_k" && !values.empty()) return expand_grid(axes_);
+    return one_axis("ta_k", thresholds_);
+  }
   Tensor score(const Features& f) const override {
     const double k = param("ta_k");
     for (size_t i = 0; i < f.ta_thresholds.size(); ++i)
@@ -407,34 +408,191 @@ class FsTa : public Detector {
 
 }  // namespace
 
+std::vector<Params> expand_grid(const Axes& axes) {
+  std::vector<Params> grid{Params{}};
+  for (const auto& [key, values] : axes) {
+    OODKIT_CHECK(!values.empty(), "expand_grid: the axis '", key, "' has no values");
+    std::vector<Params> next;
+    for (const Params& p : grid)
+      for (double v : values) {
+        Params q = p;
+        q[key] = v;
+        next.push_back(std::move(q));
+      }
+    grid = std::move(next);
+  }
+  return grid;
+}
+
+// ---- The registry: the one place to add a detector or a fusion ------------------------------------
+// Detector entries: {name, factory, uses images, defaults, grid, feature needs}. Fusion entries
+// are made from fusion_specs() (the fusion table) below. The order is the reporting order of
+// `--methods all`.
+const std::vector<DetectorInfo>& detector_registry() {
+  static const std::vector<DetectorInfo> registry = [] {
+    const std::vector<double> ash_p{60, 65, 70, 75, 80, 85, 90, 95};
+    const FeatureNeeds none, nap{true, false, false}, fs{false, true, false}, fs_ta{false, false, true};
+    auto make = [](auto factory) { return std::function<std::unique_ptr<Detector>()>(factory); };
+    std::vector<DetectorInfo> r{
+        {"msp", make([] { return std::make_unique<Msp>(); }), false, {}, {}, none},
+        {"maxlogit", make([] { return std::make_unique<MaxLogit>(); }), false, {}, {}, none},
+        {"energy", make([] { return std::make_unique<Energy>(); }), false, {}, {}, none},
+        {"odin", make([] { return std::make_unique<Odin>(); }), true, {{"T", 1000.0}, {"eps", 0.0014}},
+         {{"T", {1.0, 10.0, 100.0, 1000.0}}, {"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}}}, none},
+        {"mahalanobis", make([] { return std::make_unique<MahalanobisDetector>(); }), false, {}, {}, none},
+        {"mahalanobis_noise", make([] { return std::make_unique<MahalanobisNoise>(); }), true, {},
+         {{"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01}}}, none},
+        {"react", make([] { return std::make_unique<ReActDetector>(); }), false, {{"p", 90.0}},
+         {{"p", {80, 85, 90, 95, 99}}}, none},
+        {"ash_p", make([] { return std::make_unique<AshDetector>(AshMode::Prune, "ash_p"); }), false, {{"p", 90.0}},
+         {{"p", ash_p}}, none},
+        {"ash_b", make([] { return std::make_unique<AshDetector>(AshMode::Binarize, "ash_b"); }), false,
+         {{"p", 90.0}}, {{"p", ash_p}}, none},
+        {"ash_s", make([] { return std::make_unique<AshDetector>(AshMode::Scale, "ash_s"); }), false, {{"p", 90.0}},
+         {{"p", ash_p}}, none},
+        {"dice", make([] { return std::make_unique<DiceDetector>(); }), false, {{"p", 0.9}},
+         {{"p", {0.1, 0.3, 0.5, 0.7, 0.9}}}, none},
+        {"knn", make([] { return std::make_unique<KnnDetector>(); }), false, {{"k", 50.0}},
+         {{"k", {1, 10, 20, 50, 100, 200}}}, none},
+        {"gradnorm", make([] { return std::make_unique<GradNorm>(); }), false, {}, {}, none},
+        {"vim", make([] { return std::make_unique<VimDetector>(); }), false, {}, {}, none},
+        {"nap", make([] { return std::make_unique<Nap>(true); }), false, {}, {}, nap},
+        {"nap_mean", make([] { return std::make_unique<Nap>(false); }), false, {}, {}, nap},
+        {"fs", make([] { return std::make_unique<Fs>(); }), false, {}, {}, fs},
+        {"fs_ta", make([] { return std::make_unique<FsTa>(); }), false, {}, {{"ta_k", {}}}, fs_ta},
+    };
+    DetectorInfo heatmap{"heatmap", make([] { return std::make_unique<HeatmapDetector>(); }), false, {}, {}, none};
+    heatmap.needs_decoder = true;
+    r.push_back(heatmap);
+    for (const FusionSpec& spec : fusion_specs(/*with_heatmap=*/true)) {
+      DetectorInfo f{spec.name, make([spec] { return std::make_unique<Fusion>(spec); }), false, {},
+                     {{spec.key(), spec.grid}}, none};
+      f.components = {spec.a, spec.b};
+      for (const DetectorInfo& c : r)
+        if (c.name == spec.a || c.name == spec.b) {
+          f.uses_images |= c.uses_images;
+          f.needs |= c.needs;
+          f.needs_decoder |= c.needs_decoder;
+        }
+      r.push_back(f);
+    }
+    return r;
+  }();
+  return registry;
+}
+
+std::string method_list(bool with_heatmap) {
+  std::string list;
+  for (const std::string& n : all_method_names(with_heatmap)) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
+bool is_registered(const std::string& name) {
+  for (const DetectorInfo& d : detector_registry())
+    if (d.name == name) return true;
+  return false;
+}
+
+const DetectorInfo& detector_info(const std::string& name) {
+  for (const DetectorInfo& d : detector_registry())
+    if (d.name == name) return d;
+  OODKIT_FAIL("unknown detector '", name, "'; known: ", method_list());
+}
+
 std::vector<std::string> detector_names() {
-  return {"msp",   "maxlogit", "energy", "odin",     "mahalanobis", "mahalanobis_noise", "react", "ash_p", "ash_b",
-          "ash_s", "dice",     "knn",    "gradnorm", "vim",         "nap",               "nap_mean", "fs", "fs_ta"};
+  std::vector<std::string> names;
+  for (const DetectorInfo& d : detector_registry())
+    if (d.components.empty() && !d.needs_decoder) names.push_back(d.name);
+  return names;
+}
+
+std::vector<std::string> all_method_names(bool with_heatmap) {
+  std::vector<std::string> names;
+  for (const DetectorInfo& d : detector_registry())
+    if (with_heatmap || !d.needs_decoder) names.push_back(d.name);
+  return names;
 }
 
 std::unique_ptr<Detector> make_detector(const std::string& name) {
-  if (name == "msp") return std::make_unique<Msp>();
-  if (name == "maxlogit") return std::make_unique<MaxLogit>();
-  if (name == "energy") return std::make_unique<Energy>();
-  if (name == "odin") return std::make_unique<Odin>();
-  if (name == "mahalanobis") return std::make_unique<MahalanobisDetector>();
-  if (name == "mahalanobis_noise") return std::make_unique<MahalanobisNoise>();
-  if (name == "react") return std::make_unique<ReActDetector>();
-  if (name == "ash_p") return std::make_unique<AshDetector>(AshMode::Prune, "ash_p");
-  if (name == "ash_b") return std::make_unique<AshDetector>(AshMode::Binarize, "ash_b");
-  if (name == "ash_s") return std::make_unique<AshDetector>(AshMode::Scale, "ash_s");
-  if (name == "dice") return std::make_unique<DiceDetector>();
-  if (name == "knn") return std::make_unique<KnnDetector>();
-  if (name == "gradnorm") return std::make_unique<GradNorm>();
-  if (name == "vim") return std::make_unique<VimDetector>();
-  if (name == "nap") return std::make_unique<Nap>(true);
-  if (name == "nap_mean") return std::make_unique<Nap>(false);
-  if (name == "fs") return std::make_unique<Fs>();
-  if (name == "fs_ta") return std::make_unique<FsTa>();
-  if (name == "heatmap") return std::make_unique<HeatmapDetector>();
-  std::string known;
-  for (const std::string& n : detector_names()) known += (known.empty() ? "" : ", ") + n;
-  OODKIT_FAIL("unknown detector '", name, "'; known: ", known);
+  const DetectorInfo& info = detector_info(name);
+  std::unique_ptr<Detector> d = info.make();
+  d->set_tuning(info.grid, info.defaults);
+  return d;
+}
+
+FeatureNeeds feature_needs(const std::vector<std::string>& methods) {
+  FeatureNeeds n;
+  for (const std::string& m : methods) n |= detector_info(m).needs;  // fusion entries hold their components'
+  return n;
+}
+
+bool needs_images(const std::vector<std::string>& methods) {
+  for (const std::string& m : methods)
+    if (detector_info(m).uses_images) return true;
+  return false;
+}
+
+bool needs_decoder(const std::vector<std::string>& methods) {
+  for (const std::string& m : methods)
+    if (detector_info(m).needs_decoder) return true;
+  return false;
+}
+
+Settings parse_settings(const std::vector<std::string>& entries) {
+  Settings out;
+  for (const std::string& e : entries) {
+    const size_t dot = e.find('.'), eq = e.find('=');
+    OODKIT_CHECK(dot != std::string::npos && eq != std::string::npos && dot < eq, "--set '", e,
+                 "': expected <method>.<key>=<value>[,<value>...] (e.g. react.p=90 or react.p=80,90)");
+    const std::string method = e.substr(0, dot), key = e.substr(dot + 1, eq - dot - 1);
+    OODKIT_CHECK(is_registered(method), "--set '", e, "': unknown method '", method, "'; known: ", method_list());
+    const DetectorInfo& info = detector_info(method);
+    std::string keys;
+    bool found = false;
+    for (const auto& [k, v] : info.grid) {
+      keys += (keys.empty() ? "" : ", ") + k;
+      found |= k == key;
+    }
+    OODKIT_CHECK(found, "--set '", e, "': ", method, " has no setting '", key, "'",
+                 keys.empty() ? std::string(" (it has no settings)") : "; its settings: " + keys);
+    std::vector<double> values;
+    std::stringstream ss(e.substr(eq + 1));
+    for (std::string item; std::getline(ss, item, ',');) {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      OODKIT_CHECK(!item.empty() && used == item.size() && std::isfinite(v), "--set '", e, "': '", item,
+                   "' is not a finite number");
+      values.push_back(v);
+    }
+    OODKIT_CHECK(!values.empty() && e.back() != ',', "--set '", e, "': no value (or an empty one) after '='");
+    OODKIT_CHECK(!out[method].count(key), "--set '", e, "': ", method, ".", key, " is set twice");
+    out[method][key] = values;
+  }
+  return out;
+}
+
+void apply_settings(Detector& d, const Settings& settings) {
+  const auto it = settings.find(d.name());
+  if (it == settings.end()) return;
+  Axes axes = d.axes();
+  Params defaults = is_registered(d.name()) ? detector_info(d.name()).defaults : Params{};
+  for (const auto& [key, values] : it->second) {
+    bool found = false;
+    for (auto& [k, v] : axes)
+      if (k == key) {
+        v = values;
+        found = true;
+      }
+    OODKIT_CHECK(found, "--set: ", d.name(), " has no setting '", key, "'");
+    // A fixed value is also the setting used without tuning; a list leaves the default alone.
+    if (values.size() == 1) defaults[key] = values[0];
+  }
+  d.set_tuning(std::move(axes), std::move(defaults));
 }
 
 std::vector<FusionSpec> fusion_specs(bool with_heatmap) {

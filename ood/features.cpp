@@ -12,12 +12,16 @@ Features extract_features(models::Classifier& model, const Tensor& images, const
   const models::ClassifierOutput out = model.forward_all(images);
   Features f;
   f.logits = out.logits;
-  const FeatureMapScores fm = feature_map_scores(out.features, o.nap_eps);
   f.z = out.penultimate;
-  f.nap = fm.nap;
-  f.nap_unsquared = fm.nap_unsquared;
-  f.fs = fm.fs;
-  if (!o.ta_thresholds.empty()) {
+  if (o.needs.nap || o.needs.fs) {
+    const FeatureMapScores fm = feature_map_scores(out.features, o.nap_eps);
+    if (o.needs.nap) {
+      f.nap = fm.nap;
+      f.nap_unsquared = fm.nap_unsquared;
+    }
+    if (o.needs.fs) f.fs = fm.fs;
+  }
+  if (o.needs.fs_ta && !o.ta_thresholds.empty()) {
     const int stage = o.ta_stage >= 0 ? o.ta_stage : model.num_stages() - 2;
     OODKIT_CHECK(stage >= 0 && stage < model.num_stages() - 1, "extract_features: TA stage ", stage,
                  " must be before the last stage (", model.num_stages(), " stages)");
@@ -59,6 +63,7 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
 Features concat_features(const std::vector<Features>& parts) {
   OODKIT_CHECK(!parts.empty(), "concat_features: no parts");
   auto column = [&](auto get) {
+    if (!get(parts[0]).defined()) return Tensor();  // a column not computed
     std::vector<Tensor> ts;
     for (const Features& p : parts) ts.push_back(get(p));
     return concat_rows(ts);
@@ -82,9 +87,10 @@ Features slice_features(const Features& f, int64_t start, int64_t length) {
   Features s;
   s.logits = f.logits.narrow(start, length);
   s.z = f.z.narrow(start, length);
-  s.nap = f.nap.narrow(start, length);
-  s.nap_unsquared = f.nap_unsquared.narrow(start, length);
-  s.fs = f.fs.narrow(start, length);
+  const auto rows = [&](const Tensor& t) { return t.defined() ? t.narrow(start, length) : Tensor(); };
+  s.nap = rows(f.nap);
+  s.nap_unsquared = rows(f.nap_unsquared);
+  s.fs = rows(f.fs);
   for (const Tensor& t : f.fs_ta) s.fs_ta.push_back(t.narrow(start, length));
   s.ta_thresholds = f.ta_thresholds;
   return s;

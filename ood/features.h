@@ -7,13 +7,31 @@
 
 namespace oodkit::ood {
 
+// Feature columns a detector reads besides logits and z (extract_features computes only
+// these; the registry, ood/detectors.h, declares them per method).
+struct FeatureNeeds {
+  bool nap = false;    // Features::nap, nap_unsquared
+  bool fs = false;     // Features::fs
+  bool fs_ta = false;  // Features::fs_ta (one TA tail pass per threshold)
+  FeatureNeeds& operator|=(const FeatureNeeds& o) {
+    nap |= o.nap;
+    fs |= o.fs;
+    fs_ta |= o.fs_ta;
+    return *this;
+  }
+};
+
 struct FeatureOptions {
   double nap_eps = 1.0;                   // NAP's epsilon in max / (mean + eps)
   int ta_stage = -1;                      // TA after this stage; -1: the stage before the last
   std::vector<double> ta_thresholds{0.15};  // one TA tail pass per k: ReLU(g - k)
+  // The optional columns to compute: all by default; a run sets feature_needs(its methods), so
+  // e.g. no TA tail pass runs when no method reads fs_ta.
+  FeatureNeeds needs{true, true, true};
 };
 
-// All tensors on the extraction device; N rows each.
+// All tensors on the extraction device; N rows each. logits and z are always computed; nap,
+// nap_unsquared, fs and fs_ta only when FeatureOptions::needs asks (undefined / empty otherwise).
 struct Features {
   Tensor logits;                // [N, K]
   Tensor z;                     // [N, D] penultimate vector

@@ -32,28 +32,6 @@ OodMetrics mean_metrics(const std::vector<OodMetrics>& m) {
   return a;
 }
 
-std::vector<std::string> all_method_names(bool with_heatmap) {
-  std::vector<std::string> names = detector_names();
-  if (with_heatmap) names.push_back("heatmap");
-  for (const FusionSpec& f : fusion_specs(with_heatmap)) names.push_back(f.name);
-  return names;
-}
-
-std::string fusion_kind_name(FusionKind k) {
-  switch (k) {
-    case FusionKind::Geometric: return "geometric";
-    case FusionKind::Linear: return "linear";
-    case FusionKind::Standardized: return "standardized";
-  }
-  OODKIT_FAIL("unknown fusion kind");
-}
-
-FusionKind parse_fusion_kind(const std::string& name) {
-  for (FusionKind k : {FusionKind::Geometric, FusionKind::Linear, FusionKind::Standardized})
-    if (fusion_kind_name(k) == name) return k;
-  OODKIT_FAIL("unknown fusion kind '", name, "' (geometric, linear or standardized)");
-}
-
 namespace {
 
 // Scores of one configured detector on one set.
@@ -79,6 +57,30 @@ struct SetScores {
   std::vector<std::vector<double>> test_ood;
 };
 
+// The sets a method is scored on: 0 val_id, 1 val_ood, 2 test_id, 3 + i test_ood[i].
+const ScoredSet& set_at(const ProtocolInput& in, size_t which) {
+  return which == 0 ? in.val_id : which == 1 ? in.val_ood : which == 2 ? in.test_id : in.test_ood[which - 3];
+}
+const std::vector<double>& scores_at(const SetScores& s, size_t which) {
+  return which == 0 ? s.val_id : which == 1 ? s.val_ood : which == 2 ? s.test_id : s.test_ood[which - 3];
+}
+
+// The detector `name`, unfitted, with its registered grid and the --set overrides.
+std::unique_ptr<Detector> make_method(const ProtocolInput& in, const std::string& name) {
+  std::unique_ptr<Detector> d;
+  if (const auto extra = in.extra_detectors.find(name); extra != in.extra_detectors.end()) {
+    d = extra->second();
+    if (is_registered(name)) d->set_tuning(detector_info(name).grid, detector_info(name).defaults);
+  } else {
+    const DetectorInfo& info = detector_info(name);
+    OODKIT_CHECK(!info.needs_decoder || !info.components.empty(), "run_protocol: method '", name,
+                 "' needs a trained decoder (`oodkit eval --heatmap DIR`)");
+    d = make_detector(name);
+  }
+  apply_settings(*d, in.settings);
+  return d;
+}
+
 }  // namespace
 
 std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vector<std::string>& methods,
@@ -87,24 +89,35 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
   OODKIT_CHECK(in.val_id.features.size() > 0 && in.val_ood.features.size() > 0,
                "run_protocol: the validation pair is empty");
   OODKIT_CHECK(!in.test_ood.empty(), "run_protocol: no OOD test set");
-  std::map<std::string, SetScores> done;
+  std::map<std::string, SetScores> done;  // std::map: references stay valid as methods are added
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
 
-  // Runs a plain detector (memoised): fit, select on validation, score the test sets.
-  std::function<const SetScores&(const std::string&)> run_detector = [&](const std::string& name) -> const SetScores& {
+  // Runs one method (memoised): a detector, or a fusion of two methods run first.
+  std::function<const SetScores&(const std::string&)> run = [&](const std::string& name) -> const SetScores& {
     if (auto it = done.find(name); it != done.end()) return it->second;
-    const auto extra = in.extra_detectors.find(name);
-    std::unique_ptr<Detector> d = extra != in.extra_detectors.end() ? extra->second() : make_detector(name);
-    d->fit(in.fit);
+    std::unique_ptr<Detector> d = make_method(in, name);
+    std::vector<const SetScores*> parts;
+    for (const std::string& c : d->components()) parts.push_back(&run(c));
+    auto* fusion = dynamic_cast<Fusion*>(d.get());
+    OODKIT_CHECK(parts.empty() || (fusion && parts.size() == 2), "run_protocol: '", name,
+                 "' names components but is not a two-part fusion");
+    if (fusion) fusion->fit_components(parts[0]->val_id, parts[1]->val_id);
+    else d->fit(in.fit);
+    // Scores of set `which` at the configured setting.
+    auto score = [&](size_t which) {
+      return fusion ? fusion->combine(scores_at(*parts[0], which), scores_at(*parts[1], which))
+                    : score_set(*d, in, set_at(in, which));
+    };
+    // Fusion weights have no official value: they are always chosen on the validation pair.
+    const bool tune = fusion || in.tuning == Tuning::All || (in.tuning == Tuning::FeatureOnly && !d->uses_images());
+    const std::vector<Params> settings = tune ? d->grid() : std::vector<Params>{d->defaults()};
     SetScores best;
     bool have = false;
-    const bool tune = in.tuning == Tuning::All || (in.tuning == Tuning::FeatureOnly && !d->uses_images());
-    const std::vector<Params> settings = tune ? d->grid() : std::vector<Params>{d->defaults()};
     for (const Params& p : settings) {
       d->configure(p);
-      std::vector<double> vid = score_set(*d, in, in.val_id), vood = score_set(*d, in, in.val_ood);
+      std::vector<double> vid = score(0), vood = score(1);
       const double auroc = compute_ood_metrics(vid, vood).auroc;
       say(name + " [" + params_str(p) + "] validation AUROC " + std::to_string(100 * auroc));
       if (!have || auroc > best.val_auroc) {
@@ -117,59 +130,14 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     }
     d->configure(best.chosen);
     if (!in.save_dir.empty()) d->save(in.save_dir + "/" + name);
-    best.test_id = score_set(*d, in, in.test_id);
-    for (const ScoredSet& s : in.test_ood) best.test_ood.push_back(score_set(*d, in, s));
+    best.test_id = score(2);
+    for (size_t i = 0; i < in.test_ood.size(); ++i) best.test_ood.push_back(score(3 + i));
     return done.emplace(name, std::move(best)).first->second;
   };
 
-  auto run_fusion = [&](const FusionSpec& spec) -> const SetScores& {
-    if (auto it = done.find(spec.name); it != done.end()) return it->second;
-    const SetScores& a = run_detector(spec.a);
-    const SetScores& b = run_detector(spec.b);
-    // Standardised fusions put both scores on the scale of their held-out ID scores.
-    ScoreScale sa, sb;
-    if (spec.kind == FusionKind::Standardized) {
-      sa = score_scale(a.val_id);
-      sb = score_scale(b.val_id);
-    }
-    auto fuse_vec = [&](const std::vector<double>& x, const std::vector<double>& y, double v) {
-      return to_doubles(fuse(spec, Tensor::from_vector(x, {int64_t(x.size())}),
-                             Tensor::from_vector(y, {int64_t(y.size())}), v, sa, sb));
-    };
-    const char* key = spec.key();
-    SetScores best;
-    bool have = false;
-    for (double v : spec.grid) {
-      const double auroc =
-          compute_ood_metrics(fuse_vec(a.val_id, b.val_id, v), fuse_vec(a.val_ood, b.val_ood, v)).auroc;
-      if (!have || auroc > best.val_auroc) {
-        best.chosen = {{key, v}};
-        best.val_auroc = auroc;
-        have = true;
-      }
-    }
-    const double v = best.chosen[key];
-    if (!in.save_dir.empty()) {
-      StateWriter w("fusion");
-      w.text("name", spec.name).text("a", spec.a).text("b", spec.b).text("fusion_kind", fusion_kind_name(spec.kind));
-      w.integer("geometric", spec.kind == FusionKind::Geometric).number(key, v);
-      if (spec.kind == FusionKind::Standardized)
-        w.number("a_mean", sa.mean).number("a_std", sa.std).number("b_mean", sb.mean).number("b_std", sb.std);
-      w.save(in.save_dir + "/" + spec.name);
-    }
-    say(spec.name + " [" + params_str(best.chosen) + "] validation AUROC " + std::to_string(100 * best.val_auroc));
-    best.test_id = fuse_vec(a.test_id, b.test_id, v);
-    for (size_t i = 0; i < in.test_ood.size(); ++i) best.test_ood.push_back(fuse_vec(a.test_ood[i], b.test_ood[i], v));
-    return done.emplace(spec.name, std::move(best)).first->second;
-  };
-
-  const std::vector<FusionSpec> fusions = fusion_specs(in.extra_detectors.count("heatmap") > 0);
   std::vector<MethodResult> results;
   for (const std::string& m : methods) {
-    const FusionSpec* fusion = nullptr;
-    for (const FusionSpec& f : fusions)
-      if (f.name == m) fusion = &f;
-    const SetScores& s = fusion ? run_fusion(*fusion) : run_detector(m);
+    const SetScores& s = run(m);
     MethodResult r;
     r.name = m;
     r.chosen = s.chosen;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ood/detectors.h"
+#include "ood/fusion.h"
 #include "ood/metrics.h"
 
 namespace oodkit::ood {
@@ -38,9 +39,11 @@ struct ProtocolInput {
   // each fusion's choice as <dir>/<fusion>.json, so `oodkit score` needs no refit.
   std::string save_dir;
   // Detectors made outside the protocol (e.g. "heatmap" with its trained decoder), by name; they
-  // are fitted (fit() is called, a no-op for them) and tuned like the others. When "heatmap" is
-  // here, the heatmap fusions are available too.
+  // are fitted (fit() is called, a no-op for them) and tuned like the others (with their
+  // registration's grid when the name is registered). A registered method that needs a decoder
+  // (heatmap, heatmap_*) runs only when "heatmap" is here.
   std::map<std::string, std::function<std::unique_ptr<Detector>()>> extra_detectors;
+  Settings settings;  // --set overrides of the registered grids (parse_settings)
 };
 
 struct MethodResult {
@@ -55,17 +58,12 @@ struct MethodResult {
 
 using ProgressFn = std::function<void(const std::string&)>;
 
-// Runs the named methods (detector_names() and fusion_specs() names) in order. Fusion
-// components are run as needed and reported only when named.
+// Runs the named methods (all_method_names(true) or extra_detectors names) in order, each on one
+// path: make, fit (a fusion: on its components' held-out ID scores), try each setting on the
+// validation pair, keep the best, save, score the test sets. Fusion components are run as
+// needed (once each) and reported only when named.
 std::vector<MethodResult> run_protocol(const ProtocolInput& input, const std::vector<std::string>& methods,
                                        const ProgressFn& progress = {});
-
-// All method names: detectors then fusions; with_heatmap adds "heatmap" and its fusions.
-std::vector<std::string> all_method_names(bool with_heatmap = false);
-
-// The fusion's state file kinds ("geometric", "linear", "standardized") and back.
-std::string fusion_kind_name(FusionKind k);
-FusionKind parse_fusion_kind(const std::string& name);
 
 std::vector<double> to_doubles(const Tensor& scores);  // [N] any device -> host doubles
 OodMetrics mean_metrics(const std::vector<OodMetrics>& m);

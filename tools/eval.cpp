@@ -26,6 +26,7 @@
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
 #include "framework/safetensors.h"
+#include "ood/detectors.h"
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "tools/command.h"
@@ -135,6 +136,7 @@ int run_eval(const EvalOptions& o) {
                  "' is also an OOD test set (--ood entry '", spec,
                  "'): hyper-parameters would be chosen on test images; validate on another set or split "
                  "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
+  const ood::Settings settings = ood::parse_settings(o.set);  // before anything is loaded
   const auto t0 = Clock::now();
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   if (!o.out_dir.empty()) remove_eval_results(o.out_dir);  // see the top of this file
@@ -171,20 +173,26 @@ int run_eval(const EvalOptions& o) {
   }
   std::vector<std::string> methods =
       o.methods == "all" ? ood::all_method_names(bool(heatmap)) : split_list(o.methods);
-  std::vector<std::string> valid = ood::all_method_names(true);
   for (const std::string& m : methods) {
-    OODKIT_CHECK(std::find(valid.begin(), valid.end(), m) != valid.end(), "eval: unknown method '", m, "'");
-    OODKIT_CHECK(heatmap || m.rfind("heatmap", 0) != 0, "eval: method '", m,
+    OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ",
+                 ood::method_list(true));
+    OODKIT_CHECK(heatmap || !ood::needs_decoder({m}), "eval: method '", m,
                  "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
   }
   OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
                "eval: --tuning must be all, features or none, got '", o.tuning, "'");
-  bool need_images = false;
-  for (const std::string& m : methods)
-    for (const char* image_method : {"odin", "mahalanobis_noise", "fsta_odin"})
-      need_images |= m == image_method;
+  // --set entries that name no method of this run (nor a fusion's component) would do nothing.
+  std::vector<std::string> run_methods = methods;
+  for (size_t i = 0; i < run_methods.size(); ++i)
+    for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
+  for (const auto& [m, keys] : settings)
+    OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
+                 "', which this run does not use (--methods ", o.methods, ")");
+  // Images are kept only for input-perturbation methods (and fusions of them).
+  const bool need_images = ood::needs_images(methods);
 
   ood::FeatureOptions fo;
+  fo.needs = ood::feature_needs(methods);
   fo.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
   OODKIT_CHECK(!fo.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
 
@@ -213,6 +221,7 @@ int run_eval(const EvalOptions& o) {
   in.device = o.device;
   in.input_std = norm.std;
   in.batch_size = o.batch;
+  in.settings = settings;
   if (heatmap) in.extra_detectors["heatmap"] = [heatmap] { return std::make_unique<ood::HeatmapDetector>(heatmap); };
   in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
   in.val_id = score_rows(o.id + ":heldout", model, train, split.val, norm, o.device, o.batch, fo, need_images);
@@ -396,7 +405,11 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
                        "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
                        "images: jigsaw, blur, inversion; no real OOD data)")
       ->capture_default_str();
-  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all'")->capture_default_str();
+  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all': " + ood::method_list(true))
+      ->capture_default_str();
+  eval_cmd->add_option("--set", ev.set,
+                       "<method>.<key>=<v>[,<v>...]: one value fixes a hyper-parameter (no tuning over it), a list is "
+                       "its tuning grid (e.g. --set react.p=90 --set knn.k=10,50); repeatable");
   eval_cmd->add_option("--tuning", ev.tuning, "all | features (input-perturbation methods use defaults) | none")
       ->capture_default_str();
   eval_cmd->add_option("--fit-limit", ev.fit_limit, "ID training images for fitting (-1: all)")->capture_default_str();

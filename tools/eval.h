@@ -15,6 +15,7 @@ struct EvalOptions {
   std::string val_ood = "tinyimagenet:val";  // OOD validation set: <name>[:<split>]
   std::string methods = "all";
   std::string tuning = "all";   // all | features | none
+  std::vector<std::string> set;  // --set <method>.<key>=<v>[,<v>...]: grid overrides (ood::parse_settings)
   int64_t fit_limit = -1;       // ID training images used for fitting (-1: all but the held-out ones)
   int64_t heldout = 1000;       // held-out ID training images (validation pair, ReAct percentile)
   int64_t val_ood_limit = 1000;

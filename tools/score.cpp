@@ -11,6 +11,7 @@
 #include "data/registry.h"
 #include "framework/cuda_api.h"
 #include "ood/detectors.h"
+#include "ood/fusion.h"
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "ood/state_io.h"
@@ -49,6 +50,29 @@ int run_score(const ScoreOptions& o) {
   note_skipped("score", ds, o.data);
   OODKIT_CHECK(ds.size() > 0, "score: --data '", o.data, "' gives no images (--limit ", o.limit, ")");
 
+  // Every saved method, fusion or not, through load_detector; a fusion's components too.
+  std::map<std::string, std::unique_ptr<ood::Detector>> loaded;
+  std::function<void(const std::string&)> load = [&](const std::string& m) {
+    if (loaded.count(m)) return;
+    const std::string path = o.detectors + "/" + m;
+    OODKIT_CHECK(std::ifstream(ood::state_json_path(path)).good(), "no saved detector or fusion '", m, "' in '",
+                 o.detectors, "'");
+    std::unique_ptr<ood::Detector> d = ood::load_detector(path);
+    if (const auto* hm = dynamic_cast<const ood::HeatmapDetector*>(d.get()))
+      hm->model().check_classifier(ood::module_fingerprint(*lc.model), "the heatmap decoder saved in '" + path + "'");
+    const std::vector<std::string> parts = d->components();
+    loaded.emplace(m, std::move(d));
+    for (const std::string& c : parts) load(c);
+  };
+  for (const std::string& m : methods) load(m);
+  // Only the feature columns the loaded detectors read; images only for input perturbation.
+  bool keep_images = false;
+  fo.needs = {};
+  for (const auto& [m, d] : loaded) {
+    keep_images |= d->uses_images();
+    if (d->components().empty()) fo.needs |= ood::detector_info(d->name()).needs;
+  }
+
   // Features for every image, and the images themselves when an input-perturbation method is used.
   std::vector<ood::Features> parts;
   std::vector<Tensor> images;
@@ -56,7 +80,7 @@ int run_score(const ScoreOptions& o) {
     const int64_t len = std::min(o.batch, ds.size() - b);
     const Tensor x = normalized_rows(ds, b, len, norm).to(o.device);
     parts.push_back(ood::extract_features(*lc.model, x, fo));
-    images.push_back(x);
+    if (keep_images) images.push_back(x);
   }
   const ood::Features f = ood::concat_features(parts);
 
@@ -64,42 +88,19 @@ int run_score(const ScoreOptions& o) {
   std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
       -> const std::vector<double>& {
     if (auto it = columns.find(m); it != columns.end()) return it->second;
-    const std::string path = o.detectors + "/" + m;
-    std::ifstream jf(ood::state_json_path(path));
-    OODKIT_CHECK(jf.good(), "no saved detector or fusion '", m, "' in '", o.detectors, "'");
-    // Only the kind is read here; the state readers validate the whole file.
-    const nlohmann::json j = nlohmann::json::parse(jf, nullptr, /*allow_exceptions=*/false);
-    OODKIT_CHECK(j.is_object() && j.contains("kind") && j["kind"].is_string(), "'", ood::state_json_path(path),
-                 "' is not a detector state (invalid JSON or no \"kind\")");
+    const ood::Detector& d = *loaded.at(m);
     std::vector<double> s;
-    if (j["kind"] == "fusion") {
-      ood::StateReader r(path, "fusion");
-      const ood::FusionKind kind = r.has("fusion_kind") ? ood::parse_fusion_kind(r.text("fusion_kind"))
-                                   : r.integer("geometric") != 0 ? ood::FusionKind::Geometric
-                                                                 : ood::FusionKind::Linear;
-      const ood::FusionSpec spec{m, r.text("a"), r.text("b"), kind, {}};
-      const double v = r.number(spec.key());
-      ood::ScoreScale sa, sb;
-      if (kind == ood::FusionKind::Standardized) {
-        sa = {r.number("a_mean"), r.number("a_std")};
-        sb = {r.number("b_mean"), r.number("b_std")};
+    if (const auto* fusion = dynamic_cast<const ood::Fusion*>(&d)) {
+      const std::vector<std::string> c = fusion->components();
+      s = fusion->combine(score_of(c[0]), score_of(c[1]));
+    } else if (d.uses_images()) {
+      ood::ImageContext ctx{lc.model.get(), norm.std};
+      for (const Tensor& x : images) {
+        const std::vector<double> part = ood::to_doubles(d.score_images(ctx, x));
+        s.insert(s.end(), part.begin(), part.end());
       }
-      const std::vector<double> a = score_of(r.text("a")), b = score_of(r.text("b"));
-      s = ood::to_doubles(ood::fuse(spec, Tensor::from_vector(a, {int64_t(a.size())}),
-                                    Tensor::from_vector(b, {int64_t(b.size())}), v, sa, sb));
     } else {
-      const std::unique_ptr<ood::Detector> d = ood::load_detector(path);
-      if (const auto* hm = dynamic_cast<const ood::HeatmapDetector*>(d.get()))
-        hm->model().check_classifier(ood::module_fingerprint(*lc.model), "the heatmap decoder saved in '" + path + "'");
-      if (d->uses_images()) {
-        ood::ImageContext ctx{lc.model.get(), norm.std};
-        for (const Tensor& x : images) {
-          const std::vector<double> part = ood::to_doubles(d->score_images(ctx, x));
-          s.insert(s.end(), part.begin(), part.end());
-        }
-      } else {
-        s = ood::to_doubles(d->score(f));
-      }
+      s = ood::to_doubles(d.score(f));
     }
     return columns.emplace(m, std::move(s)).first->second;
   };

@@ -77,6 +77,7 @@ int run_study(const StudyOptions& o) {
   ev.val_ood = o.val_ood;
   ev.methods = o.methods;
   ev.tuning = o.tuning;
+  ev.set = o.set;
   ev.heldout = 1000;
   ev.val_ood_limit = 1000;
   ev.seed = o.seed;
@@ -144,6 +145,7 @@ void add_study_command(CLI::App& app, CommandList& commands) {
   study_cmd->add_option("--lr", st.lr)->capture_default_str();
   study_cmd->add_option("--methods", st.methods)->capture_default_str();
   study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();
+  study_cmd->add_option("--set", st.set, "<method>.<key>=<v>[,<v>...]: as `oodkit eval --set`; repeatable");
   study_cmd->add_option("--heatmap-epochs", st.heatmap_epochs, "heatmap decoder epochs (0: no heatmap detector)")
       ->capture_default_str();
   study_cmd->add_option("--heatmap-width", st.heatmap_width, "heatmap decoder width multiplier")->capture_default_str();

@@ -20,6 +20,7 @@ struct StudyOptions {
   double lr = 0.05;
   std::string methods = "all";
   std::string tuning = "features";
+  std::vector<std::string> set;  // --set, passed to eval (tools/eval.h)
   // The heatmap detector: a decoder trained for the classifier (0 epochs: none). OE images come
   // from the validation distribution's train split (disjoint from its validation images), 1/5 of
   // the ID training size.
