@@ -79,8 +79,9 @@ TEST_P(ActivationTest, BackwardMatchesCpu) {
       {"sigmoid", [](const Tensor& t) { return ops::sigmoid(t); }},
       {"clamp", [](const Tensor& t) { return ops::clamp(t, -1.5, 0.8); }},
   };
-  for (const auto& [name, fn] : fns) {
+  for (const auto& [name, fn_] : fns) {
     SCOPED_TRACE(name);
+    const auto& fn = fn_;  // a structured binding cannot be captured before C++20 (clang)
     auto run = [&](Device d) {
       Tensor x = a.to(d).clone().set_requires_grad(true);
       fn(x).backward(gout.to(d));

@@ -3,7 +3,8 @@
 
 - `oodkit info`: the build configuration lines, consistent with each other (one line per device
   counted; no device without the CUDA backend); stray arguments are refused.
-- `oodkit demo` is gone (CLI11's unknown-subcommand error; `oodkit study` replaced it); bad options
+- `oodkit demo` is gone (an unknown command, `oodkit study` replaced it); a command-line mistake
+  CLI11 finds is one line with the --help to read, exit 2; bad options
   of `oodkit study` are refused.
 - every command that runs a network has the one --device option (the same help line) and refuses
   an unknown device before any work with an error naming it; `info` has none.
@@ -62,8 +63,13 @@ def check_commands(oodkit):
     # `oodkit demo` is retired (`oodkit study` replaces it): refused by CLI11 as any unknown name is.
     rc, out, err = run(oodkit, "demo")
     unknown = run(oodkit, "no-such-command")
-    check(rc != 0 and err.strip() and not out and (rc, out, err) == unknown,
+    check(rc == 2 and not out and err.count("\n") == 1 and "oodkit: error: unknown command 'demo'" in err
+          and "study" in err and (rc, out, err.replace("'demo'", "'no-such-command'")) == unknown,
           "demo: exit %d, stdout %r, stderr %r; an unknown command: %r" % (rc, out[-200:], err.strip(), unknown))
+    # Any command-line mistake CLI11 finds is one line naming it and the --help to read, exit 2.
+    rc, out, err = run(oodkit, "eval", "--batch", "abc")
+    check(rc == 2 and err.count("\n") == 1 and err.startswith("oodkit: error: ") and "--batch" in err
+          and "`oodkit eval --help`" in err, "eval --batch abc: exit %d, stderr %r" % (rc, err))
     rc, out, _ = run(oodkit, "--help")
     check(rc == 0 and "study" in out and "demo" not in out, "--help lists demo or lacks study: %r" % out)
     for bad in (["--epochs", "0"], ["--batch", "-4"]):
