@@ -136,7 +136,25 @@ int run_eval(const EvalOptions& o) {
                  "' is also an OOD test set (--ood entry '", spec,
                  "'): hyper-parameters would be chosen on test images; validate on another set or split "
                  "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
-  const ood::Settings settings = ood::parse_settings(o.set);  // before anything is loaded
+  // Method names, --tuning and --set are checked before anything is loaded.
+  const ood::Settings settings = ood::parse_settings(o.set);
+  const std::vector<std::string> methods =
+      o.methods == "all" ? ood::all_method_names(!o.heatmap.empty()) : split_list(o.methods);
+  for (const std::string& m : methods) {
+    OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ",
+                 ood::method_list(true));
+    OODKIT_CHECK(!o.heatmap.empty() || !ood::needs_decoder({m}), "eval: method '", m,
+                 "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
+  }
+  OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
+               "eval: --tuning must be all, features or none, got '", o.tuning, "'");
+  // --set entries that name no method of this run (nor a fusion's component) would do nothing.
+  std::vector<std::string> run_methods = methods;
+  for (size_t i = 0; i < run_methods.size(); ++i)
+    for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
+  for (const auto& [m, keys] : settings)
+    OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
+                 "', which this run does not use (--methods ", o.methods, ")");
   const auto t0 = Clock::now();
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   if (!o.out_dir.empty()) remove_eval_results(o.out_dir);  // see the top of this file
@@ -171,23 +189,6 @@ int run_eval(const EvalOptions& o) {
                    (unsigned long long)o.seed);
     std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
   }
-  std::vector<std::string> methods =
-      o.methods == "all" ? ood::all_method_names(bool(heatmap)) : split_list(o.methods);
-  for (const std::string& m : methods) {
-    OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ",
-                 ood::method_list(true));
-    OODKIT_CHECK(heatmap || !ood::needs_decoder({m}), "eval: method '", m,
-                 "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
-  }
-  OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
-               "eval: --tuning must be all, features or none, got '", o.tuning, "'");
-  // --set entries that name no method of this run (nor a fusion's component) would do nothing.
-  std::vector<std::string> run_methods = methods;
-  for (size_t i = 0; i < run_methods.size(); ++i)
-    for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
-  for (const auto& [m, keys] : settings)
-    OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
-                 "', which this run does not use (--methods ", o.methods, ")");
   // Images are kept only for input-perturbation methods (and fusions of them).
   const bool need_images = ood::needs_images(methods);
 

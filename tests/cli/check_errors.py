@@ -121,6 +121,11 @@ def main():
             ("unknown --arch", with_opt(train, "--arch", "resnet19"), ["resnet19", "resnet20"]),
             ("unknown dataset", with_opt(train, "--dataset", "cifar11"), ["cifar11", "synthetic-id"]),
             ("unknown method", with_opt(evl, "--methods", "msp,nosuch"), ["nosuch"]),
+            # refused before anything is loaded: the missing checkpoint is not what is reported
+            ("unknown method, checked first", with_opt(with_opt(evl, "--methods", "nosuch"), "--checkpoint", missing),
+             ["unknown method 'nosuch'"]),
+            ("decoder method without --heatmap", with_opt(with_opt(evl, "--methods", "heatmap_msp"), "--checkpoint",
+                                                           missing), ["heatmap_msp", "--heatmap"]),
             ("bad --device", with_opt(train, "--device", "gpu0"), ["--device", "gpu0"]),
             ("missing detectors folder", ["score", "--detectors", missing, "--data", "synthetic-id"], [missing]),
             ("missing image folder", with_opt(train, "--dataset", "folder:" + missing),
