@@ -17,6 +17,7 @@
 #include "ood/state_io.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/progress.h"
 #include "tools/protocol_file.h"
 
 namespace oodkit::tools {
@@ -76,12 +77,15 @@ int run_score(const ScoreOptions& o) {
   // Features for every image, and the images themselves when an input-perturbation method is used.
   std::vector<ood::Features> parts;
   std::vector<Tensor> images;
+  Progress progress("features " + o.data, ds.size());  // on stderr: stdout may be the CSV
   for (int64_t b = 0; b < ds.size(); b += o.batch) {
     const int64_t len = std::min(o.batch, ds.size() - b);
     const Tensor x = normalized_rows(ds, b, len, norm).to(o.device);
     parts.push_back(ood::extract_features(*lc.model, x, fo));
     if (keep_images) images.push_back(x);
+    progress.update(b + len);
   }
+  progress.finish();
   const ood::Features f = ood::concat_features(parts);
 
   std::map<std::string, std::vector<double>> columns;
