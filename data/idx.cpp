@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -21,10 +22,11 @@ const char* idx_type_name(uint8_t code) {
     default: return nullptr;
   }
 }
-}  // namespace
 
-IdxArray read_idx(const std::string& path, int expect_ndim) {
-  const std::vector<uint8_t> bytes = read_maybe_gzip(path);
+// The dims of an IDX header at the start of `bytes` (which may hold only a prefix of the file);
+// sets header_bytes (4 + 4 * ndim) and count (the values the header promises).
+std::vector<int64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const std::string& path, int expect_ndim,
+                                      size_t& header_bytes, int64_t& count) {
   OODKIT_CHECK(bytes.size() >= 4, "'", path, "' is too short (", bytes.size(), " bytes) for an IDX header");
   OODKIT_CHECK(bytes[0] == 0 && bytes[1] == 0, "'", path, "' is not an IDX file: bad magic (first bytes ",
                int(bytes[0]), " ", int(bytes[1]), ", expected 0 0)");
@@ -38,19 +40,37 @@ IdxArray read_idx(const std::string& path, int expect_ndim) {
   OODKIT_CHECK(expect_ndim <= 0 || ndim == expect_ndim, "'", path, "' has ", ndim, " dimension(s), expected ",
                expect_ndim, expect_ndim == 3 ? " (an image file, e.g. *-idx3-ubyte)" :
                expect_ndim == 1 ? " (a label file, e.g. *-idx1-ubyte)" : "");
-  const size_t header = 4 + 4 * size_t(ndim);
-  OODKIT_CHECK(bytes.size() >= header, "'", path, "' is truncated inside its IDX header (", bytes.size(),
-               " bytes, header needs ", header, ")");
-  IdxArray a;
-  int64_t count = 1;
+  header_bytes = 4 + 4 * size_t(ndim);
+  OODKIT_CHECK(bytes.size() >= header_bytes, "'", path, "' is truncated inside its IDX header (", bytes.size(),
+               " bytes, header needs ", header_bytes, ")");
+  std::vector<int64_t> dims;
+  count = 1;
   for (int d = 0; d < ndim; ++d) {
     const uint8_t* p = bytes.data() + 4 + 4 * d;
     const int64_t dim = (int64_t(p[0]) << 24) | (int64_t(p[1]) << 16) | (int64_t(p[2]) << 8) | int64_t(p[3]);
     OODKIT_CHECK(dim > 0, "'", path, "': IDX dimension ", d, " is 0");
     OODKIT_CHECK(count <= (int64_t(1) << 40) / dim, "'", path, "': IDX dimensions are implausibly large");
     count *= dim;
-    a.dims.push_back(dim);
+    dims.push_back(dim);
   }
+  return dims;
+}
+}  // namespace
+
+IdxArray read_idx(const std::string& path, int expect_ndim) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  if (is_gzip(bytes)) {
+    // The header first, then the stream bounded by the size it declares: a small .gz that expands
+    // to gigabytes is refused after decompressing at most one chunk more than the header promises.
+    size_t header_bytes = 0;
+    int64_t count = 0;
+    parse_idx_header(gunzip(bytes, path, 4 + 4 * 4, /*prefix_only=*/true), path, expect_ndim, header_bytes, count);
+    bytes = gunzip(bytes, path, std::min(header_bytes + size_t(count), kMaxGunzipBytes));
+  }
+  IdxArray a;
+  size_t header = 0;
+  int64_t count = 0;
+  a.dims = parse_idx_header(bytes, path, expect_ndim, header, count);
   const int64_t payload = int64_t(bytes.size() - header);
   OODKIT_CHECK(payload >= count, "'", path, "' is truncated: the header promises ", count, " values but only ",
                payload, " bytes follow");

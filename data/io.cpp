@@ -34,7 +34,8 @@ bool is_gzip(const std::vector<uint8_t>& bytes) {
   return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
 }
 
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& path) {
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& path, size_t max_bytes,
+                            bool prefix_only) {
   OODKIT_CHECK(is_gzip(bytes), "'", path, "' is not a gzip stream (no 1f 8b magic)");
   z_stream zs{};
   // 16 + MAX_WBITS: expect a gzip header and check the CRC-32 and length trailer.
@@ -45,7 +46,7 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
   } guard{&zs};
 
   std::vector<uint8_t> out;
-  out.reserve(bytes.size() * 4);
+  out.reserve(std::min(bytes.size() * 4, max_bytes));
   size_t in_pos = 0;
   std::vector<uint8_t> chunk(1 << 18);
   while (true) {
@@ -60,6 +61,12 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
     zs.avail_out = uInt(chunk.size());
     const int rc = inflate(&zs, Z_NO_FLUSH);
     out.insert(out.end(), chunk.data(), chunk.data() + (chunk.size() - zs.avail_out));
+    if (out.size() >= max_bytes && prefix_only) {
+      out.resize(max_bytes);
+      return out;
+    }
+    OODKIT_CHECK(out.size() <= max_bytes, "'", path, "' decompresses to more than ", max_bytes,
+                 " bytes (the most expected of it); it is not a file oodkit can read");
     if (rc == Z_STREAM_END) {
       // Another member may follow (gzip(1) concatenation); anything else is garbage.
       const size_t consumed = in_pos - zs.avail_in;

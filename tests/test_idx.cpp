@@ -167,6 +167,25 @@ TEST(Idx, GzipCorruptionNamesTheFile) {
   EXPECT_EQ(data::read_idx(p).values, data::read_idx(write_bytes("plain", raw)).values);
 }
 
+// A small .gz that expands far beyond what its IDX header declares (a "gzip bomb": 64 MiB of
+// zeros compress to ~64 KiB) is refused after the declared size, not decompressed whole.
+TEST(Idx, GzipLargerThanItsHeaderIsRefused) {
+  std::vector<uint8_t> raw = idx_bytes(0x08, {4, 8, 8}, iota_bytes(256, 7));  // 16 + 256 bytes declared
+  raw.resize(raw.size() + (size_t(64) << 20), 0);
+  const std::vector<uint8_t> gz = gzip_bytes(raw);
+  ASSERT_LT(gz.size(), size_t(1) << 20);
+  const std::string p = write_bytes("bomb.gz", gz);
+  expect_error([p] { data::read_idx(p); }, {p, "decompresses to more than 272 bytes"});
+
+  // gunzip's bound directly: an error past max_bytes, or the prefix with prefix_only.
+  const std::vector<uint8_t> small = idx_bytes(0x08, {4, 8, 8}, iota_bytes(256, 7));
+  const std::vector<uint8_t> sgz = gzip_bytes(small);
+  EXPECT_EQ(data::gunzip(sgz, "s", small.size()), small);  // exactly the limit is fine
+  expect_error([&] { data::gunzip(sgz, "s.gz", small.size() - 1); }, {"s.gz", "decompresses to more than 271 bytes"});
+  EXPECT_EQ(data::gunzip(sgz, "s", 20, /*prefix_only=*/true),
+            std::vector<uint8_t>(small.begin(), small.begin() + 20));
+}
+
 // Label counts checked independently with a few lines of Python over the raw files.
 TEST(Idx, SharedMnistFirst3000) {
   const std::string dir = oodkit::testing::shared_path("datasets/mnist");
