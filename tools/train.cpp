@@ -139,6 +139,33 @@ int remove_stale_temp_files(const std::string& dir, const std::vector<std::strin
   return removed;
 }
 
+namespace {
+// The options that decide a run's trajectory, by their command-line names: saved in every
+// checkpoint's metadata ("options") so that --resume refuses to continue with other ones (the
+// resumed run would not end at the weights of an uninterrupted one).
+nlohmann::json trajectory_options(const TrainOptions& o) {
+  return {{"--arch", o.arch},          {"--dataset", o.dataset},     {"--limit", o.limit},
+          {"--val-fraction", o.val_fraction}, {"--epochs", o.epochs}, {"--batch", o.batch},
+          {"--optimizer", o.optimizer}, {"--lr", o.lr},              {"--momentum", o.momentum},
+          {"--weight-decay", o.weight_decay}, {"--nesterov", o.nesterov}, {"--schedule", o.schedule},
+          {"--step-size", o.step_size}, {"--milestones", o.milestones}, {"--gamma", o.gamma},
+          {"--warmup-epochs", o.warmup_epochs}, {"--no-augment", !o.augment}, {"--seed", o.seed}};
+}
+
+// Empty when `saved` (a checkpoint's "options" metadata) equals `now`; else "--lr 0.1 (now 0.05), ...".
+std::string option_differences(const std::string& saved, const nlohmann::json& now) {
+  const nlohmann::json was = nlohmann::json::parse(saved, nullptr, /*allow_exceptions=*/false);
+  if (!was.is_object()) return "(unreadable \"options\" metadata)";
+  std::string diff;
+  for (const auto& [key, value] : now.items()) {
+    if (was.contains(key) && was[key] == value) continue;
+    diff += (diff.empty() ? "" : ", ") + key + " " + (was.contains(key) ? was[key].dump() : "(absent)") +
+            " (now " + value.dump() + ")";
+  }
+  return diff;
+}
+}  // namespace
+
 int run_train(const TrainOptions& o) {
   OODKIT_CHECK(o.epochs > 0 && o.batch > 0, "train: --epochs and --batch must be positive");
   OODKIT_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "train: --val-fraction must be in [0, 1)");
@@ -174,6 +201,12 @@ int run_train(const TrainOptions& o) {
     const NamedTensors all = load_safetensors(last_path, &meta);
     OODKIT_CHECK(meta["arch"] == o.arch && meta["dataset"] == o.dataset, "train --resume: '", last_path,
                  "' is a ", meta["arch"], " on ", meta["dataset"], ", not ", o.arch, " on ", o.dataset);
+    // Checkpoints written before the options were recorded have no "options" key: arch and dataset only.
+    if (meta.count("options")) {
+      const std::string diff = option_differences(meta["options"], trajectory_options(o));
+      OODKIT_CHECK(diff.empty(), "train --resume: '", last_path, "' was written with other options: ", diff,
+                   "; resume with the checkpoint's options (or train into another --out)");
+    }
     NamedTensors model_state, optim_state;
     for (const auto& [n, t] : all) {
       if (n.rfind("optim/", 0) == 0) optim_state.emplace_back(n.substr(6), t);
@@ -293,7 +326,8 @@ int run_train(const TrainOptions& o) {
                                             {"num_classes", std::to_string(train_set.num_classes)},
                                             {"dataset", o.dataset},
                                             {"epoch", std::to_string(epoch + 1)},
-                                            {"test_accuracy", std::to_string(test_acc)}};
+                                            {"test_accuracy", std::to_string(test_acc)},
+                                            {"options", trajectory_options(o).dump()}};
     const NamedTensors state = model->state_dict();
     NamedTensors all = state;
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);

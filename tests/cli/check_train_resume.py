@@ -5,7 +5,8 @@ Python standard library only). check_train.py checks resume with --no-augment.
 A run stopped after epoch 1 and resumed must end with exactly the weights, BatchNorm statistics and
 optimiser state of an uninterrupted run, and log the same epoch-2 loss: the batch order and each
 image's crop/flip depend only on (seed, epoch, image). A third run without augmentation must end
-elsewhere after epoch 1, so the augmentation was really on.
+elsewhere after epoch 1, so the augmentation was really on. Resuming it with another --lr, or
+without its --no-augment, is refused with the differing options named.
 """
 import json
 import os
@@ -54,6 +55,18 @@ def main():
     c = tensors(os.path.join(plain, "last.safetensors"))
     if not [k for k in c if k.endswith("weight") and c[k] != e1[k]]:
         failures.append("--no-augment gives the same epoch-1 weights: augmentation was not on")
+    # --resume with options other than the checkpoint's is refused, naming them, and leaves it as it was.
+    before = open(os.path.join(plain, "last.safetensors"), "rb").read()
+    swapped = [v if v != "0.05" else "0.1" for v in common]
+    p = subprocess.run([oodkit] + swapped + ["--out", plain, "--resume", "--no-augment"], capture_output=True,
+                       text=True)
+    if p.returncode != 1 or "--lr 0.05 (now 0.1)" not in p.stderr or "--no-augment" in p.stderr:
+        failures.append("--resume with another --lr: exit %d, stderr %r" % (p.returncode, p.stderr.strip()[-300:]))
+    p = subprocess.run([oodkit] + common + ["--out", plain, "--resume"], capture_output=True, text=True)
+    if p.returncode != 1 or "--no-augment false (now" in p.stderr or "--no-augment true (now false)" not in p.stderr:
+        failures.append("--resume without --no-augment: exit %d, stderr %r" % (p.returncode, p.stderr.strip()[-300:]))
+    if open(os.path.join(plain, "last.safetensors"), "rb").read() != before:
+        failures.append("a refused --resume changed last.safetensors")
     shutil.rmtree(root, ignore_errors=True)
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
