@@ -29,6 +29,7 @@
 #include "ood/detectors.h"
 #include "ood/heatmap.h"
 #include "ood/protocol.h"
+#include "ood/scores.h"
 #include "tools/command.h"
 #include "tools/common.h"
 #include "tools/progress.h"
@@ -250,13 +251,10 @@ int run_eval(const EvalOptions& o) {
   write_skipped_list("eval", o.out_dir.empty() ? "" : o.out_dir + "/skipped_images.txt");
 
   // ID accuracy of the classifier on the ID test rows.
-  const Tensor logits = in.test_id.features.logits.cpu();
+  const std::vector<int64_t> predicted = ood::predicted_classes(in.test_id.features.logits).cpu().to_vector<int64_t>();
   const std::vector<int64_t> labels = data::take_rows(test, test_rows).labels.to_vector<int64_t>();
   int64_t correct = 0;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const float* p = logits.data<float>() + int64_t(i) * lc.num_classes;
-    correct += std::max_element(p, p + lc.num_classes) - p == labels[i];
-  }
+  for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
   const double accuracy = double(correct) / double(labels.size());
   std::printf("features extracted in %.1f s; ID test accuracy %.2f%% (%lld/%zu)\n", seconds_since(t0),
               100 * accuracy, (long long)correct, labels.size());
