@@ -32,11 +32,13 @@ double cross_entropy_cpu(const T* x, const int64_t* labels, int64_t n, int64_t k
 #pragma omp parallel for schedule(static) if (n * k >= kParallelElems)
   for (int64_t r = 0; r < n; ++r) {
     const T* xr = x + r * k;
-    double m = double(xr[0]);
-    for (int64_t j = 1; j < k; ++j) m = std::max(m, double(xr[j]));
+    T mt = xr[0];
+    for (int64_t j = 1; j < k; ++j) mt = std::max(mt, xr[j]);
+    const double m = double(mt);
+    // exp in T (expf for float, as softmax's row_stats), accumulated in double; gap in double.
     double s = 0.0, gap = 0.0;
     for (int64_t j = 0; j < k; ++j) {
-      s += std::exp(double(xr[j]) - m);
+      s += double(std::exp(xr[j] - mt));
       gap += m - double(xr[j]);
     }
     const double log_s = std::log(s);
