@@ -11,6 +11,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }  // namespace CLI
 
 namespace oodkit::tools {
@@ -28,6 +29,13 @@ using CommandList = std::vector<Command>;
 // The one --device option of every command that runs a network ("cpu, cuda or cuda:<i>", default
 // cpu): adds it to `app`, bound to command.device (created here).
 void add_device_option(CLI::App* app, Command& command);
+
+// Checks of numeric options whose failure message names the value, e.g. "--batch: must be a
+// whole number greater than 0, got '2.5'" (CLI11's PositiveNumber prints its range up to DBL_MAX).
+// positive_count: an integer > 0 (batch sizes, epochs, image counts); positive_number: a finite
+// real > 0 (widths, scales).
+const CLI::Validator& positive_count();
+const CLI::Validator& positive_number();
 
 // Registered by info.cpp, train.cpp, eval.cpp, score.cpp, study.cpp, heatmap_common.cpp (the
 // `heatmap` group; its subcommands by heatmap_fit.cpp, heatmap_view.cpp, heatmap_oe_size.cpp).

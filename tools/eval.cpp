@@ -417,7 +417,7 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   eval_cmd->add_option("--test-limit", ev.test_limit, "ID test images (-1: all)")->capture_default_str();
   eval_cmd->add_option("--ood-limit", ev.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
   eval_cmd->add_option("--ta-thresholds", ev.ta_thresholds, "Threshold Activation k values")->capture_default_str();
-  eval_cmd->add_option("--batch", ev.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--batch", ev.batch)->capture_default_str()->check(positive_count());
   eval_cmd->add_option("--seed", ev.seed)->capture_default_str();
   add_device_option(eval_cmd, c);
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");

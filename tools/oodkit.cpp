@@ -42,7 +42,7 @@ namespace {
   std::abort();
 }
 // A command-line mistake CLI11 found (unknown command or option, a value that is not a number,
-// a check such as PositiveNumber): one line naming it and where to look, exit status 2.
+// a check such as positive_count): one line naming it and where to look, exit status 2.
 int usage_error(const CLI::App& app, const CLI::ParseError& e) {
   // The deepest command that was parsed: its --help is the one to read.
   const CLI::App* at = &app;

@@ -144,7 +144,7 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
   add_image_fit_option(score_cmd);
   add_skip_unreadable_option(score_cmd);
-  score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(positive_count());
   add_device_option(score_cmd, c);
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
   score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");

@@ -140,8 +140,8 @@ void add_study_command(CLI::App& app, CommandList& commands) {
   study_cmd->add_option("--ood", st.ood, "OOD test sets")->capture_default_str();
   study_cmd->add_option("--val-ood", st.val_ood, "OOD validation set")->capture_default_str();
   study_cmd->add_option("--train-limit", st.train_limit)->capture_default_str();
-  study_cmd->add_option("--epochs", st.epochs)->capture_default_str()->check(CLI::PositiveNumber);
-  study_cmd->add_option("--batch", st.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  study_cmd->add_option("--epochs", st.epochs)->capture_default_str()->check(positive_count());
+  study_cmd->add_option("--batch", st.batch)->capture_default_str()->check(positive_count());
   study_cmd->add_option("--lr", st.lr)->capture_default_str();
   study_cmd->add_option("--methods", st.methods)->capture_default_str();
   study_cmd->add_option("--tuning", st.tuning, "all | features | none")->capture_default_str();

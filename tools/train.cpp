@@ -355,8 +355,8 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   train_cmd->add_option("--dataset", tr.dataset, "training dataset (registry name)")->capture_default_str();
   train_cmd->add_option("--limit", tr.limit, "first N training images only (-1: all)")->capture_default_str();
   train_cmd->add_option("--val-fraction", tr.val_fraction, "held-out fraction evaluated each epoch")->capture_default_str();
-  train_cmd->add_option("--epochs", tr.epochs)->capture_default_str()->check(CLI::PositiveNumber);
-  train_cmd->add_option("--batch", tr.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd->add_option("--epochs", tr.epochs)->capture_default_str()->check(positive_count());
+  train_cmd->add_option("--batch", tr.batch)->capture_default_str()->check(positive_count());
   train_cmd->add_option("--optimizer", tr.optimizer, "sgd | adam | adamw")->capture_default_str();
   train_cmd->add_option("--lr", tr.lr)->capture_default_str();
   train_cmd->add_option("--momentum", tr.momentum)->capture_default_str();

@@ -70,6 +70,12 @@ def check_commands(oodkit):
     rc, out, err = run(oodkit, "eval", "--batch", "abc")
     check(rc == 2 and err.count("\n") == 1 and err.startswith("oodkit: error: ") and "--batch" in err
           and "`oodkit eval --help`" in err, "eval --batch abc: exit %d, stderr %r" % (rc, err))
+    # Count options (tools/command.h positive_count) name the refused value in one short line.
+    for value in ("abc", "0", "-4", "2.5", "8x"):
+        rc, _, err = run(oodkit, "train", "--batch", value)
+        want = "oodkit: error: --batch: must be a whole number greater than 0, got '%s'; " % value
+        check(rc == 2 and err.startswith(want) and len(err) < 160,
+              "train --batch %s: exit %d, stderr %r" % (value, rc, err))
     rc, out, _ = run(oodkit, "--help")
     check(rc == 0 and "study" in out and "demo" not in out, "--help lists demo or lacks study: %r" % out)
     for bad in (["--epochs", "0"], ["--batch", "-4"]):
