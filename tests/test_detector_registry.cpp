@@ -47,6 +47,12 @@ struct Fixture {
     for (int64_t i = 0; i < x.numel(); ++i) p[i] = float(p[i] * (1.0 + shift) + shift);
     return x;
   }
+  // Training labels 0, 1, 2, 3, 0, ... for n images.
+  static Tensor labels(int64_t n) {
+    Tensor y = Tensor::empty({n}, DType::I64);
+    for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = i % 4;
+    return y;
+  }
 };
 
 TEST(DetectorRegistry, ExpandGridIsTheProductFirstAxisOutermost) {
@@ -139,9 +145,7 @@ TEST(DetectorRegistry, EveryMethodSavesAndReloadsWithIdenticalScores) {
   Fixture f;
   const ood::Features train = ood::extract_features(f.net, f.images(48, 0.0), f.fo);
   const ood::Features held = ood::extract_features(f.net, f.images(16, 0.0), f.fo);
-  Tensor labels = Tensor::empty({48}, DType::I64);
-  for (int64_t i = 0; i < 48; ++i) labels.data<int64_t>()[i] = i % 4;
-  const ood::FitContext fit{&train, labels, &held, f.net.head().weight, f.net.head().bias};
+  const ood::FitContext fit{&train, Fixture::labels(48), &held, f.net.head().weight, f.net.head().bias};
   const Tensor test_images = f.images(12, 0.3);
   const ood::Features test = ood::extract_features(f.net, test_images, f.fo);
   const ood::ImageContext ic{&f.net, {0.5f, 0.5f, 0.5f}};
@@ -231,12 +235,10 @@ TEST(DetectorRegistry, ProtocolUsesSetOverrides) {
   Fixture f;
   const ood::Features train = ood::extract_features(f.net, f.images(64, 0.0), f.fo);
   const ood::Features held = ood::extract_features(f.net, f.images(16, 0.0), f.fo);
-  Tensor labels = Tensor::empty({64}, DType::I64);
-  for (int64_t i = 0; i < 64; ++i) labels.data<int64_t>()[i] = i % 4;
   ood::ProtocolInput in;
   in.model = &f.net;
   in.tuning = ood::Tuning::All;
-  in.fit = {&train, labels, &held, f.net.head().weight, f.net.head().bias};
+  in.fit = {&train, Fixture::labels(64), &held, f.net.head().weight, f.net.head().bias};
   const auto set = [&](const std::string& name, int64_t n, double shift) {
     const Tensor x = f.images(n, shift);
     return ood::ScoredSet{name, ood::extract_features(f.net, x, f.fo), x};
