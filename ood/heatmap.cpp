@@ -84,18 +84,19 @@ void HeatmapModel::save(const std::string& path, const NamedTensors& extra) cons
   all.emplace_back("norm.min", Tensor::from_vector<double>({info_.norm.min}, {1}));
   all.emplace_back("norm.max", Tensor::from_vector<double>({info_.norm.max}, {1}));
   all.insert(all.end(), extra.begin(), extra.end());
-  save_safetensors(path, all,
-                   {{"format", kFormat},
-                    {"config", config_json(info_).dump()},
-                    {"classifier_fingerprint", info_.classifier_fingerprint},
-                    {"classifier_arch", info_.classifier_arch},
-                    {"id", info_.id_dataset},
-                    {"image_size", std::to_string(info_.image_size)},
-                    {"epoch", std::to_string(info_.epoch)},
-                    {"heldout", std::to_string(info_.heldout)},
-                    {"heldout_seed", std::to_string(info_.heldout_seed)},
-                    {"oe", info_.oe},
-                    {"classifier_checkpoint", info_.classifier_checkpoint}});
+  std::map<std::string, std::string> meta{{"format", kFormat},
+                                          {"config", config_json(info_).dump()},
+                                          {"classifier_fingerprint", info_.classifier_fingerprint},
+                                          {"classifier_arch", info_.classifier_arch},
+                                          {"id", info_.id_dataset},
+                                          {"image_size", std::to_string(info_.image_size)},
+                                          {"epoch", std::to_string(info_.epoch)},
+                                          {"heldout", std::to_string(info_.heldout)},
+                                          {"heldout_seed", std::to_string(info_.heldout_seed)},
+                                          {"oe", info_.oe},
+                                          {"classifier_checkpoint", info_.classifier_checkpoint}};
+  if (!info_.fit_options.empty()) meta["options"] = info_.fit_options;
+  save_safetensors(path, all, meta);
 }
 
 std::shared_ptr<HeatmapModel> HeatmapModel::load(const std::string& path, NamedTensors* optimizer_state) {
@@ -120,6 +121,7 @@ std::shared_ptr<HeatmapModel> HeatmapModel::load(const std::string& path, NamedT
     info.heldout_seed = std::stoull(meta.at("heldout_seed"));
     info.oe = meta.at("oe");
     info.classifier_checkpoint = meta.at("classifier_checkpoint");
+    if (meta.count("options")) info.fit_options = meta.at("options");
   } catch (const std::exception& e) {
     OODKIT_FAIL("'", path, "': bad or missing decoder metadata (", e.what(), ")");
   }

@@ -46,6 +46,10 @@ struct HeatmapModelInfo {
   int64_t heldout = 0;             // ID training images held out of decoder training (eval's validation)
   uint64_t heldout_seed = 0;       // ... and the seed of that split
   std::string oe;                  // the OE set, e.g. "tinyimagenet:val[1000:]" (for the record)
+  // The training options that decide the decoder's trajectory, a JSON object by command-line name
+  // (written by `oodkit heatmap fit`, which refuses a --resume with other ones); "" when not
+  // recorded (files written before it was): then neither saved nor checked.
+  std::string fit_options;
 };
 
 class HeatmapModel {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "framework/ops/channel.h"
 #include "framework/safetensors.h"
@@ -128,6 +129,26 @@ TEST(Heatmap, DecoderIsRefusedWithAnotherClassifier) {
     EXPECT_NE(std::string(e.what()).find("stray"), std::string::npos) << e.what();
   }
   std::remove(path.c_str());
+}
+
+// The training options `heatmap fit` records: saved as the "options" metadata, read back as
+// written; a model without them writes no such key and reads back "" (files from before).
+TEST(Heatmap, FitOptionsSurviveSaveLoadAndAreAbsentWhenEmpty) {
+  const std::string with = temp_path("with_options.safetensors"), without = temp_path("without_options.safetensors");
+  ood::HeatmapModelInfo info = small_info();
+  ood::HeatmapModel(info).save(without);
+  info.fit_options = R"({"--lr":0.0002,"--skip-unreadable":["a/x.png"]})";
+  ood::HeatmapModel(info).save(with);
+  std::map<std::string, std::string> meta;
+  load_safetensors(with, &meta);
+  EXPECT_EQ(meta["options"], info.fit_options);
+  EXPECT_EQ(ood::HeatmapModel::load(with)->info().fit_options, info.fit_options);
+  meta.clear();
+  load_safetensors(without, &meta);
+  EXPECT_EQ(meta.count("options"), 0u);
+  EXPECT_EQ(ood::HeatmapModel::load(without)->info().fit_options, "");
+  std::remove(with.c_str());
+  std::remove(without.c_str());
 }
 
 TEST(Heatmap, EpochOrderIsAPermutationFixedBySeedAndEpoch) {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "framework/safetensors.h"
@@ -116,6 +117,18 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
 
 Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, const data::Normalization& norm) {
   return data::normalize(ds.images.narrow(start, len), norm);
+}
+
+std::string option_differences(const std::string& saved, const nlohmann::json& now) {
+  const nlohmann::json was = nlohmann::json::parse(saved, nullptr, /*allow_exceptions=*/false);
+  if (!was.is_object()) return "(unreadable \"options\" metadata)";
+  std::string diff;
+  for (const auto& [key, value] : now.items()) {
+    if (was.contains(key) && was[key] == value) continue;
+    diff += (diff.empty() ? "" : ", ") + key + " " + (was.contains(key) ? was[key].dump() : "(absent)") +
+            " (now " + value.dump() + ")";
+  }
+  return diff;
 }
 
 void write_text_file(const std::string& path, const std::string& text) {

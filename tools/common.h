@@ -2,6 +2,7 @@
 // datasets, models and detectors together).
 #pragma once
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,13 @@ Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, cons
 // The decoder file of a `oodkit heatmap fit` run: <dir>/decoder.safetensors, or `dir_or_file`
 // itself when it names a .safetensors file.
 std::string heatmap_decoder_path(const std::string& dir_or_file);
+
+// --resume's check that a run continues with the options it started with (train, heatmap fit).
+// `saved` is the "options" metadata of a checkpoint (a JSON object: command-line name -> value)
+// and `now` the current run's; keys of `now` only are compared. Empty when they agree, else each
+// difference as "<name> <saved> (now <current>)", comma-separated, e.g. "--lr 0.001 (now 0.002)";
+// a key the checkpoint lacks reads "(absent)", metadata that is not a JSON object one message.
+std::string option_differences(const std::string& saved, const nlohmann::json& now);
 
 // Writes `text` to `path` atomically (temp file, fsync, rename). On any failure (a full disk
 // included) the temporary file is removed, `path` is left as it was, and the Error names the path

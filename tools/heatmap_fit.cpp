@@ -3,10 +3,12 @@
 // In --out:
 //   targets.safetensors  features, predictions and nearest-ID neighbours of the OE images (the audit
 //                        file of ood/heatmap_targets.h), computed once; reused by --resume when it
-//                        belongs to the same classifier and the same rows
+//                        belongs to the same classifier, the same rows and the same skipped files
 //   decoder.safetensors  the decoder after the last finished epoch (ood/heatmap.h), for `eval --heatmap`
-//   last.safetensors     the same plus Adam's state: what --resume continues from
+//   last.safetensors     the same plus Adam's state: what --resume continues from (refused, before
+//                        anything here is written, when the run's trajectory options differ)
 //   log.json             per epoch: loss (ID, OE), seconds, images/s, validation AUROC
+//   skipped_images.txt   the files --skip-unreadable left out (only when there were any)
 // All are written atomically (temporary + rename); after every epoch decoder.safetensors, then
 // log.json, then last.safetensors: the commit point, so the others are never older than it and
 // --resume drops log entries past its epoch. A run killed at any moment (SIGKILL included)
@@ -70,6 +72,38 @@ std::string rows_key(const std::vector<int64_t>& rows) {  // a short digest of a
   return std::to_string(rows.size()) + ":" + std::to_string(h);
 }
 
+// The files --skip-unreadable left out of a set, in load order.
+std::vector<std::string> skipped_paths(const data::Dataset& ds) {
+  std::vector<std::string> out;
+  for (const data::Dataset::Skipped& f : ds.skipped) out.push_back(f.path);
+  return out;
+}
+
+// A short digest of the files left out of a set ("" when none): rows are load-order indices, so
+// targets computed with another skipped set describe other images under the same row numbers.
+std::string skipped_key(const std::vector<std::string>& paths) {
+  if (paths.empty()) return "";
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a as rows_key, over the names and a NUL after each
+  for (const std::string& p : paths)
+    for (size_t i = 0; i <= p.size(); ++i) h = (h ^ uint64_t(uint8_t(p.c_str()[i]))) * 1099511628211ULL;
+  return std::to_string(paths.size()) + ":" + std::to_string(h);
+}
+
+// The options that decide the decoder's trajectory (the rows, the images, the updates), by their
+// command-line names, with the files --skip-unreadable left out of the three sets: recorded in the
+// checkpoints ("options") so that --resume refuses to continue with other ones. Left out: --epochs
+// (a resume may extend the run: the learning rate is constant), the stopping rules (--max-minutes,
+// --stop-after), --out, and the machine's numerics (--device, --tf32: resuming a GPU run on the
+// CPU is allowed, though not bit-exact); the classifier is checked by its fingerprint instead.
+nlohmann::json trajectory_options(const HeatmapFitOptions& o, const std::vector<std::string>& skipped) {
+  return {{"--id", o.id},         {"--oe", o.oe},           {"--oe-skip", o.oe_skip},
+          {"--oe-limit", o.oe_limit}, {"--id-limit", o.id_limit}, {"--heldout", o.heldout},
+          {"--val-ood", o.val_ood}, {"--val-ood-limit", o.val_ood_limit},
+          {"--resize", data::image_fit_name(image_fit())},
+          {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width},
+          {"--seed", o.seed},     {"--skip-unreadable", skipped}};
+}
+
 }  // namespace
 
 int run_heatmap_fit(const HeatmapFitOptions& o) {
@@ -81,9 +115,10 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   models::Classifier& model = *cs.lc.model;
 
   // ID rows: the training split minus eval's held-out images (same split and seed as `oodkit eval`).
-  data::LoadOptions train_lo;
+  data::LoadOptions train_lo = base_load_options();
   train_lo.split = "train";
   const data::Dataset train = data::load_dataset(o.id, "", train_lo);
+  note_skipped("heatmap fit", train, o.id + ":train");
   OODKIT_CHECK(train.labels.defined(), "heatmap fit: '", o.id, "' has no labels");
   OODKIT_CHECK(o.heldout >= 0 && o.heldout < train.size(), "heatmap fit: --heldout must be in [0, ", train.size(), ")");
   const data::HoldoutSplit split =
@@ -92,6 +127,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
 
   // OE rows: the OE set minus its first oe_skip rows (eval's validation images), drawn at random.
   const data::Dataset oe_all = load_named(o.oe, cs.image_size, -1);
+  note_skipped("heatmap fit", oe_all, o.oe);
   OODKIT_CHECK(oe_all.size() > o.oe_skip, "heatmap fit: --oe '", o.oe, "' has ", oe_all.size(),
                " images, not more than --oe-skip ", o.oe_skip);
   std::vector<int64_t> oe_pool;
@@ -103,16 +139,46 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
               cs.lc.arch.c_str(), cs.fingerprint.c_str(), o.id.c_str(), id_rows.size(), (long long)o.heldout,
               oe_rows.size(), oe_desc.c_str(), o.device.str().c_str());
   std::fflush(stdout);
+  const bool validate = o.heldout > 0 && !o.val_ood.empty() && o.val_ood_limit != 0;
+  const data::Dataset val_ood_set = validate ? load_named(o.val_ood, cs.image_size, o.val_ood_limit) : data::Dataset{};
+  note_skipped("heatmap fit", val_ood_set, o.val_ood);
+  std::vector<std::string> skipped;
+  for (const data::Dataset* ds : {&train, &oe_all, &val_ood_set})
+    for (const std::string& p : skipped_paths(*ds)) skipped.push_back(p);
+  const nlohmann::json trajectory = trajectory_options(o, skipped);
+  const std::string options = trajectory.dump();
 
+  // ---- resume: the checkpoint must belong to this run; checked before anything in --out changes
   ::mkdir(o.out_dir.c_str(), 0755);
-  remove_stale_temp_files(o.out_dir, {"targets.safetensors", "decoder.safetensors", "log.json", "last.safetensors"});
+  const std::string last_path = o.out_dir + "/last.safetensors";
+  std::shared_ptr<ood::HeatmapModel> resumed;
+  NamedTensors optim_state;
+  if (o.resume && file_exists(last_path)) {
+    resumed = ood::HeatmapModel::load(last_path, &optim_state);
+    const ood::HeatmapModelInfo& ri = resumed->info();
+    OODKIT_CHECK(ri.classifier_fingerprint == cs.fingerprint && ri.oe == oe_desc, "heatmap fit --resume: '",
+                 last_path, "' is a run for another classifier or OE set; use another --out or drop --resume");
+    // Checkpoints written before the options were recorded have none: classifier, width and OE only.
+    if (!ri.fit_options.empty()) {
+      const std::string diff = option_differences(ri.fit_options, trajectory);
+      OODKIT_CHECK(diff.empty(), "heatmap fit --resume: '", last_path, "' was written with other options: ", diff,
+                   "; resume with the checkpoint's options (or fit into another --out)");
+    }
+  }
+  remove_stale_temp_files(o.out_dir, {"targets.safetensors", "decoder.safetensors", "log.json", "last.safetensors",
+                                      "skipped_images.txt"});
+  // Files --skip-unreadable left out: listed in <out>/skipped_images.txt (an earlier list removed).
+  write_skipped_list("heatmap fit", o.out_dir + "/skipped_images.txt");
   // ---- targets: features once, nearest ID neighbours once
   const std::string targets_path = o.out_dir + "/targets.safetensors";
   const std::map<std::string, std::string> targets_meta{{"classifier_fingerprint", cs.fingerprint},
                                                          {"id", o.id},
                                                          {"id_rows", rows_key(id_rows)},
                                                          {"oe", o.oe},
-                                                         {"oe_rows", rows_key(oe_rows)}};
+                                                         {"oe_rows", rows_key(oe_rows)},
+                                                         // "" (as in files written before) when none
+                                                         {"id_skipped", skipped_key(skipped_paths(train))},
+                                                         {"oe_skipped", skipped_key(skipped_paths(oe_all))}};
   ood::HeatmapTargets targets;
   bool have_targets = false;
   if (o.resume && file_exists(targets_path)) {
@@ -151,11 +217,9 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
 
   // ---- validation pair (held-out ID vs the first val_ood_limit OOD validation images)
   ood::Features val_id, val_ood;
-  const bool validate = o.heldout > 0 && !o.val_ood.empty() && o.val_ood_limit != 0;
   if (validate) {
     val_id = features_of(model, train, split.val, cs.norm, o.device, o.feature_batch, "features " + o.id + ":heldout");
-    const data::Dataset vo = load_named(o.val_ood, cs.image_size, o.val_ood_limit);
-    val_ood = features_of(model, vo, first_rows(vo.size()), cs.norm, o.device, o.feature_batch,
+    val_ood = features_of(model, val_ood_set, first_rows(val_ood_set.size()), cs.norm, o.device, o.feature_batch,
                           "features " + o.val_ood);
   }
 
@@ -175,6 +239,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   info.heldout = o.heldout;
   info.heldout_seed = o.seed;
   info.oe = oe_desc;
+  info.fit_options = options;
   Generator gen(o.seed);
   std::shared_ptr<ood::HeatmapModel> hm = std::make_shared<ood::HeatmapModel>(info, gen);
   ood::DecoderTrainSet set{image_rows(train, id_rows), image_rows(oe_all, oe_rows), targets};
@@ -184,18 +249,15 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   topt.seed = o.seed;
   topt.device = o.device;
 
-  const std::string last_path = o.out_dir + "/last.safetensors";
   nlohmann::json log = nlohmann::json::array();
-  NamedTensors optim_state;
   int start_epoch = 0;
-  if (o.resume && file_exists(last_path)) {
-    std::shared_ptr<ood::HeatmapModel> r = ood::HeatmapModel::load(last_path, &optim_state);
-    const ood::HeatmapModelInfo& ri = r->info();
-    OODKIT_CHECK(ri.classifier_fingerprint == info.classifier_fingerprint && ri.config.channels == info.config.channels &&
-                     ri.config.fc_channels == info.config.fc_channels && ri.oe == info.oe,
-                 "heatmap fit --resume: '", last_path, "' is a run for another classifier, width or OE set; use "
-                 "another --out or drop --resume");
-    hm = r;
+  if (resumed) {
+    const ood::HeatmapModelInfo& ri = resumed->info();
+    OODKIT_CHECK(ri.config.channels == info.config.channels && ri.config.fc_channels == info.config.fc_channels,
+                 "heatmap fit --resume: '", last_path, "' is a decoder of another width; use another --out or drop "
+                 "--resume");
+    hm = resumed;
+    hm->info().fit_options = options;  // recorded from now on in a checkpoint written before options were
     start_epoch = ri.epoch;
     if (file_exists(o.out_dir + "/log.json")) {
       std::ifstream f(o.out_dir + "/log.json");
@@ -279,6 +341,7 @@ void add_heatmap_fit_command(CLI::App& heatmap, CommandList& commands) {
   Command c;
   c.app = heatmap.add_subcommand("fit", "Train the heatmap decoder for a classifier");
   add_heatmap_fit_options(c.app, *opts, c);
+  add_skip_unreadable_option(c.app);  // not on `heatmap oe-size`, whose own loads do not skip
   c.run = [opts](Device device) {
     opts->device = device;
     return run_heatmap_fit(*opts);

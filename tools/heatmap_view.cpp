@@ -117,6 +117,7 @@ int run_heatmap_show(const HeatmapShowOptions& o) {
      << "| set | image | heatmap score |\n|---|---|---|\n";
   for (const std::string& spec : split_list(o.data)) {
     const data::Dataset ds = load_named(spec, hs.classifier.image_size, o.limit);
+    note_skipped("heatmap show", ds, spec);
     const ood::Features f = features_of(*hs.classifier.lc.model, ds, first_rows(ds.size()), hs.classifier.norm,
                                         o.device, 256, "features " + spec);
     const Tensor h = hs.model->heatmaps(f.z, f.logits).cpu();
@@ -133,15 +134,18 @@ int run_heatmap_show(const HeatmapShowOptions& o) {
   write_text_file(o.out + ".md", md.str());
   std::printf("wrote %s (%lld x %lld) and %s.md (scores)\n", o.out.c_str(), (long long)grid.size(2),
               (long long)grid.size(1), o.out.c_str());
+  // Files --skip-unreadable left out: listed in <out>.skipped.txt (an earlier list removed).
+  write_skipped_list("heatmap show", o.out + ".skipped.txt");
   return 0;
 }
 
 int run_heatmap_lighting(const HeatmapLightingOptions& o) {
   HeatmapSetup hs = setup_heatmap(o.heatmap, o.checkpoint, o.device);
   const ClassifierSetup& cs = hs.classifier;
-  data::LoadOptions lo;
+  data::LoadOptions lo = base_load_options();
   lo.limit = o.limit;
   const data::Dataset test = data::load_dataset(hs.model->info().id_dataset, "", lo);
+  note_skipped("heatmap lighting", test, hs.model->info().id_dataset);
   struct Change {
     std::string name;
     double brightness, contrast;
@@ -208,6 +212,8 @@ int run_heatmap_lighting(const HeatmapLightingOptions& o) {
     write_text_file(o.out + "/lighting.json", j.dump(2) + "\n");
     std::printf("wrote %s/lighting.{md,json}\n", o.out.c_str());
   }
+  // Files --skip-unreadable left out: listed in <out>/skipped_images.txt, or on stderr without --out.
+  write_skipped_list("heatmap lighting", o.out.empty() ? "" : o.out + "/skipped_images.txt");
   return 0;
 }
 
@@ -221,6 +227,7 @@ void add_heatmap_show_command(CLI::App& heatmap, CommandList& commands) {
   hshow_cmd->add_option("--data", hs.data, "comma-separated sets, one block each")->capture_default_str();
   hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(CLI::PositiveNumber);
   add_image_fit_option(hshow_cmd);
+  add_skip_unreadable_option(hshow_cmd);
   hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(CLI::PositiveNumber);
   add_device_option(hshow_cmd, c);
   hshow_cmd->add_option("--out", hs.out, "PNG file (scores go to <out>.md)")->capture_default_str();
@@ -242,6 +249,7 @@ void add_heatmap_lighting_command(CLI::App& heatmap, CommandList& commands) {
   hlight_cmd->add_option("--limit", hl.limit, "ID test images (-1: all)")->capture_default_str();
   hlight_cmd->add_option("--brightness", hl.brightness, "brightness factors")->capture_default_str();
   hlight_cmd->add_option("--contrast", hl.contrast, "contrast factors")->capture_default_str();
+  add_skip_unreadable_option(hlight_cmd);
   add_device_option(hlight_cmd, c);
   hlight_cmd->add_option("--out", hl.out, "folder for lighting.{md,json}");
   c.run = [opts](Device device) {

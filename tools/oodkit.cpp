@@ -41,6 +41,18 @@ namespace {
   std::fprintf(stderr, "oodkit: error: std::terminate called without an exception\n");
   std::abort();
 }
+
+// Test hook of on_terminate (tests/cli/check_errors.py), not for users: with OODKIT_TEST_TERMINATE
+// set, an oodkit::Error carrying its value leaves a noexcept function, which calls std::terminate
+// as any escaping exception does. No input is known to get there: the parallel loops that can throw
+// (image decoding) and the batch loader's thread catch inside, and the allocations made inside
+// OpenMP regions (convolution columns, resampling rows) are bounded by chunk and image sizes that
+// earlier, caught allocations exceed.
+void raise_error(const char* what) { OODKIT_FAIL(what); }
+void raise_error_noexcept(const char* what) noexcept { raise_error(what); }
+void run_terminate_test_hook() {
+  if (const char* what = std::getenv("OODKIT_TEST_TERMINATE")) raise_error_noexcept(what);
+}
 // A command-line mistake CLI11 found (unknown command or option, a value that is not a number,
 // a check such as positive_count): one line naming it and where to look, exit status 2.
 int usage_error(const CLI::App& app, const CLI::ParseError& e) {
@@ -69,6 +81,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
 
 int main(int argc, char** argv) {
   std::set_terminate(on_terminate);
+  run_terminate_test_hook();
   CLI::App app{"oodkit: out-of-distribution detection on a from-scratch C++/CUDA framework"};
   app.require_subcommand(1);
   // Each command's file registers its subcommand and options (tools/command.h); this order is

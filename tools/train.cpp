@@ -151,19 +151,6 @@ nlohmann::json trajectory_options(const TrainOptions& o) {
           {"--step-size", o.step_size}, {"--milestones", o.milestones}, {"--gamma", o.gamma},
           {"--warmup-epochs", o.warmup_epochs}, {"--no-augment", !o.augment}, {"--seed", o.seed}};
 }
-
-// Empty when `saved` (a checkpoint's "options" metadata) equals `now`; else "--lr 0.1 (now 0.05), ...".
-std::string option_differences(const std::string& saved, const nlohmann::json& now) {
-  const nlohmann::json was = nlohmann::json::parse(saved, nullptr, /*allow_exceptions=*/false);
-  if (!was.is_object()) return "(unreadable \"options\" metadata)";
-  std::string diff;
-  for (const auto& [key, value] : now.items()) {
-    if (was.contains(key) && was[key] == value) continue;
-    diff += (diff.empty() ? "" : ", ") + key + " " + (was.contains(key) ? was[key].dump() : "(absent)") +
-            " (now " + value.dump() + ")";
-  }
-  return diff;
-}
 }  // namespace
 
 int run_train(const TrainOptions& o) {

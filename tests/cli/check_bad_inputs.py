@@ -30,7 +30,10 @@ state dicts, and a small_cnn checkpoint trained for one epoch on the built-in sy
   the whole list.
 - unreadable images: without --skip-unreadable the first damaged file is named and the flag
   suggested; with it they are left out, counted on stderr and listed in full (score: <out>.skipped.txt,
-  eval: <out>/skipped_images.txt); a folder of nothing but damaged files is still an error.
+  eval: <out>/skipped_images.txt, heatmap fit: <out>/skipped_images.txt, heatmap show:
+  <out>.skipped.txt); a folder of nothing but damaged files is still an error. heatmap fit records
+  the skipped files: a --resume with another skipped set is refused (nothing in --out changes), and
+  its OE targets are recomputed rather than reused under shifted row numbers.
 """
 import json
 import os
@@ -405,6 +408,86 @@ def check_unreadable(detectors, ckpt):
                  ["all 1 image files", "unreadable"], absent=[csv + "2"])
 
 
+def folder_state(folder):
+    """Every file under `folder` with its bytes and modification time (to see that nothing changed)."""
+    state = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(root, f)
+            state[path] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
+    return state
+
+
+def listed_files(path, column=1):
+    """Column `column` of a skipped-files list (set, file, reason per line); [] when it does not exist."""
+    return [l.split("\t")[column] for l in open(path).read().splitlines()] if os.path.exists(path) else []
+
+
+def check_heatmap_unreadable(ckpt):
+    """heatmap fit and show with a damaged file in an image folder (the OE set, a shown set)."""
+    d = image_folder("hm_damaged", 8)
+    bad = os.path.join(d, "img02.png")
+    good = open(bad, "rb").read()
+    with open(bad, "r+b") as f:  # a PNG cut short inside its image data
+        f.truncate(60)
+    out = os.path.join(TMP, "hm_fit")
+    def fit_args(epochs):
+        return ["heatmap", "fit", "--checkpoint", ckpt, "--id", "synthetic-id", "--id-limit", "40", "--heldout", "10",
+                "--val-ood-limit", "0", "--oe", "folder:" + d, "--oe-skip", "0", "--width", "0.125", "--epochs",
+                str(epochs), "--batch", "8", "--out", out]
+    fit = fit_args(1)
+    expect_error("heatmap fit: an unreadable OE image without --skip-unreadable", fit, [bad, "--skip-unreadable"],
+                 absent=[out])
+    rc, stdout, err = run(fit + ["--skip-unreadable"])
+    if not check(rc == 0, "heatmap fit --skip-unreadable: exit %d (%s)" % (rc, err[-400:])):
+        return
+    check("skipped 1 unreadable image file of 'folder:%s' (the first: '%s')" % (d, bad) in err,
+          "heatmap fit --skip-unreadable: no summary line in %r" % err)
+    listed = [listed_files(os.path.join(out, "skipped_images.txt"), c) for c in (0, 1, 2)]
+    check(listed[:2] == [["folder:" + d], [bad]] and all(listed[2]),
+          "heatmap fit --skip-unreadable listed %r" % listed)
+    targets = os.path.join(out, "targets.safetensors")
+    n_oe = len(json.loads(st_reader.read(targets)[2]["oe_images"]))
+    check(n_oe == 7, "heatmap fit --skip-unreadable: %d OE rows in the targets, expected 7" % n_oe)
+    # img02 repaired and img05 damaged: 7 images again under the same row numbers, but other ones. A
+    # --resume of the checkpoint is refused, naming both skipped sets, and changes nothing in --out ...
+    with open(bad, "wb") as f:
+        f.write(good)
+    bad2 = os.path.join(d, "img05.png")
+    with open(bad2, "r+b") as f:
+        f.truncate(60)
+    before = folder_state(out)
+    line = expect_error("heatmap fit --resume with another set of skipped files",
+                        fit_args(2) + ["--resume", "--skip-unreadable"],
+                        ['--skip-unreadable ["%s"] (now ["%s"])' % (bad, bad2)])
+    check(line is None or "--epochs" not in line, "heatmap fit --resume: --epochs named as a difference in %r" % line)
+    check(folder_state(out) == before, "a refused heatmap fit --resume changed files in --out")
+    # ... and without a checkpoint the targets are recomputed, not reused for other images.
+    os.remove(os.path.join(out, "last.safetensors"))
+    rc, stdout, err = run(fit + ["--resume", "--skip-unreadable"])
+    if check(rc == 0, "heatmap fit --resume with img05 skipped: exit %d (%s)" % (rc, err[-400:])):
+        check("recomputing" in stdout and "targets: reusing" not in stdout,
+              "heatmap fit --resume reused the targets of another skipped set: %r" % stdout[-600:])
+        listed = listed_files(os.path.join(out, "skipped_images.txt"))
+        check(listed == [bad2], "heatmap fit --resume with img05 skipped listed %r" % listed)
+    # heatmap show on a damaged folder.
+    shown = image_folder("hm_show_damaged", 5)
+    bad = os.path.join(shown, "img01.png")
+    with open(bad, "wb") as f:
+        f.write(b"not an image at all")
+    png = os.path.join(TMP, "hm_show.png")
+    show = ["heatmap", "show", "--heatmap", out, "--data", "folder:" + shown, "--limit", "8", "--out", png]
+    expect_error("heatmap show: an unreadable image without --skip-unreadable", show, [bad, "--skip-unreadable"],
+                 absent=[png])
+    rc, stdout, err = run(show + ["--skip-unreadable"])
+    if check(rc == 0, "heatmap show --skip-unreadable: exit %d (%s)" % (rc, err[-400:])):
+        check(os.path.exists(png), "heatmap show --skip-unreadable wrote no %s" % png)
+        listed = listed_files(png + ".skipped.txt")
+        check(listed == [bad], "heatmap show --skip-unreadable listed %r" % listed)
+        rows = [l for l in open(png + ".md").read().splitlines() if l.startswith("| folder:")]
+        check(len(rows) == 4, "heatmap show --skip-unreadable showed %d images, expected 4" % len(rows))
+
+
 def main():
     global OODKIT, TMP
     OODKIT = os.path.abspath(sys.argv[1])
@@ -430,7 +513,8 @@ def main():
                         ("out of memory", lambda: check_out_of_memory(detectors)),
                         ("disk full", lambda: check_disk_full(ckpt, detectors)),
                         ("state dict", lambda: check_state_dict(ckpt)),
-                        ("unreadable", lambda: check_unreadable(detectors, ckpt))]:
+                        ("unreadable", lambda: check_unreadable(detectors, ckpt)),
+                        ("heatmap folder", lambda: check_heatmap_unreadable(ckpt))]:
             before = len(failures)
             f()
             print("check_bad_inputs: %-14s %s" % (name, "ok" if len(failures) == before else "FAILED"), flush=True)

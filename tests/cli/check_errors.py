@@ -9,6 +9,11 @@ backtick-quoted C++ expression (backticks may only quote an `oodkit ...` command
 OODKIT_DEBUG=1 the same line also carries the source location ("<file>.cpp:<line>"), for bug
 reports.
 
+An exception that reaches std::terminate (one escaping a noexcept function or an OpenMP region)
+reads the same, through the handler tools/oodkit.cpp installs, instead of "terminate called ..."
+and an abort. No input is known to get there, so the code's test hook OODKIT_TEST_TERMINATE throws
+one out of a noexcept function.
+
 Usage: check_errors.py <path to oodkit>
 """
 import os
@@ -136,6 +141,9 @@ def main():
             ("--val-fraction out of range", with_opt(train, "--val-fraction", "1.5"), ["--val-fraction"]),
             ("dataset not installed", with_opt(train, "--dataset", "cifar10"),
              ["'cifar10' is not installed", "OODKIT_SHARED_DIR"], {"OODKIT_SHARED_DIR": tmp}),
+            # std::terminate (on_terminate in tools/oodkit.cpp), reached through the test hook
+            ("an exception reaching std::terminate", ["info"], ["oodkit: error: thrown out of a noexcept function"],
+             {"OODKIT_TEST_TERMINATE": "thrown out of a noexcept function"}),
         ]
         for case in cases:
             expect_user_error(oodkit, *case)

@@ -5,7 +5,9 @@ on the CPU with the shipped ResNet-20 and the shared data (Python standard libra
 - fit (a small decoder, few images): the audit file's neighbours equal a brute-force search
   written here (nearest ID row of the same predicted class in z), OE rows avoid eval's
   validation images, ID rows avoid the held-out ones;
-- a run stopped after epoch 1 and resumed ends bit-identical to an uninterrupted one;
+- a run stopped after epoch 1 and resumed ends bit-identical to an uninterrupted one; a --resume
+  with another --lr and --seed is refused naming both (not --epochs) and changes no file in --out;
+  one with a larger --epochs continues;
 - eval --heatmap reports the heatmap detector and its fusions; `score` reproduces eval's scores;
   a decoder is refused with another classifier (one weight changed);
 - show writes a PNG of the documented size; lighting flags ~5% of unchanged images.
@@ -80,6 +82,28 @@ def main():
     differing = [k for k in ha if k not in hb or raw(ha, da, k) != raw(hb, db, k)]
     if sorted(ha) != sorted(hb) or differing:
         failures.append("resumed decoder differs from the uninterrupted one in %s" % differing[:3])
+
+    # ---- --resume with other trajectory options is refused, naming each, and changes nothing in
+    # --out; a larger --epochs alone is what resume is for.
+    before = {f: (open(os.path.join(part, f), "rb").read(), os.stat(os.path.join(part, f)).st_mtime_ns)
+              for f in sorted(os.listdir(part))}
+    other = [{"3": "4", "2": "3"}.get(a, a) if i and fit[i - 1] in ("--seed", "--epochs") else a
+             for i, a in enumerate(fit)]  # --seed 4, --epochs 3
+    p = subprocess.run([OODKIT] + other + ["--lr", "0.001", "--out", part, "--resume"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True)
+    line = (p.stderr.strip().splitlines() or [""])[-1]
+    if (p.returncode != 1 or not line.startswith("oodkit: error: heatmap fit --resume:")
+            or "--lr 0.0002 (now 0.001)" not in line or "--seed 3 (now 4)" not in line or "--epochs" in line):
+        failures.append("--resume with another --lr and --seed: exit %d, stderr %r" % (p.returncode, line[-500:]))
+    after = {f: (open(os.path.join(part, f), "rb").read(), os.stat(os.path.join(part, f)).st_mtime_ns)
+             for f in sorted(os.listdir(part))}
+    if after != before:
+        failures.append("a refused --resume changed %s" % [f for f in set(before) | set(after)
+                                                           if before.get(f) != after.get(f)])
+    grown = run([{"2": "3"}.get(a, a) if i and fit[i - 1] == "--epochs" else a for i, a in enumerate(fit)]
+                + ["--out", part, "--resume"])
+    if "resuming from" not in grown or "epoch 3/3" not in grown:
+        failures.append("--resume with a larger --epochs did not continue:\n" + grown)
 
     # ---- eval --heatmap, score
     ev = os.path.join(root, "eval")

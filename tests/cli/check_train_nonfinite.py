@@ -14,7 +14,10 @@ after a good first epoch:
    checkpoint stays at epoch 1 with finite tensors.
 3. heatmap fit: one epoch, then --resume with --lr 1e30 (Adam's first step moves every weight by
    ~1e30, the next loss overflows): the error names the loss, epoch 2 and the step;
-   decoder.safetensors and last.safetensors are byte-identical to their epoch-1 copies.
+   decoder.safetensors and last.safetensors are byte-identical to their epoch-1 copies. The
+   decoder's learning rate is constant and --resume refuses another one than the checkpoint
+   records, so the epoch-1 checkpoint's recorded --lr is set to 1e30 first (its tensors untouched),
+   as if the run had been started so and its first epoch had stayed finite.
 """
 import json
 import math
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from st_reader import metadata, tensors, values  # the raw safetensors reader of the cli checks (same folder)
+from st_reader import metadata, raw, read, tensors, values, write  # the raw safetensors reader of the cli checks (same folder)
 
 
 def nonfinite(path):
@@ -101,6 +104,13 @@ def main():
            "--heldout", "100", "--val-ood", "", "--width", "0.125", "--batch", "40", "--seed", "5", "--epochs", "2",
            "--out", hm]
     subprocess.run(fit + ["--stop-after", "1"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = os.path.join(hm, "last.safetensors")
+    header, data, meta = read(last)
+    options = json.loads(meta["options"])
+    options["--lr"] = 1e30
+    meta["options"] = json.dumps(options)
+    write(last, [(k, v["dtype"], v["shape"], raw(header, data, k))
+                 for k, v in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])], meta)
     epoch1 = os.path.join(root, "heatmap_epoch1")
     os.mkdir(epoch1)
     for name in ("decoder.safetensors", "last.safetensors"):
