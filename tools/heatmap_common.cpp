@@ -53,10 +53,10 @@ void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command
   c->add_option("--val-ood", f.val_ood, "OOD validation set (AUROC after each epoch; '' = none)")->capture_default_str();
   c->add_option("--val-ood-limit", f.val_ood_limit)->capture_default_str();
   add_image_fit_option(c);
-  c->add_option("--epochs", f.epochs)->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--batch", f.batch)->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--epochs", f.epochs)->capture_default_str()->check(positive_count());
+  c->add_option("--batch", f.batch)->capture_default_str()->check(positive_count());
   c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
-  c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(positive_number());
   c->add_option("--max-minutes", f.max_minutes, "stop after the first epoch ending past this much training time")
       ->capture_default_str();
   c->add_option("--seed", f.seed)->capture_default_str();

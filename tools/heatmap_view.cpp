@@ -225,10 +225,10 @@ void add_heatmap_show_command(CLI::App& heatmap, CommandList& commands) {
   hshow_cmd->add_option("--heatmap", hs.heatmap, "folder of `oodkit heatmap fit` (or its decoder file)")->required();
   hshow_cmd->add_option("--checkpoint", hs.checkpoint, "classifier (default: the one the decoder records)");
   hshow_cmd->add_option("--data", hs.data, "comma-separated sets, one block each")->capture_default_str();
-  hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(CLI::PositiveNumber);
+  hshow_cmd->add_option("--limit", hs.limit, "images per set")->capture_default_str()->check(positive_count());
   add_image_fit_option(hshow_cmd);
   add_skip_unreadable_option(hshow_cmd);
-  hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(CLI::PositiveNumber);
+  hshow_cmd->add_option("--scale", hs.scale, "tile magnification")->capture_default_str()->check(positive_count());
   add_device_option(hshow_cmd, c);
   hshow_cmd->add_option("--out", hs.out, "PNG file (scores go to <out>.md)")->capture_default_str();
   c.run = [opts](Device device) {

@@ -76,6 +76,10 @@ def check_commands(oodkit):
         want = "oodkit: error: --batch: must be a whole number greater than 0, got '%s'; " % value
         check(rc == 2 and err.startswith(want) and len(err) < 160,
               "train --batch %s: exit %d, stderr %r" % (value, rc, err))
+    for value in ("0", "-1", "nan", "inf", "x"):  # real options (positive_number)
+        rc, _, err = run(oodkit, "heatmap", "fit", "--width", value)
+        want = "oodkit: error: --width: must be a finite number greater than 0, got '%s'; " % value
+        check(rc == 2 and err.startswith(want), "heatmap fit --width %s: exit %d, stderr %r" % (value, rc, err))
     rc, out, _ = run(oodkit, "--help")
     check(rc == 0 and "study" in out and "demo" not in out, "--help lists demo or lacks study: %r" % out)
     for bad in (["--epochs", "0"], ["--batch", "-4"]):
