@@ -131,6 +131,14 @@ std::string option_differences(const std::string& saved, const nlohmann::json& n
   return diff;
 }
 
+void make_output_dir(const std::string& dir, const char* option) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec && !std::filesystem::is_directory(dir, ec))
+    ec = std::make_error_code(std::errc::not_a_directory);
+  OODKIT_CHECK(!ec, option, ": cannot create the folder '", dir, "': ", ec.message());
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const auto fail = [&](const char* what, int fd) {

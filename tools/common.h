@@ -102,6 +102,11 @@ std::string heatmap_decoder_path(const std::string& dir_or_file);
 // a key the checkpoint lacks reads "(absent)", metadata that is not a JSON object one message.
 std::string option_differences(const std::string& saved, const nlohmann::json& now);
 
+// Creates the output folder `dir` and any missing parents (as mkdir -p), before a command does
+// any work. Throws naming `option` (e.g. "--out") and the path when it cannot: a component is a
+// file, no permission, a read-only file system.
+void make_output_dir(const std::string& dir, const char* option);
+
 // Writes `text` to `path` atomically (temp file, fsync, rename). On any failure (a full disk
 // included) the temporary file is removed, `path` is left as it was, and the Error names the path
 // and the system's reason ("File too large", "No space left on device", ...).

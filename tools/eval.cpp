@@ -10,7 +10,6 @@
 #include "tools/eval.h"
 
 #include <CLI/CLI.hpp>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -247,7 +246,7 @@ int run_eval(const EvalOptions& o) {
   }
   OODKIT_CHECK(!in.test_ood.empty(), "eval: no OOD test set given (--ood)");
   // Files --skip-unreadable left out: listed in <out>/skipped_images.txt, or on stderr without --out.
-  if (!o.out_dir.empty() && !skipped_report().empty()) ::mkdir(o.out_dir.c_str(), 0755);
+  if (!o.out_dir.empty() && !skipped_report().empty()) make_output_dir(o.out_dir, "--out");
   write_skipped_list("eval", o.out_dir.empty() ? "" : o.out_dir + "/skipped_images.txt");
 
   // ID accuracy of the classifier on the ID test rows.
@@ -263,9 +262,9 @@ int run_eval(const EvalOptions& o) {
   std::string protocol_json;
   if (!o.out_dir.empty()) {
     // Fitted detectors + the settings `oodkit score` needs to reproduce the features.
-    ::mkdir(o.out_dir.c_str(), 0755);
+    make_output_dir(o.out_dir, "--out");
     in.save_dir = o.out_dir + "/detectors";
-    ::mkdir(in.save_dir.c_str(), 0755);
+    make_output_dir(in.save_dir, "--out");
     nlohmann::json p{{"arch", lc.arch},
                      {"num_classes", lc.num_classes},
                      {"checkpoint", checkpoint},

@@ -23,7 +23,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/augment.h"
@@ -149,7 +148,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   const std::string options = trajectory.dump();
 
   // ---- resume: the checkpoint must belong to this run; checked before anything in --out changes
-  ::mkdir(o.out_dir.c_str(), 0755);
+  make_output_dir(o.out_dir, "--out");
   const std::string last_path = o.out_dir + "/last.safetensors";
   std::shared_ptr<ood::HeatmapModel> resumed;
   NamedTensors optim_state;

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "data/registry.h"
 #include "ood/metrics.h"
@@ -40,7 +39,7 @@ int run_heatmap_oe_size(const HeatmapOeSizeOptions& o) {
     ood_f.emplace_back(spec, features_of(*cs.lc.model, d, first_rows(d.size()), cs.norm, base.device, 256,
                                          "features " + spec));
   }
-  ::mkdir(base.out_dir.c_str(), 0755);
+  make_output_dir(base.out_dir, "--out");
   std::ostringstream md;
   md << "# OE-size ablation\n\n" << cs.lc.arch << " on " << base.id << ", " << n_id << " ID training images, "
      << base.epochs << " epochs, width " << base.width << ", seed " << base.seed

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "data/image_folder.h"
 #include "data/loader.h"
@@ -207,7 +206,7 @@ int run_heatmap_lighting(const HeatmapLightingOptions& o) {
   }
   std::printf("%s", md.str().c_str());
   if (!o.out.empty()) {
-    ::mkdir(o.out.c_str(), 0755);
+    make_output_dir(o.out, "--out");
     write_text_file(o.out + "/lighting.md", md.str());
     write_text_file(o.out + "/lighting.json", j.dump(2) + "\n");
     std::printf("wrote %s/lighting.{md,json}\n", o.out.c_str());

@@ -1,7 +1,6 @@
 #include "tools/study.h"
 
 #include <CLI/CLI.hpp>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,7 +19,7 @@ namespace oodkit::tools {
 
 int run_study(const StudyOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  ::mkdir(o.out_dir.c_str(), 0755);
+  make_output_dir(o.out_dir, "--out");
   // report.md is written last (atomically) and marks a finished study: an earlier one's goes
   // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
   std::remove((o.out_dir + "/report.md").c_str());

@@ -19,7 +19,6 @@
 #include <CLI/CLI.hpp>
 #include <dirent.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -178,7 +177,7 @@ int run_train(const TrainOptions& o) {
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, model->parameters());
   std::unique_ptr<optim::LRSchedule> schedule = make_schedule(o);
 
-  ::mkdir(o.out_dir.c_str(), 0755);
+  make_output_dir(o.out_dir, "--out");
   remove_stale_temp_files(o.out_dir, {"model.safetensors", "log.json", "last.safetensors"});
   const std::string last_path = o.out_dir + "/last.safetensors";
   nlohmann::json log = nlohmann::json::array();

@@ -20,6 +20,8 @@ state dicts, and a small_cnn checkpoint trained for one epoch on the built-in sy
   the file and the tensor.
 - a batch larger than the dataset: train (which drops the last partial batch) refuses it naming
   --batch; score with a batch larger than the set gives the same scores as a small batch.
+- an output folder: --out is created with its missing parents; one below a regular file is refused
+  naming --out and the folder.
 - --device cuda on a machine without a GPU (skipped where `oodkit info` counts a device).
 - out of host memory (RLIMIT_AS): an image file larger than the address space left, and an image
   whose pixels are: "out of host memory" naming the file, no std::bad_alloc, no abort.
@@ -259,6 +261,23 @@ def check_nonfinite_weights(ckpt):
     out = os.path.join(TMP, "ev_nan")
     expect_error("a checkpoint with NaN and Inf", eval_args(path, **{"--out": out}), [path, name, "2 NaN/Inf"],
                  absent=[out])
+
+
+def check_output_folder():
+    """--out is created with its missing parents (mkdir -p); one that cannot be created (below a
+    regular file) is refused naming --out and the folder."""
+    args = ["train", "--arch", "small_cnn", "--dataset", "synthetic-id", "--limit", "40", "--epochs", "1",
+            "--batch", "20", "--out"]
+    nested = os.path.join(TMP, "new", "nested", "run")
+    rc, _, err = run(args + [nested])
+    check(rc == 0 and os.path.isfile(os.path.join(nested, "model.safetensors")),
+          "train --out into new nested folders: exit %d (%s)" % (rc, err[-300:]))
+    blocker = os.path.join(TMP, "a_plain_file")
+    with open(blocker, "w") as f:
+        f.write("not a folder\n")
+    target = os.path.join(blocker, "run")
+    expect_error("train --out below a file", args + [target],
+                 ["--out", "cannot create the folder '%s'" % target, "Not a directory"], watch=TMP)
 
 
 def check_batch(ckpt, detectors):
@@ -509,6 +528,7 @@ def main():
                         ("empty OOD", lambda: check_empty_ood(ckpt)),
                         ("NaN/Inf", lambda: check_nonfinite_weights(ckpt)),
                         ("batch", lambda: check_batch(ckpt, detectors)),
+                        ("output folder", check_output_folder),
                         ("cuda", lambda: check_cuda(ckpt, detectors)),
                         ("out of memory", lambda: check_out_of_memory(detectors)),
                         ("disk full", lambda: check_disk_full(ckpt, detectors)),
