@@ -51,15 +51,9 @@ import zlib
 
 import st_reader  # the raw safetensors reader of the cli checks (same folder)
 
-failures = []
+from cli_check import check, failures  # shared by the cli checks (same folder)
 OODKIT = None
 TMP = None
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-    return bool(cond)
 
 
 def run(args, env=None, limits=None, timeout=300):

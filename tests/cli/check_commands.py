@@ -13,22 +13,9 @@
   split written out); another split of the same dataset is not refused.
 """
 import re
-import subprocess
 import sys
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def run(oodkit, *args):
-    p = subprocess.run([oodkit] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=120)
-    return p.returncode, p.stdout, p.stderr
+from cli_check import check, failures, run  # shared by the cli checks (same folder)
 
 
 def check_info(oodkit):

@@ -24,13 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-    return bool(cond)
+from cli_check import check, failures  # shared by the cli checks (same folder)
 
 
 def run(oodkit, args, debug, extra_env=None):
