@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/autograd.h"
+#include "framework/hash.h"
 #include "framework/ops/channel.h"
 #include "framework/ops/elementwise.h"
 #include "framework/safetensors.h"
@@ -37,11 +38,8 @@ Tensor normalize_features(const Tensor& z, const FeatureNorm& norm) {
 }
 
 std::string module_fingerprint(const nn::Module& module) {
-  uint64_t h = 1469598103934665603ULL;
-  const auto mix = [&h](const void* data, size_t n) {
-    const unsigned char* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  };
+  uint64_t h = kDigestStart;
+  const auto mix = [&h](const void* data, size_t n) { h = fnv1a(h, data, n); };
   for (const auto& [name, t] : module.state_dict()) {
     mix(name.data(), name.size() + 1);
     const std::string dt = dtype_name(t.dtype());

@@ -26,8 +26,9 @@ struct FeatureNorm {
 FeatureNorm fit_feature_norm(const Tensor& z);
 Tensor normalize_features(const Tensor& z, const FeatureNorm& norm);  // same shape, dtype, device
 
-// "fnv1a64:<16 hex digits>" over the state dict (names, dtypes, shapes and bytes, in order): two
-// classifiers share it only if their weights are bit-identical.
+// "fnv1a64:<16 hex digits>" over the state dict (names, dtypes, shapes and bytes, in order; the
+// digest of framework/hash.h, whose start value is not FNV-1a's standard one): two classifiers
+// share it only if their weights are bit-identical.
 std::string module_fingerprint(const nn::Module& module);
 
 // The decoder channel counts scaled by `width` (> 0; rounded, at least 1); fc_channels unchanged.

@@ -29,6 +29,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "framework/cuda_api.h"
+#include "framework/hash.h"
 #include "ood/heatmap_train.h"
 #include "ood/metrics.h"
 #include "ood/protocol.h"
@@ -65,9 +66,8 @@ Tensor image_rows(const data::Dataset& ds, const std::vector<int64_t>& rows) {
 }
 
 std::string rows_key(const std::vector<int64_t>& rows) {  // a short digest of a row list
-  uint64_t h = 1469598103934665603ULL;
-  for (int64_t r : rows)
-    for (int b = 0; b < 8; ++b) h = (h ^ uint64_t((r >> (8 * b)) & 0xff)) * 1099511628211ULL;
+  uint64_t h = kDigestStart;
+  for (int64_t r : rows) h = fnv1a(h, &r, sizeof(r));
   return std::to_string(rows.size()) + ":" + std::to_string(h);
 }
 
@@ -82,9 +82,8 @@ std::vector<std::string> skipped_paths(const data::Dataset& ds) {
 // targets computed with another skipped set describe other images under the same row numbers.
 std::string skipped_key(const std::vector<std::string>& paths) {
   if (paths.empty()) return "";
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a as rows_key, over the names and a NUL after each
-  for (const std::string& p : paths)
-    for (size_t i = 0; i <= p.size(); ++i) h = (h ^ uint64_t(uint8_t(p.c_str()[i]))) * 1099511628211ULL;
+  uint64_t h = kDigestStart;  // over the names and a NUL after each
+  for (const std::string& p : paths) h = fnv1a(h, p.c_str(), p.size() + 1);
   return std::to_string(paths.size()) + ":" + std::to_string(h);
 }
 
