@@ -93,17 +93,6 @@ TEST_P(ReduceTest, SumMaxArgmaxMatchNaiveLoopsOnEveryDimOfARank3Tensor) {
     }
 }
 
-TEST_P(ReduceTest, Float64SumIsTheExactDoubleSum) {
-  if (on_cuda()) GTEST_SKIP() << "float64 is CPU-only";
-  const Tensor x = randn_f64({4, 6, 3}, gen, false);
-  for (int dim = 0; dim < 3; ++dim) {
-    const NaiveReduce ref = naive_reduce(x, dim);
-    EXPECT_ALL_CLOSE(ops::sum(x, dim), Tensor::from_vector(ref.sum, reduced(x.shape(), dim, false)), (Tol{1e-14, 1e-14}));
-    EXPECT_ALL_CLOSE(ops::max(x, dim), Tensor::from_vector(ref.max, reduced(x.shape(), dim, false)), kExact);
-    EXPECT_EQ(ops::argmax(x, dim).to_vector<int64_t>(), ref.argmax);
-  }
-}
-
 TEST_P(ReduceTest, TiesGoToTheFirstIndex) {
   // Small integers: many exact ties along every dim.
   std::vector<double> v = Tensor::uniform({5, 6, 7}, 0.0, 3.0, gen).to(DType::F64).to_vector<double>();
@@ -163,6 +152,7 @@ TEST_P(ReduceTest, BadArgumentsThrow) {
 }
 
 TEST_P(ReduceTest, CudaMatchesTheCpuExactly) {
+  if (!on_cuda()) GTEST_SKIP() << "compares CUDA with the CPU";
   // Same order, same double accumulator: the sums agree to the last bit, max/argmax exactly.
   const Tensor x = ops::scale(Tensor::randn({7, 300, 9}, gen), 100.0);
   const Tensor xd = x.to(device());
@@ -173,6 +163,65 @@ TEST_P(ReduceTest, CudaMatchesTheCpuExactly) {
   }
   const Tensor big = Tensor::randn({3, 5000}, gen);
   EXPECT_ALL_CLOSE(ops::sum(big.to(device()), 1), ops::sum(big, 1), kExact);
+}
+
+TEST_P(ReduceTest, Rank1AndRank4MatchNaiveLoops) {
+  const Tensor v = ops::scale(Tensor::randn({1000}, gen), 10.0).to(device());
+  for (bool keepdim : {false, true}) {
+    const NaiveReduce ref = naive_reduce(v, 0);
+    const Shape out = reduced(v.shape(), 0, keepdim);
+    EXPECT_EQ(ops::sum(v, 0, keepdim).shape(), out);
+    EXPECT_ALL_CLOSE(ops::sum(v, 0, keepdim), Tensor::from_vector(ref.sum, out), f32_reduction(1000));
+    EXPECT_ALL_CLOSE(ops::max(v, -1, keepdim), Tensor::from_vector(ref.max, out), kExact);
+    EXPECT_EQ(ops::argmax(v, 0, keepdim).to_vector<int64_t>(), ref.argmax);
+  }
+  const Tensor x = Tensor::randn({3, 4, 5, 6}, gen).to(device());
+  for (int dim = -4; dim < 4; ++dim)
+    for (bool keepdim : {false, true}) {
+      const NaiveReduce ref = naive_reduce(x, dim);
+      const Shape out = reduced(x.shape(), dim, keepdim);
+      EXPECT_EQ(ops::sum(x, dim, keepdim).shape(), out) << "dim " << dim;
+      EXPECT_ALL_CLOSE(ops::sum(x, dim, keepdim), Tensor::from_vector(ref.sum, out), f32_reduction(6)) << "dim " << dim;
+      EXPECT_ALL_CLOSE(ops::max(x, dim, keepdim), Tensor::from_vector(ref.max, out), kExact) << "dim " << dim;
+      EXPECT_EQ(ops::argmax(x, dim, keepdim).to_vector<int64_t>(), ref.argmax) << "dim " << dim;
+    }
+}
+
+TEST_P(ReduceTest, ViewsWithAnOffsetAreReducedFromTheirOwnRows) {
+  // narrow() gives a view whose data starts rows into its base: the kernels must honour the offset.
+  const Tensor base = Tensor::randn({9, 7, 5}, gen).to(device());
+  const Tensor view = base.narrow(3, 4);  // rows 3..6
+  const Tensor copy = view.clone();       // the same values at offset 0
+  ASSERT_EQ(view.shape(), (Shape{4, 7, 5}));
+  for (int dim = 0; dim < 3; ++dim) {
+    const NaiveReduce ref = naive_reduce(copy, dim);
+    const Shape out = reduced(view.shape(), dim, false);
+    EXPECT_ALL_CLOSE(ops::sum(view, dim), Tensor::from_vector(ref.sum, out), f32_reduction(7)) << "dim " << dim;
+    EXPECT_ALL_CLOSE(ops::max(view, dim), Tensor::from_vector(ref.max, out), kExact) << "dim " << dim;
+    EXPECT_EQ(ops::argmax(view, dim).to_vector<int64_t>(), ref.argmax) << "dim " << dim;
+  }
+  const Tensor row = Tensor::randn({6, 1, 5}, gen).to(device()).narrow(2, 1);  // {1, 1, 5} at row 2
+  const std::vector<float> vr = row.cpu().to_vector<float>(), ve = ops::expand(row, {1, 3, 5}).cpu().to_vector<float>();
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(ve[size_t(j * 5 + i)], vr[size_t(i)]);
+  // all_finite on a view reads the view's elements only: a NaN in the base outside it is not seen.
+  std::vector<float> vals(40, 1.f);
+  vals[0] = float(kNan);
+  vals[39] = float(kNan);
+  const Tensor with_nan = Tensor::from_vector(vals, {10, 4}).to(device());
+  EXPECT_EQ(ops::all_finite({with_nan.narrow(1, 8)}).item(), 1.0);
+  EXPECT_EQ(ops::all_finite({with_nan.narrow(1, 9)}).item(), 0.0);
+  EXPECT_EQ(ops::all_finite({with_nan.narrow(0, 1)}).item(), 0.0);
+}
+
+TEST_P(ReduceTest, ExpandToAnEmptyDim) {
+  const Tensor col = Tensor::randn({4, 1}, gen).to(device());
+  const Tensor e = ops::expand(col, {4, 0});
+  EXPECT_EQ(e.shape(), (Shape{4, 0}));
+  EXPECT_EQ(e.numel(), 0);
+  EXPECT_EQ(e.device(), device());
+  EXPECT_EQ(ops::expand(Tensor::zeros({1, 3}, DType::F32, device()), {0, 3}).shape(), (Shape{0, 3}));
+  EXPECT_EQ(ops::sum(ops::expand(col, {4, 0}), 1).cpu().to_vector<float>(), std::vector<float>(4, 0.f));
 }
 
 TEST_P(ReduceTest, ExpandAndBroadcastMatchNaiveLoops) {
@@ -210,6 +259,18 @@ TEST_P(ReduceTest, MaxGradientGoesToTheFirstMaximum) {
   EXPECT_EQ(x.grad().cpu().to_vector<float>(), (std::vector<float>{0, 10, 0, 0, 20, 0, 0, 0}));
 }
 
+TEST_P(ReduceTest, MaxKeepdimGradientGoesToTheFirstMaximum) {
+  // Hand-worked: rank 3, reduced along the middle dim with keepdim; ties go to the first index.
+  const Tensor x = from({1, 9, 7, 2,   // [0, :, 0] = {1, 7}, [0, :, 1] = {9, 2}
+                         3, 3, 3, 5},  // [1, :, 0] = {3, 3} tie -> index 0, [1, :, 1] = {3, 5}
+                        {2, 2, 2}, DType::F32, device()).set_requires_grad();
+  const Tensor m = ops::max(x, 1, true);
+  ASSERT_EQ(m.shape(), (Shape{2, 1, 2}));
+  m.backward(from({10, 20, 30, 40}, {2, 1, 2}, DType::F32, device()));
+  EXPECT_EQ(x.grad().device(), device());
+  EXPECT_EQ(x.grad().cpu().to_vector<float>(), (std::vector<float>{0, 20, 10, 0, 30, 0, 0, 40}));
+}
+
 TEST_P(ReduceTest, GradientsOnTheDeviceMatchTheCpu) {
   const Tensor x = Tensor::randn({3, 4, 5}, gen);
   const Tensor w = Tensor::randn({3, 1, 5}, gen);
@@ -239,6 +300,18 @@ class ReduceGradTest : public ::testing::Test {
  protected:
   Generator gen{99};
 };
+
+// float64 is CPU-only: a plain CPU test, so that no CUDA instance exists to skip on a GPU machine
+// (scripts/gpu_check.sh runs every */CUDA case and fails on a skip).
+TEST_F(ReduceGradTest, Float64SumIsTheExactDoubleSum) {
+  const Tensor x = randn_f64({4, 6, 3}, gen, false);
+  for (int dim = 0; dim < 3; ++dim) {
+    const NaiveReduce ref = naive_reduce(x, dim);
+    EXPECT_ALL_CLOSE(ops::sum(x, dim), Tensor::from_vector(ref.sum, reduced(x.shape(), dim, false)), (Tol{1e-14, 1e-14}));
+    EXPECT_ALL_CLOSE(ops::max(x, dim), Tensor::from_vector(ref.max, reduced(x.shape(), dim, false)), kExact);
+    EXPECT_EQ(ops::argmax(x, dim).to_vector<int64_t>(), ref.argmax);
+  }
+}
 
 TEST_F(ReduceGradTest, SumAlongEveryDim) {
   const Tensor x = randn_f64({3, 4, 5}, gen);
@@ -306,6 +379,19 @@ TEST_P(ReduceTest, AllFiniteMatchesANaiveLoop) {
         EXPECT_EQ(flag.item(), 0.0) << "value " << bad << " in tensor " << t << " at " << at;
       }
     }
+}
+
+TEST_P(ReduceTest, AllFiniteOnALargeTensorSeesItsLastElement) {
+  // 2^20 + 3 elements: more than one grid's worth (262,144 threads), so the grid-stride loop's
+  // later passes and the tail are both exercised.
+  const int64_t n = (int64_t(1) << 20) + 3;
+  const Tensor zeros = Tensor::zeros({n}, DType::F32, device());
+  EXPECT_EQ(ops::all_finite({zeros}).item(), 1.0);
+  for (int64_t at : {int64_t(262144), int64_t(1) << 19, n - 1}) {
+    std::vector<float> v(size_t(n), 0.f);
+    v[size_t(at)] = float(kNan);
+    EXPECT_EQ(ops::all_finite({Tensor::from_vector(v, {n}).to(device())}).item(), 0.0) << "NaN at " << at;
+  }
 }
 
 TEST_P(ReduceTest, AllFiniteFloat64AndBadLists) {

@@ -229,10 +229,14 @@ void raise_device_checks() {
   DeviceState& s = state();
   if (!s.check_pending) return;
   s.check_pending = false;
+  // Read and reset on oodkit's (non-blocking) stream: the legacy default stream's cudaMemcpy /
+  // cudaMemset are not ordered with it, so a reset there could land after the next kernel that
+  // writes the slot (and the read could run before the kernel that wrote it).
   DeviceCheckSlot got{};
-  OODKIT_CUDA_CHECK(cudaMemcpy(&got, s.check_slot, sizeof got, cudaMemcpyDeviceToHost));
+  OODKIT_CUDA_CHECK(cudaMemcpyAsync(&got, s.check_slot, sizeof got, cudaMemcpyDeviceToHost, s.stream));
+  OODKIT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
   if (got.what == 0) return;
-  OODKIT_CUDA_CHECK(cudaMemset(s.check_slot, 0, sizeof(DeviceCheckSlot)));
+  OODKIT_CUDA_CHECK(cudaMemsetAsync(s.check_slot, 0, sizeof(DeviceCheckSlot), s.stream));
   switch (got.what) {
     case kCrossEntropyLabel:
       OODKIT_FAIL("cross_entropy: label ", got.value, " at index ", got.index, " is out of range [0, ", got.bound,
