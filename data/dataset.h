@@ -21,6 +21,9 @@ struct Dataset {
     std::string path, reason;
   };
   std::vector<Skipped> skipped;
+  // The file each row was read from (image-folder loads: one per row, in row order); empty for
+  // datasets held in arrays (CIFAR, IDX, synthetic), whose rows are named "<name>:<row>".
+  std::vector<std::string> files;
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 

@@ -486,6 +486,7 @@ Dataset load_image_files(const std::vector<std::string>& files_in, const ImageFo
       ds.skipped.push_back({files[i], e.what()});
     }
   }
+  for (int64_t i : rows) ds.files.push_back(files[size_t(i)]);
   OODKIT_CHECK(n == 0 || !rows.empty(), "all ", n, " image files", name.empty() ? "" : " of '", name, name.empty() ? "" : "'",
                " are unreadable (the first: ", ds.skipped.empty() ? "" : ds.skipped[0].reason, ")");
   if (!ds.skipped.empty()) {

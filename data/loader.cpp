@@ -227,6 +227,7 @@ Dataset take_rows(const Dataset& ds, const std::vector<int64_t>& rows) {
     OODKIT_CHECK(rows[i] >= 0 && rows[i] < n, "take_rows: row ", rows[i], " out of range [0, ", n, ")");
     std::memcpy(q + int64_t(i) * per, p + rows[i] * per, size_t(per));
     if (!all.empty()) labels.push_back(all[size_t(rows[i])]);
+    if (!ds.files.empty()) out.files.push_back(ds.files.at(size_t(rows[i])));
   }
   if (ds.labels.defined()) out.labels = Tensor::from_vector<int64_t>(labels, {int64_t(rows.size())});
   return out;

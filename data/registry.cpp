@@ -19,6 +19,8 @@ namespace {
 const char* const kSyntheticPrefix = "synthetic-ood-";
 const char* const kFolderPrefix = "folder:";
 const std::vector<std::string> kFolderSets = {"svhn", "lsun", "lsun-resize", "places365", "textures"};
+// The test share of an image folder without split sub-folders (per class, seed 0).
+constexpr double kFolderTestFraction = 0.2;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
@@ -168,9 +170,33 @@ Dataset load_dataset(const std::string& name, const std::string& root_in, const 
     std::error_code ec;
     OODKIT_CHECK(fs::is_directory(root, ec), "dataset '", name, "': image folder '", root,
                  "' does not exist or is not a folder");
-    if (!o.split.empty()) {
+    // One layout for every command (docs/data.md, "One layout"): <root>/<split>/[<class>/]... or,
+    // without split sub-folders, <root>/[<class>/]... whose train and test splits are a fixed
+    // per-class 80/20 partition (kFolderTestFraction, seed 0), the same for train, eval and score.
+    // Without a split, a folder holding both train/ and test/ reads test/ (the default split, as
+    // for CIFAR-10); any other folder is read whole.
+    const bool has_train = fs::is_directory(root + "/train", ec), has_test = fs::is_directory(root + "/test", ec);
+    if (!o.split.empty() && fs::is_directory(root + "/" + o.split, ec)) {
       dir = root + "/" + o.split;
-      OODKIT_CHECK(fs::is_directory(dir, ec), "dataset '", name, "': split folder '", dir, "' does not exist");
+    } else if (!o.split.empty()) {
+      OODKIT_CHECK(!has_train && !has_test && (o.split == "train" || o.split == "test"), "dataset '", name,
+                   "': split folder '", root + "/" + o.split, "' does not exist (",
+                   has_train || has_test ? "the folder has " : "a folder without split sub-folders has only the "
+                                                               "splits train and test, an 80/20 partition",
+                   has_train ? "train/" : "", has_train && has_test ? " and " : "", has_test ? "test/" : "", ")");
+      // The partition is drawn on all files: no limit while loading, applied to the split's rows.
+      LoadOptions whole = o;
+      whole.limit = -1;
+      Dataset all = load_image_folder(root, folder_options(whole, FolderLabels::Auto), name);
+      const HoldoutSplit part = all.labels.defined() ? holdout_split(all.labels, kFolderTestFraction, 0, true)
+                                                     : holdout_split(all.size(), kFolderTestFraction, 0);
+      std::vector<int64_t> rows = o.split == "train" ? part.train : part.val;
+      if (o.limit >= 0 && int64_t(rows.size()) > o.limit) rows.resize(size_t(o.limit));
+      Dataset ds = take_rows(all, rows);
+      ds.skipped = all.skipped;
+      return ds;
+    } else if (has_train && has_test) {
+      dir = root + "/test";
     }
     return load_image_folder(dir, folder_options(o, FolderLabels::Auto), name);
   }

@@ -7,6 +7,9 @@
 namespace oodkit {
 
 bool cuda_built();         // compiled with CUDA support
+// The libraries this build was compiled against, e.g. "CUDA 13.0, cuDNN 9.10.2, cuBLAS 13.0.0",
+// or "CPU only" for a build without the CUDA backend.
+std::string cuda_build_versions();
 bool cuda_available();     // built with CUDA and at least one device is usable
 int cuda_device_count();   // 0 when none or no driver
 void cuda_synchronize();   // waits for oodkit's stream on the current device

@@ -25,6 +25,7 @@ void throw_no_cuda(const char* what) {
 }  // namespace detail
 
 bool cuda_built() { return false; }
+std::string cuda_build_versions() { return "CPU only"; }
 bool cuda_available() { return false; }
 int cuda_device_count() { return 0; }
 void cuda_synchronize() {}

@@ -29,6 +29,10 @@ class Classifier : public nn::Module {
 
   ClassifierOutput forward_all(const Tensor& image) { return forward_from(-1, image); }
   Tensor forward(const Tensor& image) { return forward_all(image).logits; }
+  // Reseeds the model's own randomness used in training mode (dropout) for one epoch, so that
+  // a resumed run draws what an uninterrupted one would. A model without such randomness
+  // ignores it (the default).
+  virtual void reseed(uint64_t seed) {}
   int64_t num_classes() { return head().weight.size(0); }
   int64_t feature_dim() { return head().weight.size(1); }
 

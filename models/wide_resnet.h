@@ -45,6 +45,7 @@ class WideResNet : public Classifier {
              Generator& gen = default_generator());
   nn::Linear& head() override { return *fc_; }
   Generator& dropout_generator() { return *dropout_gen_; }
+  void reseed(uint64_t seed) override { dropout_gen_->manual_seed(seed); }
 
  private:
   Tensor run_stage(int stage, const Tensor& x) override;

@@ -36,6 +36,14 @@ std::string params_str(const Params& p) {
 
 Tensor Detector::score(const Features&) const { OODKIT_FAIL(name(), " scores images, not features"); }
 
+void Detector::fit_components(const ScoreList&) {
+  OODKIT_FAIL(name(), " has no components to fit on (it scores ", uses_images() ? "images" : "features", ")");
+}
+
+std::vector<double> Detector::combine(const ScoreList&) const {
+  OODKIT_FAIL(name(), " has no components to combine (it scores ", uses_images() ? "images" : "features", ")");
+}
+
 Tensor Detector::score_images(const ImageContext&, const Tensor&) const {
   OODKIT_FAIL(name(), " scores features, not images");
 }

@@ -57,7 +57,17 @@ class Detector {
   // Composite detectors (fusions, ood/fusion.h) name the methods whose scores they combine; the
   // caller scores those and passes their scores on. Empty for a detector that scores features.
   virtual std::vector<std::string> components() const { return {}; }
+  // Composite detectors only, with one entry per components() name, in that order (each [N]
+  // host scores of one set): fit_components fits on the components' held-out ID scores,
+  // combine fuses one set's component scores at the configured setting. The base class refuses
+  // both (a detector without components scores features or images).
+  using ScoreList = std::vector<const std::vector<double>*>;
+  virtual void fit_components(const ScoreList& val_id);
+  virtual std::vector<double> combine(const ScoreList& parts) const;
   virtual void fit(const FitContext& ctx) {}
+  // Detectors whose fitted state belongs to one classifier (the heatmap decoder) refuse another:
+  // an Error naming `what` when `fingerprint` (ood::module_fingerprint) differs. Others accept any.
+  virtual void check_classifier(const std::string& fingerprint, const std::string& what) const {}
   // Applies one setting (a member of grid(), or a saved choice).
   virtual void configure(const Params& p) { params_ = p; }
   const Params& params() const { return params_; }

@@ -1,6 +1,6 @@
 #include "ood/fusion.h"
 
-#include "ood/protocol.h"
+#include "ood/method_scores.h"
 #include "ood/state_io.h"
 
 namespace oodkit::ood {
@@ -31,6 +31,18 @@ std::vector<double> Fusion::combine(const std::vector<double>& a, const std::vec
                b.size(), ")");
   return to_doubles(fuse(spec_, Tensor::from_vector(a, {int64_t(a.size())}), Tensor::from_vector(b, {int64_t(b.size())}),
                          param(spec_.key()), a_scale_, b_scale_));
+}
+
+void Fusion::fit_components(const ScoreList& val_id) {
+  OODKIT_CHECK(val_id.size() == 2 && val_id[0] && val_id[1], name(), ": a fusion has two components, got ",
+               val_id.size(), " score lists");
+  fit_components(*val_id[0], *val_id[1]);
+}
+
+std::vector<double> Fusion::combine(const ScoreList& parts) const {
+  OODKIT_CHECK(parts.size() == 2 && parts[0] && parts[1], name(), ": a fusion has two components, got ",
+               parts.size(), " score lists");
+  return combine(*parts[0], *parts[1]);
 }
 
 void Fusion::save(const std::string& path) const {

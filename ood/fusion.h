@@ -25,6 +25,9 @@ class Fusion : public Detector {
   void fit_components(const std::vector<double>& a_val_id, const std::vector<double>& b_val_id);
   // The fused scores of one set from its component scores (same length), at the configured weight.
   std::vector<double> combine(const std::vector<double>& a, const std::vector<double>& b) const;
+  // The Detector interface's forms of the two above: exactly two entries, (a, b).
+  void fit_components(const ScoreList& val_id) override;
+  std::vector<double> combine(const ScoreList& parts) const override;
 
   void save(const std::string& path) const override;
   void load(const std::string& path) override;

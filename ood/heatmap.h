@@ -95,6 +95,10 @@ class HeatmapDetector : public Detector {
   std::string name() const override { return "heatmap"; }
   Tensor score(const Features& f) const override;
   const HeatmapModel& model() const;
+  // The decoder's HeatmapModel::check_classifier.
+  void check_classifier(const std::string& fingerprint, const std::string& what) const override {
+    model().check_classifier(fingerprint, what);
+  }
 
  protected:
   void save_fitted(const std::string& path) const override;

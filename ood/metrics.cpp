@@ -1,6 +1,7 @@
 #include "ood/metrics.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <utility>
 
@@ -150,6 +151,19 @@ OodMetrics compute_ood_metrics(const Tensor& id_scores, const Tensor& ood_scores
   check_float(id, "compute_ood_metrics", "id_scores");
   check_float(ood, "compute_ood_metrics", "ood_scores");
   return compute_ood_metrics(id.to(DType::F64).to_vector<double>(), ood.to(DType::F64).to_vector<double>());
+}
+
+double id_threshold(const std::vector<double>& id_scores, int keep_percent) {
+  OODKIT_CHECK(!id_scores.empty(), "id_threshold: no held-out ID scores");
+  OODKIT_CHECK(keep_percent > 0 && keep_percent <= 100, "id_threshold: keep_percent must be in (0, 100], got ",
+               keep_percent);
+  for (size_t i = 0; i < id_scores.size(); ++i)
+    OODKIT_CHECK(!std::isnan(id_scores[i]), "id_threshold: held-out ID score ", i, " is NaN");
+  const int64_t n = int64_t(id_scores.size());
+  const int64_t kept = (n * keep_percent + 99) / 100;  // ceil(n * p / 100) >= 1
+  std::vector<double> sorted = id_scores;
+  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+  return sorted[size_t(kept - 1)];
 }
 
 }  // namespace oodkit::ood

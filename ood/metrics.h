@@ -76,4 +76,10 @@ OodMetrics compute_ood_metrics(const std::vector<double>& id_scores, const std::
 // (float32 scores convert to double exactly, so ties are preserved).
 OodMetrics compute_ood_metrics(const Tensor& id_scores, const Tensor& ood_scores);
 
+// The decision threshold that keeps `keep_percent` percent of `id_scores` (held-out ID images):
+// the largest t with #{s >= t} >= ceil(n * keep_percent / 100), i.e. the ceil(n * p / 100)-th
+// largest score (integer arithmetic, no rounding of p / 100). An image is called ID when its score
+// is >= t, OOD below. Throws on an empty list, a NaN score or keep_percent outside (0, 100].
+double id_threshold(const std::vector<double>& id_scores, int keep_percent = 95);
+
 }  // namespace oodkit::ood

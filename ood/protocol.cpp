@@ -1,15 +1,12 @@
 #include "ood/protocol.h"
 
+#include <algorithm>
 #include <map>
 
 #include "framework/autograd.h"
 #include "ood/state_io.h"
 
 namespace oodkit::ood {
-
-std::vector<double> to_doubles(const Tensor& scores) {
-  return scores.detach().to(DType::F64).cpu().to_vector<double>();
-}
 
 OodMetrics mean_metrics(const std::vector<OodMetrics>& m) {
   OodMetrics a;
@@ -33,22 +30,6 @@ OodMetrics mean_metrics(const std::vector<OodMetrics>& m) {
 }
 
 namespace {
-
-// Scores of one configured detector on one set.
-std::vector<double> score_set(const Detector& d, const ProtocolInput& in, const ScoredSet& set) {
-  if (!d.uses_images()) return to_doubles(d.score(set.features));
-  OODKIT_CHECK(set.images.defined(), d.name(), ": needs the images of set '", set.name,
-               "' (input perturbation), but none were kept");
-  ImageContext ctx{in.model, in.input_std};
-  std::vector<double> out;
-  const int64_t n = set.images.size(0);
-  for (int64_t b = 0; b < n; b += in.batch_size) {
-    const int64_t len = std::min(in.batch_size, n - b);
-    const std::vector<double> s = to_doubles(d.score_images(ctx, set.images.narrow(b, len).to(in.device)));
-    out.insert(out.end(), s.begin(), s.end());
-  }
-  return out;
-}
 
 struct SetScores {
   Params chosen;
@@ -98,20 +79,27 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
   std::function<const SetScores&(const std::string&)> run = [&](const std::string& name) -> const SetScores& {
     if (auto it = done.find(name); it != done.end()) return it->second;
     std::unique_ptr<Detector> d = make_method(in, name);
+    const std::vector<std::string> component_names = d->components();
     std::vector<const SetScores*> parts;
-    for (const std::string& c : d->components()) parts.push_back(&run(c));
-    auto* fusion = dynamic_cast<Fusion*>(d.get());
-    OODKIT_CHECK(parts.empty() || (fusion && parts.size() == 2), "run_protocol: '", name,
-                 "' names components but is not a two-part fusion");
-    if (fusion) fusion->fit_components(parts[0]->val_id, parts[1]->val_id);
-    else d->fit(in.fit);
-    // Scores of set `which` at the configured setting.
+    for (const std::string& c : component_names) parts.push_back(&run(c));
+    const bool composite = !parts.empty();
+    if (composite) {
+      Detector::ScoreList val_id;
+      for (const SetScores* p : parts) val_id.push_back(&p->val_id);
+      d->fit_components(val_id);
+    } else {
+      d->fit(in.fit);
+    }
+    const ScoreContext ctx{in.model, in.input_std, in.device, in.batch_size};
+    // Scores of set `which` at the configured setting (a composite: from its components' scores).
     auto score = [&](size_t which) {
-      return fusion ? fusion->combine(scores_at(*parts[0], which), scores_at(*parts[1], which))
-                    : score_set(*d, in, set_at(in, which));
+      return score_method(*d, set_at(in, which), ctx, [&](const std::string& c) -> const std::vector<double>& {
+        const size_t i = size_t(std::find(component_names.begin(), component_names.end(), c) - component_names.begin());
+        return scores_at(*parts.at(i), which);
+      });
     };
     // Fusion weights have no official value: they are always chosen on the validation pair.
-    const bool tune = fusion || in.tuning == Tuning::All || (in.tuning == Tuning::FeatureOnly && !d->uses_images());
+    const bool tune = composite || in.tuning == Tuning::All || (in.tuning == Tuning::FeatureOnly && !d->uses_images());
     const std::vector<Params> settings = tune ? d->grid() : std::vector<Params>{d->defaults()};
     SetScores best;
     bool have = false;
@@ -142,6 +130,8 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     r.name = m;
     r.chosen = s.chosen;
     r.val_auroc = s.val_auroc;
+    r.val_id_scores = s.val_id;
+    r.threshold = id_threshold(s.val_id);
     r.id_scores = s.test_id;
     r.ood_scores = s.test_ood;
     for (const auto& ood : s.test_ood) r.per_set.push_back(compute_ood_metrics(s.test_id, ood));

@@ -10,16 +10,11 @@
 #include <vector>
 
 #include "ood/detectors.h"
-#include "ood/fusion.h"
+#include "ood/method_scores.h"
 #include "ood/metrics.h"
 
 namespace oodkit::ood {
 
-struct ScoredSet {
-  std::string name;
-  Features features;  // on the protocol's device
-  Tensor images;      // normalised float [N, 3, H, W] (CPU); needed only by input-perturbation detectors
-};
 
 // Which detectors try their whole grid on the validation pair; the others use defaults().
 // Input-perturbation detectors cost a forward and backward pass per setting and image.
@@ -50,6 +45,8 @@ struct MethodResult {
   std::string name;
   Params chosen;                        // the setting kept ("w"/"lambda" for fusions)
   double val_auroc = 0;                 // of the kept setting
+  std::vector<double> val_id_scores;    // held-out ID scores of the kept setting
+  double threshold = 0;                 // id_threshold(val_id_scores): 95% of held-out ID kept
   std::vector<OodMetrics> per_set;      // one per test_ood entry
   OodMetrics average;                   // field-wise mean over per_set
   std::vector<double> id_scores;        // test_id scores of the kept setting
@@ -65,7 +62,6 @@ using ProgressFn = std::function<void(const std::string&)>;
 std::vector<MethodResult> run_protocol(const ProtocolInput& input, const std::vector<std::string>& methods,
                                        const ProgressFn& progress = {});
 
-std::vector<double> to_doubles(const Tensor& scores);  // [N] any device -> host doubles
 OodMetrics mean_metrics(const std::vector<OodMetrics>& m);
 
 }  // namespace oodkit::ood

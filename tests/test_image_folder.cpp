@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -548,4 +549,73 @@ TEST(SharedImages, TinyImageNetTestAndVal) {
   EXPECT_EQ(val.labels.to_vector<int64_t>(), std::vector<int64_t>(y.begin(), y.begin() + 100));
 }
 
+}  // namespace
+
+namespace {
+// One layout for train, eval and score (data/registry.cpp): a folder of class folders has a fixed
+// per-class 80/20 train/test partition; a folder with train/ and test/ reads them; the files
+// of every row are recorded (Dataset::files).
+TEST(ImageFolderLayout, ClassFoldersSplitEightyTwentyPerClassTheSameForEveryLoad) {
+  const std::string d = fresh_dir("layout_flat");
+  for (const char* c : {"a", "b"}) {
+    fs::create_directories(d + "/" + c);
+    for (int i = 0; i < 10; ++i)
+      data::write_png(d + "/" + c + "/" + std::to_string(i) + ".png", pattern(3, 4, 4, i + (c[0] == 'b') * 50));
+  }
+  data::LoadOptions lo;
+  lo.split = "train";
+  const data::Dataset train = data::load_dataset("folder:" + d, "", lo), train2 = data::load_dataset("folder:" + d, "", lo);
+  lo.split = "test";
+  const data::Dataset test = data::load_dataset("folder:" + d, "", lo);
+  const data::Dataset all = data::load_dataset("folder:" + d, "", {});  // no split: everything
+  ASSERT_EQ(all.size(), 20);
+  ASSERT_EQ(train.size(), 16);
+  ASSERT_EQ(test.size(), 4);
+  EXPECT_EQ(train.files, train2.files);  // deterministic
+  ASSERT_EQ(train.files.size(), 16u);
+  ASSERT_EQ(test.files.size(), 4u);
+  // A partition of the files, 8 + 2 of each class, with labels and pixels following their files.
+  std::vector<std::string> both = train.files;
+  both.insert(both.end(), test.files.begin(), test.files.end());
+  std::sort(both.begin(), both.end());
+  std::vector<std::string> every = all.files;
+  std::sort(every.begin(), every.end());
+  EXPECT_EQ(both, every);
+  const std::vector<int64_t> ty = test.labels.to_vector<int64_t>();
+  EXPECT_EQ(std::count(ty.begin(), ty.end(), 0), 2);
+  EXPECT_EQ(std::count(ty.begin(), ty.end(), 1), 2);
+  for (int64_t i = 0; i < test.size(); ++i) {
+    const std::string& f = test.files[size_t(i)];
+    EXPECT_EQ(ty[size_t(i)], f.find("/b/") != std::string::npos ? 1 : 0) << f;
+    const size_t k = size_t(std::find(all.files.begin(), all.files.end(), f) - all.files.begin());
+    EXPECT_EQ(test.images.narrow(i, 1).to_vector<uint8_t>(), all.images.narrow(int64_t(k), 1).to_vector<uint8_t>()) << f;
+  }
+  // Splits other than train and test do not exist there.
+  lo.split = "val";
+  expect_error([&] { data::load_dataset("folder:" + d, "", lo); }, {"split folder", "80/20"});
+}
+
+TEST(ImageFolderLayout, SplitSubfoldersAreReadAsTheyAre) {
+  const std::string d = fresh_dir("layout_split");
+  for (const char* s : {"train", "test"})
+    for (const char* c : {"x", "y"}) {
+      fs::create_directories(d + "/" + s + "/" + c);
+      data::write_png(d + "/" + s + "/" + c + "/1.png", pattern(3, 4, 4, 7));
+    }
+  data::write_png(d + "/test/y/2.png", pattern(3, 4, 4, 8));
+  data::LoadOptions lo;
+  lo.split = "train";
+  EXPECT_EQ(data::load_dataset("folder:" + d, "", lo).size(), 2);
+  lo.split = "test";
+  const data::Dataset test = data::load_dataset("folder:" + d, "", lo);
+  EXPECT_EQ(test.size(), 3);
+  EXPECT_EQ(test.class_names, (std::vector<std::string>{"x", "y"}));
+  // No split: the default one, test/ (as CIFAR-10's), not "train" and "test" read as classes.
+  const data::Dataset dflt = data::load_dataset("folder:" + d, "", {});
+  EXPECT_EQ(dflt.size(), 3);
+  EXPECT_EQ(dflt.class_names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(dflt.files, test.files);
+  lo.split = "val";
+  expect_error([&] { data::load_dataset("folder:" + d, "", lo); }, {"split folder", "train/ and test/"});
+}
 }  // namespace

@@ -371,4 +371,29 @@ TEST(Metrics, InfinitiesAreOrdinaryExtremes) {
   EXPECT_NEAR(r.aupr_in, brute_ap({inf, 1, inf}, {-inf, inf}), kExact);
 }
 
+// The decision threshold keeping 95% of held-out ID scores (ood::id_threshold): hand-worked.
+TEST(Metrics, IdThresholdKeepsTheRequestedShareOfIdScores) {
+  using oodkit::ood::id_threshold;
+  std::vector<double> twenty;
+  for (int i = 1; i <= 20; ++i) twenty.push_back(21 - i);  // 20, 19, ..., 1 (order must not matter)
+  // ceil(20 * 0.95) = 19 kept: the 19th largest, 2 (scores >= 2: 19 of 20).
+  EXPECT_EQ(id_threshold(twenty), 2.0);
+  // n = 5: ceil(4.75) = 5 kept, so the smallest; 100%: the smallest too; 50%: the 3rd largest of 5.
+  EXPECT_EQ(id_threshold({3, 9, 1, 7, 5}), 1.0);
+  EXPECT_EQ(id_threshold({3, 9, 1, 7, 5}, 100), 1.0);
+  EXPECT_EQ(id_threshold({3, 9, 1, 7, 5}, 50), 5.0);
+  // n = 100: exactly 95 kept (integer arithmetic: 0.95 * 100 in doubles is 95.00000000000001 or so
+  // for some n; ceil must not round it up to 96).
+  std::vector<double> hundred;
+  for (int i = 0; i < 100; ++i) hundred.push_back(i);
+  EXPECT_EQ(id_threshold(hundred), 5.0);  // 5..99: 95 scores
+  // Ties: {4, 4, 4, 1}: ceil(3.8) = 4 kept -> 1; at 75%: 3 kept -> 4.
+  EXPECT_EQ(id_threshold({4, 1, 4, 4}), 1.0);
+  EXPECT_EQ(id_threshold({4, 1, 4, 4}, 75), 4.0);
+  EXPECT_THROW(id_threshold({}), Error);
+  EXPECT_THROW(id_threshold({1, std::nan("")}), Error);
+  EXPECT_THROW(id_threshold({1, 2}, 0), Error);
+  EXPECT_THROW(id_threshold({1, 2}, 101), Error);
+}
+
 }  // namespace

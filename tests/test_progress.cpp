@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "tools/progress.h"
+#include "run/progress.h"
 
-namespace oodkit::tools {
+namespace oodkit::run {
 namespace {
 
 // A Progress sink writing to memory, with a clock the test sets.
@@ -93,4 +93,4 @@ TEST(ProgressTest, FinishWithoutUpdatesReportsZero) {
 }
 
 }  // namespace
-}  // namespace oodkit::tools
+}  // namespace oodkit::run

@@ -20,7 +20,7 @@
 #include "data/registry.h"
 #include "framework/cuda_api.h"
 #include "models/registry.h"
-#include "tools/progress.h"
+#include "run/progress.h"
 
 namespace oodkit::tools {
 
@@ -115,9 +115,6 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
   return out;
 }
 
-Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, const data::Normalization& norm) {
-  return data::normalize(ds.images.narrow(start, len), norm);
-}
 
 std::string option_differences(const std::string& saved, const nlohmann::json& now) {
   const nlohmann::json was = nlohmann::json::parse(saved, nullptr, /*allow_exceptions=*/false);
@@ -257,28 +254,5 @@ void write_skipped_list(const std::string& command, const std::string& path) {
                n == 1 ? " is" : "s are", path.c_str());
 }
 
-std::vector<int64_t> first_rows(int64_t n, int64_t limit) {
-  const int64_t m = limit >= 0 ? std::min(n, limit) : n;
-  std::vector<int64_t> r(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) r[size_t(i)] = i;
-  return r;
-}
-
-ood::Features features_of(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
-                          const data::Normalization& norm, Device device, int64_t batch, const std::string& label,
-                          const ood::FeatureOptions& fo) {
-  OODKIT_CHECK(!rows.empty(), label, ": no images");
-  model.eval();
-  const data::Dataset sub = data::take_rows(ds, rows);
-  std::vector<ood::Features> parts;
-  Progress progress(label, sub.size());
-  for (int64_t b = 0; b < sub.size(); b += batch) {
-    const int64_t len = std::min(batch, sub.size() - b);
-    parts.push_back(ood::extract_features(model, normalized_rows(sub, b, len, norm).to(device), fo));
-    progress.update(b + len);
-  }
-  progress.finish();
-  return ood::concat_features(parts);
-}
 
 }  // namespace oodkit::tools

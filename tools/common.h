@@ -11,6 +11,7 @@
 #include "data/registry.h"
 #include "models/classifier.h"
 #include "ood/features.h"
+#include "run/extract.h"
 
 namespace CLI {
 class App;
@@ -79,17 +80,10 @@ void set_image_fit(data::ImageFit fit);
 // Registers `--resize short-crop|squash` on `cmd`; given, it calls set_image_fit.
 void add_image_fit_option(CLI::App* cmd);
 
-// Features (ood/features.h) of dataset rows, in batches of `batch` on `device`, with a progress
-// line labelled `label` (classifier in eval mode; the options' defaults when fo is null).
-ood::Features features_of(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
-                          const data::Normalization& norm, Device device, int64_t batch, const std::string& label,
-                          const ood::FeatureOptions& fo = {});
-
-// Rows 0..n-1, or the first `limit` of them (limit >= 0).
-std::vector<int64_t> first_rows(int64_t n, int64_t limit = -1);
-
-// Normalised float images of rows [start, start+len) of a uint8 dataset.
-Tensor normalized_rows(const data::Dataset& ds, int64_t start, int64_t len, const data::Normalization& norm);
+// Dataset rows -> features, rows 0..n-1 and normalised images: run/extract.h (one loop for all
+// commands); the names are brought into tools:: for the command files.
+using run::first_rows;
+using run::normalized_rows;
 
 // The decoder file of a `oodkit heatmap fit` run: <dir>/decoder.safetensors, or `dir_or_file`
 // itself when it names a .safetensors file.

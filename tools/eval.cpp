@@ -4,13 +4,15 @@
 // the protocol runs, then detectors/protocol.json (what `oodkit score` reads: absent, the folder
 // is refused), scores.safetensors, results.json, results.csv, the browser report (plots/*.png and
 // report.html, by tools/report.py: tools/report.h) and results.md, in that order. results.md is
-// written last: it exists only when the run finished. A run first removes these files of an
-// earlier run in --out, so a run killed at any moment (SIGKILL included) leaves no results that
-// look complete: none, or some without results.md.
+// written last: it exists only when the run finished. Once its plan has passed (a few seconds; a
+// refused run leaves --out untouched), a run removes these files of an earlier run in --out, so a
+// run killed after that (SIGKILL included) leaves no results that look complete: none, or some
+// without results.md; killed during the plan, it leaves the earlier run's results as they were.
 #include "tools/eval.h"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -31,8 +33,10 @@
 #include "ood/scores.h"
 #include "tools/command.h"
 #include "tools/common.h"
-#include "tools/progress.h"
 #include "tools/report.h"
+#include "run/extract.h"
+#include "run/plan.h"
+#include "run/provenance.h"
 
 namespace oodkit::tools {
 
@@ -41,26 +45,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Features (and optionally normalised images) of dataset rows, in batches on `device`.
-ood::ScoredSet score_rows(const std::string& name, models::Classifier& model, const data::Dataset& ds,
-                          const std::vector<int64_t>& rows, const data::Normalization& norm, Device device,
-                          int64_t batch, const ood::FeatureOptions& fo, bool keep_images) {
-  OODKIT_CHECK(!rows.empty(), "eval: dataset '", name, "' has no images to score");
-  const data::Dataset sub = data::take_rows(ds, rows);
-  std::vector<ood::Features> parts;
-  std::vector<Tensor> images;
-  Progress progress("features " + name, sub.size());
-  for (int64_t b = 0; b < sub.size(); b += batch) {
-    const int64_t len = std::min(batch, sub.size() - b);
-    const Tensor x = normalized_rows(sub, b, len, norm);
-    parts.push_back(ood::extract_features(model, x.to(device), fo));
-    if (keep_images) images.push_back(x);
-    progress.update(b + len);
-  }
-  progress.finish();
-  ood::ScoredSet set{name, ood::concat_features(parts), Tensor()};
-  if (keep_images) set.images = ood::concat_rows(images);
-  return set;
+// Accuracy near chance for `k` classes: "at chance level" (below 1.5/k) or null. A classifier there
+// has not learnt its ID set (wrong weights, architecture or normalisation).
+const char* chance_level(double accuracy, int64_t k) {
+  return k > 1 && accuracy < 1.5 / double(k) ? "at chance level" : nullptr;
 }
 
 std::string pct(double v) {
@@ -111,6 +99,39 @@ std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
   return std::vector<int64_t>(rows.begin(), rows.begin() + limit);
 }
 
+// A heatmap decoder trained on any of eval's validation images would make its validation AUROC
+// (and the weights of its fusions) optimistic: refused, naming both sides' options.
+//  - ID: the decoder trains on rows outside its held-out split (--heldout, --split-seed of
+//    `heatmap fit`); every row of eval's held-out split must be in the decoder's held-out split.
+//  - OE: the decoder's OE images are its --oe set from row --oe-skip on; eval's validation OOD
+//    images are the first --val-ood-limit rows of --val-ood. Same set: the limit must not pass the skip.
+void check_decoder_disjoint(const ood::HeatmapModelInfo& hi, const std::string& path, const Tensor& train_labels,
+                            const data::HoldoutSplit& split, const EvalOptions& o) {
+  if (hi.heldout != o.heldout || hi.heldout_seed != o.split_seed) {
+    const int64_t n = train_labels.size(0);
+    const data::HoldoutSplit theirs =
+        data::holdout_split(train_labels, double(hi.heldout) / double(n), hi.heldout_seed, /*stratified=*/true);
+    int64_t shared = 0;
+    for (int64_t r : split.val) shared += std::binary_search(theirs.train.begin(), theirs.train.end(), r);
+    OODKIT_CHECK(shared == 0, "eval: ", shared, " of the ", split.val.size(), " held-out validation images (--heldout ",
+                 o.heldout, " --split-seed ", o.split_seed, ") are training images of the heatmap decoder '", path,
+                 "' (fitted with --heldout ", hi.heldout, " --split-seed ", hi.heldout_seed,
+                 "): evaluate with --heldout ", hi.heldout, " --split-seed ", hi.heldout_seed,
+                 ", or fit the decoder with this run's");
+  }
+  if (o.val_ood == "pseudo" || hi.fit_options.empty()) return;
+  const nlohmann::json fit = nlohmann::json::parse(hi.fit_options, nullptr, /*allow_exceptions=*/false);
+  if (!fit.is_object() || !fit.contains("--oe") || !fit.contains("--oe-skip")) return;
+  const std::string oe = fit["--oe"].get<std::string>();
+  const int64_t skip = fit["--oe-skip"].get<int64_t>();
+  if (!same_images(o.val_ood, oe)) return;
+  OODKIT_CHECK(o.val_ood_limit >= 0 && o.val_ood_limit <= skip, "eval: --val-ood '", o.val_ood, "' with --val-ood-limit ",
+               o.val_ood_limit, " validates on ", o.val_ood_limit < 0 ? "every image" : "its first " +
+               std::to_string(o.val_ood_limit) + " images", ", but the heatmap decoder '", path,
+               "' trained on that set's images from row ", skip, " on (its --oe '", oe, "' with --oe-skip ", skip,
+               "): give --val-ood-limit ", skip, " or less, or validate on another set (--val-ood)");
+}
+
 }  // namespace
 
 void remove_eval_results(const std::string& out_dir) {
@@ -155,13 +176,16 @@ int run_eval(const EvalOptions& o) {
   for (const auto& [m, keys] : settings)
     OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
                  "', which this run does not use (--methods ", o.methods, ")");
+  // ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
+  // is extracted and nothing written before it passes (tests/cli/check_plan.py).
   const auto t0 = Clock::now();
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
-  if (!o.out_dir.empty()) remove_eval_results(o.out_dir);  // see the top of this file
+  if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
   const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
   // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
   const std::string arch = o.checkpoint.empty() && o.arch.empty() ? "resnet20" : o.arch;
-  data::Dataset test = data::load_dataset(o.id, "", base_load_options());
+  const data::Dataset test =
+      run::load_for("--id", o.id, [&] { return data::load_dataset(o.id, "", base_load_options()); });
   note_skipped("eval", test, o.id);
   const int64_t size = test.images.size(2);
   // The classifiers take square 32x32 or 64x64 images (models/registry.h).
@@ -181,29 +205,27 @@ int run_eval(const EvalOptions& o) {
     const ood::HeatmapModelInfo& hi = heatmap->info();
     OODKIT_CHECK(hi.id_dataset == o.id, "eval: the heatmap decoder '", path, "' was trained with ID set '",
                  hi.id_dataset, "', not '", o.id, "'");
-    if (hi.heldout != o.heldout || hi.heldout_seed != o.seed)
-      std::fprintf(stderr,
-                   "oodkit eval: warning: the heatmap decoder held out %lld ID images (seed %llu), this run holds out "
-                   "%lld (seed %llu): some validation images may be decoder training images\n",
-                   (long long)hi.heldout, (unsigned long long)hi.heldout_seed, (long long)o.heldout,
-                   (unsigned long long)o.seed);
     std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
   }
   // Images are kept only for input-perturbation methods (and fusions of them).
   const bool need_images = ood::needs_images(methods);
-
-  ood::FeatureOptions fo;
-  fo.needs = ood::feature_needs(methods);
-  fo.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
-  OODKIT_CHECK(!fo.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
+  run::ExtractOptions xo;
+  xo.device = o.device;
+  xo.batch = o.batch;
+  xo.features.needs = ood::feature_needs(methods);
+  xo.features.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
+  OODKIT_CHECK(!xo.features.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
+  const ood::FeatureOptions& fo = xo.features;
 
   // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
   data::LoadOptions train_lo = base_load_options();
   train_lo.split = "train";
-  const data::Dataset train = data::load_dataset(o.id, "", train_lo);
+  const data::Dataset train =
+      run::load_for("--id", o.id + ":train", [&] { return data::load_dataset(o.id, "", train_lo); });
   note_skipped("eval", train, o.id + ":train");
+  run::check_heldout(o.heldout, train.size(), o.id + ":train", "--heldout");
   const data::HoldoutSplit split = data::holdout_split(
-      train.labels, double(o.heldout) / double(train.size()), o.seed, /*stratified=*/true);
+      train.labels, double(o.heldout) / double(train.size()), o.split_seed, /*stratified=*/true);
   std::vector<int64_t> fit_rows = split.train;
   if (o.fit_limit >= 0 && int64_t(fit_rows.size()) > o.fit_limit) {
     std::vector<int64_t> shuffled = data::shuffled_indices(int64_t(fit_rows.size()), o.seed + 1);
@@ -212,11 +234,33 @@ int run_eval(const EvalOptions& o) {
     std::sort(keep.begin(), keep.end());
     fit_rows = keep;
   }
+  run::check_classes_covered(train.labels, fit_rows, lc.num_classes, o.id + ":train",
+                             o.fit_limit >= 0 ? "--fit-limit" : "--heldout");
+  // The decoder must not have trained on this run's validation pair: refused, not warned about.
+  if (heatmap) check_decoder_disjoint(heatmap->info(), heatmap_decoder_path(o.heatmap), train.labels, split, o);
+  // --val-ood pseudo: transformed held-out ID images (data/pseudo_ood.h), no real OOD data.
+  const data::Dataset val_ood = run::load_for("--val-ood", o.val_ood, [&] {
+    return o.val_ood == "pseudo"
+               ? data::pseudo_ood(data::take_rows(train, first_n(split.val, o.val_ood_limit)).images, o.seed)
+               : load_named(o.val_ood, size, o.val_ood_limit);
+  });
+  note_skipped("eval", val_ood, o.val_ood);
+  std::vector<std::pair<std::string, data::Dataset>> ood_sets;
+  for (const std::string& spec : split_list(o.ood)) {
+    ood_sets.emplace_back(spec, run::load_for("--ood", spec, [&] { return load_named(spec, size, o.ood_limit); }));
+    note_skipped("eval", ood_sets.back().second, spec);
+  }
+  const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
   std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s (%s); fitting on %zu %s training images, %zu held out\n",
               lc.arch.c_str(), o.id.c_str(), (long long)lc.num_classes, checkpoint.c_str(), o.device.str().c_str(),
               o.tf32 ? "TF32" : "FP32", fit_rows.size(), o.id.c_str(), split.val.size());
 
-  const ood::ScoredSet fit_set = score_rows(o.id + ":train", model, train, fit_rows, norm, o.device, o.batch, fo, false);
+  // ---- the run: the plan passed; an earlier run's results in --out go first (see the top of this file).
+  if (!o.out_dir.empty()) {
+    make_output_dir(o.out_dir, "--out");
+    remove_eval_results(o.out_dir);
+  }
+  const ood::ScoredSet fit_set = run::extract(model, train, fit_rows, norm, o.id + ":train", xo);
   ood::ProtocolInput in;
   in.model = &model;
   in.device = o.device;
@@ -225,28 +269,17 @@ int run_eval(const EvalOptions& o) {
   in.settings = settings;
   if (heatmap) in.extra_detectors["heatmap"] = [heatmap] { return std::make_unique<ood::HeatmapDetector>(heatmap); };
   in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
-  in.val_id = score_rows(o.id + ":heldout", model, train, split.val, norm, o.device, o.batch, fo, need_images);
+  run::ExtractOptions xi = xo;
+  xi.keep_images = need_images;
+  in.val_id = run::extract(model, train, split.val, norm, o.id + ":heldout", xi);
   const Tensor fit_labels = data::take_rows(train, fit_rows).labels.to(o.device);
   in.fit = {&fit_set.features, fit_labels, &in.val_id.features, model.head().weight, model.head().bias};
-
-  // --val-ood pseudo: transformed held-out ID images (data/pseudo_ood.h), no real OOD data.
-  const data::Dataset val_ood =
-      o.val_ood == "pseudo"
-          ? data::pseudo_ood(data::take_rows(train, first_n(split.val, o.val_ood_limit)).images, o.seed)
-          : load_named(o.val_ood, size, o.val_ood_limit);
-  note_skipped("eval", val_ood, o.val_ood);
-  in.val_ood = score_rows(o.val_ood, model, val_ood, first_rows(val_ood.size(), -1), norm, o.device, o.batch, fo,
-                          need_images);
-  const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
-  in.test_id = score_rows(o.id, model, test, test_rows, norm, o.device, o.batch, fo, need_images);
-  for (const std::string& spec : split_list(o.ood)) {
-    const data::Dataset d = load_named(spec, size, o.ood_limit);
-    note_skipped("eval", d, spec);
-    in.test_ood.push_back(score_rows(spec, model, d, first_rows(d.size(), -1), norm, o.device, o.batch, fo, need_images));
-  }
+  in.val_ood = run::extract(model, val_ood, first_rows(val_ood.size(), -1), norm, o.val_ood, xi);
+  in.test_id = run::extract(model, test, test_rows, norm, o.id, xi);
+  for (const auto& [spec, d] : ood_sets)
+    in.test_ood.push_back(run::extract(model, d, first_rows(d.size(), -1), norm, spec, xi));
   OODKIT_CHECK(!in.test_ood.empty(), "eval: no OOD test set given (--ood)");
   // Files --skip-unreadable left out: listed in <out>/skipped_images.txt, or on stderr without --out.
-  if (!o.out_dir.empty() && !skipped_report().empty()) make_output_dir(o.out_dir, "--out");
   write_skipped_list("eval", o.out_dir.empty() ? "" : o.out_dir + "/skipped_images.txt");
 
   // ID accuracy of the classifier on the ID test rows.
@@ -258,6 +291,17 @@ int run_eval(const EvalOptions& o) {
   std::printf("features extracted in %.1f s; ID test accuracy %.2f%% (%lld/%zu)\n", seconds_since(t0),
               100 * accuracy, (long long)correct, labels.size());
   std::fflush(stdout);
+  // Results that mean little are said so, on stderr and in the report (results.md, results.json).
+  std::vector<std::string> warnings;
+  const auto warn = [&](const std::string& w) {
+    std::fprintf(stderr, "oodkit eval: warning: %s\n", w.c_str());
+    warnings.push_back(w);
+  };
+  if (const char* w = chance_level(accuracy, lc.num_classes))
+    warn("the classifier's ID test accuracy " + pct(accuracy) + "% is " + w + " (chance: " +
+         pct(1.0 / double(lc.num_classes)) + "% for " + std::to_string(lc.num_classes) +
+         " classes): its OOD scores say little about the detectors; check --checkpoint, --arch and the "
+         "normalisation");
 
   std::string protocol_json;
   if (!o.out_dir.empty()) {
@@ -280,9 +324,24 @@ int run_eval(const EvalOptions& o) {
   // Progress (one line per setting tried) on stderr, so stdout stays the report.
   const std::vector<ood::MethodResult> results =
       ood::run_protocol(in, methods, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
-  // Written once every detector is saved: a folder without it is an unfinished run's.
-  if (!o.out_dir.empty()) write_text_file(in.save_dir + "/protocol.json", protocol_json);
+  // Written once every detector is saved: a folder without it is an unfinished run's. Each method's
+  // decision threshold (95% of held-out ID kept) goes with it, and the held-out scores it came from.
+  if (!o.out_dir.empty()) {
+    nlohmann::json p = nlohmann::json::parse(protocol_json);
+    NamedTensors heldout_scores;
+    for (const ood::MethodResult& r : results) {
+      p["thresholds"][r.name] = r.threshold;
+      heldout_scores.emplace_back(r.name, Tensor::from_vector(r.val_id_scores, {int64_t(r.val_id_scores.size())}));
+    }
+    p["provenance"] = run::provenance();
+    save_safetensors(in.save_dir + "/heldout_scores.safetensors", heldout_scores);
+    write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+  }
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
+  for (const ood::MethodResult& r : results)
+    if (r.val_auroc < 0.5)
+      warn(r.name + ": validation AUROC " + pct(r.val_auroc) + " is below 50 (" + o.id + " held-out vs " + o.val_ood +
+           "): the score ranks OOD above ID there, so its test results are likely inverted as well");
 
   // ---- reports: Markdown (stdout and file), JSON, CSV
   // Test sets drawn from the validation (or the decoder's OE) distribution are "seen": the
@@ -310,6 +369,7 @@ int run_eval(const EvalOptions& o) {
      << (o.val_ood == "pseudo" ? " (pseudo-OOD: the held-out images jigsawed, blurred or inverted)" : "")
      << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
      << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
+  for (const std::string& w : warnings) md << "\n**Warning:** " << w << ".\n";
   if (split_average)
     md << "\n" << seen_list << " shares its distribution with the validation set" << (heatmap ? " or the heatmap decoder's OE set" : "")
        << " (a seen distribution): the last table averages without it.\n";
@@ -333,6 +393,15 @@ int run_eval(const EvalOptions& o) {
 
   if (!o.out_dir.empty()) {
     nlohmann::ordered_json j;
+    j["provenance"] = run::provenance();
+    j["classifier_fingerprint"] = ood::module_fingerprint(model);
+    j["seed"] = o.seed;
+    j["data"] = {{"fit", {{"set", o.id + ":train"}, {"count", fit_rows.size()}}},
+                 {"heldout", {{"set", o.id + ":train"}, {"count", split.val.size()}}},
+                 {"validation_ood", {{"set", o.val_ood}, {"count", in.val_ood.features.size()}}},
+                 {"test_id", {{"set", o.id}, {"count", labels.size()}}}};
+    for (const ood::ScoredSet& so : in.test_ood) j["data"]["test_ood"][so.name] = so.features.size();
+    j["warnings"] = warnings;
     j["arch"] = lc.arch;
     j["checkpoint"] = checkpoint;
     j["device"] = o.device.str();
@@ -417,7 +486,11 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   eval_cmd->add_option("--ood-limit", ev.ood_limit, "images per OOD test set (-1: all)")->capture_default_str();
   eval_cmd->add_option("--ta-thresholds", ev.ta_thresholds, "Threshold Activation k values")->capture_default_str();
   eval_cmd->add_option("--batch", ev.batch)->capture_default_str()->check(positive_count());
-  eval_cmd->add_option("--seed", ev.seed)->capture_default_str();
+  eval_cmd->add_option("--seed", ev.seed, "--fit-limit's draw and the pseudo-OOD transforms")->capture_default_str();
+  eval_cmd->add_option("--split-seed", ev.split_seed,
+                       "seed of the held-out ID split (validation pair; a --heatmap decoder must have been fitted "
+                       "with the same --heldout and --split-seed)")
+      ->capture_default_str();
   add_device_option(eval_cmd, c);
   eval_cmd->add_option("--out", ev.out_dir, "folder for results.{json,csv,md}");
   add_image_fit_option(eval_cmd);

@@ -23,7 +23,8 @@ struct EvalOptions {
   int64_t ood_limit = -1;       // images per OOD test set (-1: all)
   std::string ta_thresholds = "0.1,0.15,0.2";
   int64_t batch = 256;
-  uint64_t seed = 0;
+  uint64_t seed = 0;            // --fit-limit's draw, pseudo-OOD
+  uint64_t split_seed = 0;      // the held-out split's seed (the same for eval and heatmap fit)
   Device device = Device::cpu();
   bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out_dir;          // results.{json,csv,md}, scores.safetensors, report.html, plots/

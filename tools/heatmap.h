@@ -15,7 +15,7 @@ struct HeatmapFitOptions {
   int64_t oe_skip = 1000;            // first OE rows left out: the ones `oodkit eval` validates on
   int64_t oe_limit = -1;             // OE images drawn at random from the rest (-1: all)
   int64_t id_limit = -1;             // ID training images drawn at random (-1: all not held out)
-  int64_t heldout = 1000;            // held out like `oodkit eval --heldout` (same split, same seed)
+  int64_t heldout = 1000;            // held out like `oodkit eval --heldout` (same split: --split-seed)
   std::string val_ood = "tinyimagenet:val";  // validation pair after each epoch: held-out ID vs these
   int64_t val_ood_limit = 1000;      // ... first rows (eval's validation images)
   int epochs = 150;
@@ -23,7 +23,8 @@ struct HeatmapFitOptions {
   double lr = 2e-4;
   double width = 1.0;                // decoder channel multiplier (CPU runs)
   double max_minutes = 0;            // > 0: stop after the first epoch ending past this training time
-  uint64_t seed = 0;
+  uint64_t seed = 0;                 // ID/OE draws, decoder initialisation and batches
+  uint64_t split_seed = 0;           // the held-out split's seed, as `oodkit eval --split-seed`
   Device device = Device::cpu();
   bool tf32 = false;
   int64_t feature_batch = 256;

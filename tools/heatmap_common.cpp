@@ -59,7 +59,11 @@ void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command
   c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(positive_number());
   c->add_option("--max-minutes", f.max_minutes, "stop after the first epoch ending past this much training time")
       ->capture_default_str();
-  c->add_option("--seed", f.seed)->capture_default_str();
+  c->add_option("--seed", f.seed, "ID/OE draws, decoder initialisation, batch order")->capture_default_str();
+  c->add_option("--split-seed", f.split_seed,
+                "seed of the held-out ID split (as `oodkit eval --split-seed`: eval refuses a decoder whose "
+                "training rows are its validation rows)")
+      ->capture_default_str();
   add_device_option(c, command);
   c->add_flag("--tf32", f.tf32, "TF32 math in cuDNN/cuBLAS");
   c->add_option("--out", f.out_dir, "output folder")->capture_default_str();

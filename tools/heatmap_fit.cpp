@@ -36,7 +36,7 @@
 #include "ood/scores.h"
 #include "tools/heatmap.h"
 #include "tools/heatmap_common.h"
-#include "tools/progress.h"
+#include "run/progress.h"
 #include "tools/train.h"
 
 namespace oodkit::tools {
@@ -99,7 +99,7 @@ nlohmann::json trajectory_options(const HeatmapFitOptions& o, const std::vector<
           {"--val-ood", o.val_ood}, {"--val-ood-limit", o.val_ood_limit},
           {"--resize", data::image_fit_name(image_fit())},
           {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width},
-          {"--seed", o.seed},     {"--skip-unreadable", skipped}};
+          {"--seed", o.seed},     {"--split-seed", o.split_seed}, {"--skip-unreadable", skipped}};
 }
 
 }  // namespace
@@ -120,7 +120,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   OODKIT_CHECK(train.labels.defined(), "heatmap fit: '", o.id, "' has no labels");
   OODKIT_CHECK(o.heldout >= 0 && o.heldout < train.size(), "heatmap fit: --heldout must be in [0, ", train.size(), ")");
   const data::HoldoutSplit split =
-      data::holdout_split(train.labels, double(o.heldout) / double(train.size()), o.seed, /*stratified=*/true);
+      data::holdout_split(train.labels, double(o.heldout) / double(train.size()), o.split_seed, /*stratified=*/true);
   const std::vector<int64_t> id_rows = draw_rows(split.train, o.id_limit, o.seed + 2, "--id-limit");
 
   // OE rows: the OE set minus its first oe_skip rows (eval's validation images), drawn at random.
@@ -194,9 +194,9 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   }
   if (!have_targets) {
     const ood::Features idf =
-        features_of(model, train, id_rows, cs.norm, o.device, o.feature_batch, "features " + o.id + ":train");
+        run::extract(model, train, id_rows, cs.norm, o.id + ":train", {o.device, o.feature_batch}).features;
     const ood::Features oef =
-        features_of(model, oe_all, oe_rows, cs.norm, o.device, o.feature_batch, "features " + o.oe);
+        run::extract(model, oe_all, oe_rows, cs.norm, o.oe, {o.device, o.feature_batch}).features;
     std::vector<std::string> names;
     for (int64_t r : oe_rows) names.push_back(o.oe + "/" + std::to_string(r));
     const auto knn_t0 = std::chrono::steady_clock::now();
@@ -216,9 +216,8 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   // ---- validation pair (held-out ID vs the first val_ood_limit OOD validation images)
   ood::Features val_id, val_ood;
   if (validate) {
-    val_id = features_of(model, train, split.val, cs.norm, o.device, o.feature_batch, "features " + o.id + ":heldout");
-    val_ood = features_of(model, val_ood_set, first_rows(val_ood_set.size()), cs.norm, o.device, o.feature_batch,
-                          "features " + o.val_ood);
+    val_id = run::extract(model, train, split.val, cs.norm, o.id + ":heldout", {o.device, o.feature_batch}).features;
+    val_ood = run::extract(model, val_ood_set, first_rows(val_ood_set.size()), cs.norm, o.val_ood, {o.device, o.feature_batch}).features;
   }
 
   // ---- decoder, optimiser, resume
@@ -235,7 +234,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   info.id_dataset = o.id;
   info.image_size = cs.image_size;
   info.heldout = o.heldout;
-  info.heldout_seed = o.seed;
+  info.heldout_seed = o.split_seed;
   info.oe = oe_desc;
   info.fit_options = options;
   Generator gen(o.seed);
@@ -280,7 +279,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   for (const auto& e : log) trained_seconds += e.value("seconds", 0.0);
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     // Not "epoch ...": the line after the epoch (stdout) starts so, and tests wait for that one.
-    Progress progress("training epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+    run::Progress progress("training epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                       trainer.steps_per_epoch(), "steps");
     const ood::DecoderEpoch r = trainer.run_epoch(epoch, [&](int64_t step, int64_t, double loss) {
       char buf[48];
@@ -298,7 +297,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
     std::printf("epoch %d/%d  loss %.4f (ID %.4f, OE %.4f)  %.1f s (%.0f images/s)%s  ETA %s\n", epoch + 1, o.epochs,
                 r.loss, r.id_loss, r.oe_loss, r.seconds, ips,
                 val_auroc >= 0 ? ("  validation AUROC " + std::to_string(100 * val_auroc).substr(0, 5)).c_str() : "",
-                format_duration(eta).c_str());
+                run::format_duration(eta).c_str());
     std::fflush(stdout);
     log.push_back({{"epoch", epoch + 1},
                    {"loss", r.loss},

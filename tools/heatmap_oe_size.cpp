@@ -31,13 +31,11 @@ int run_heatmap_oe_size(const HeatmapOeSizeOptions& o) {
 
   // Test features once (the classifier is fixed).
   const data::Dataset test = data::load_dataset(base.id, "", {});
-  const ood::Features test_f = features_of(*cs.lc.model, test, first_rows(test.size()), cs.norm, base.device, 256,
-                                           "features " + base.id + ":test");
+  const ood::Features test_f = run::extract(*cs.lc.model, test, first_rows(test.size()), cs.norm, base.id + ":test", {base.device, 256}).features;
   std::vector<std::pair<std::string, ood::Features>> ood_f;
   for (const std::string& spec : split_list(o.ood)) {
     const data::Dataset d = load_named(spec, cs.image_size, o.ood_limit);
-    ood_f.emplace_back(spec, features_of(*cs.lc.model, d, first_rows(d.size()), cs.norm, base.device, 256,
-                                         "features " + spec));
+    ood_f.emplace_back(spec, run::extract(*cs.lc.model, d, first_rows(d.size()), cs.norm, spec, {base.device, 256}).features);
   }
   make_output_dir(base.out_dir, "--out");
   std::ostringstream md;

@@ -117,8 +117,7 @@ int run_heatmap_show(const HeatmapShowOptions& o) {
   for (const std::string& spec : split_list(o.data)) {
     const data::Dataset ds = load_named(spec, hs.classifier.image_size, o.limit);
     note_skipped("heatmap show", ds, spec);
-    const ood::Features f = features_of(*hs.classifier.lc.model, ds, first_rows(ds.size()), hs.classifier.norm,
-                                        o.device, 256, "features " + spec);
+    const ood::Features f = run::extract(*hs.classifier.lc.model, ds, first_rows(ds.size()), hs.classifier.norm, spec, {o.device, 256}).features;
     const Tensor h = hs.model->heatmaps(f.z, f.logits).cpu();
     const std::vector<double> sc = ood::to_doubles(ood::heatmap_score(h));
     for (size_t i = 0; i < sc.size(); ++i) md << "| " << spec << " | " << i << " | " << sc[i] << " |\n";
@@ -187,8 +186,7 @@ int run_heatmap_lighting(const HeatmapLightingOptions& o) {
   for (const Change& ch : changes) {
     data::Dataset d = test;
     d.images = transform_images(test.images, ch.brightness, ch.contrast);
-    const ood::Features f = features_of(*cs.lc.model, d, first_rows(d.size()), cs.norm, o.device, 256,
-                                        "features (" + ch.name + ")");
+    const ood::Features f = run::extract(*cs.lc.model, d, first_rows(d.size()), cs.norm, "(" + ch.name + ")", {o.device, 256}).features;
     const std::vector<std::vector<double>> s = scores_of(f);
     if (thresholds.empty())
       for (const auto& v : s) thresholds.push_back(threshold_at_tpr(v, 0.95));

@@ -8,10 +8,12 @@
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <regex>
 #include <string>
 
 #include "data/image_folder.h"
 #include "framework/error.h"
+#include "run/provenance.h"
 #include "tools/command.h"
 #include "tools/common.h"
 
@@ -53,6 +55,26 @@ void raise_error_noexcept(const char* what) noexcept { raise_error(what); }
 void run_terminate_test_hook() {
   if (const char* what = std::getenv("OODKIT_TEST_TERMINATE")) raise_error_noexcept(what);
 }
+// CLI11's stock messages in oodkit's words (one line, the option first, what to do). Messages that
+// are already oodkit's (the checks of tools/command.h) pass unchanged.
+std::string oodkit_text(const std::string& cli11) {
+  std::smatch m;
+  static const std::regex at_most(R"(^(\S+): At Most (\d+) required but received (\d+)$)");
+  static const std::regex missing_value(R"(^(\S+): (\d+) required (\S+) missing$)");
+  static const std::regex required(R"(^(\S+) is required$)");
+  static const std::regex unexpected(R"(^The following arguments? (?:was|were) not expected: (.*)$)");
+  static const std::regex convert(R"(^Could not convert: (\S+) = (.*)$)");
+  if (std::regex_match(cli11, m, at_most))
+    return m[1].str() + " given " + m[3].str() + " times; give it once (a list goes in one value, comma-separated, "
+           "e.g. " + m[1].str() + " a,b)";
+  if (std::regex_match(cli11, m, missing_value)) return m[1].str() + " needs a value";
+  if (std::regex_match(cli11, m, required)) return "missing " + m[1].str() + " (required)";
+  if (std::regex_match(cli11, m, unexpected)) return "unknown option or extra argument: " + m[1].str();
+  if (std::regex_match(cli11, m, convert)) return m[1].str() + ": cannot read '" + m[2].str() + "' as its value";
+  if (cli11 == "A subcommand is required") return "a subcommand is required";
+  return cli11;
+}
+
 // A command-line mistake CLI11 found (unknown command or option, a value that is not a number,
 // a check such as positive_count): one line naming it and where to look, exit status 2.
 int usage_error(const CLI::App& app, const CLI::ParseError& e) {
@@ -68,7 +90,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
       break;
     }
   }
-  std::string what = e.what();
+  std::string what = oodkit_text(e.what());
   if (at == &app && app.remaining_size() > 0) {  // the first word is no command
     std::string names;
     for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
@@ -82,7 +104,9 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
 int main(int argc, char** argv) {
   std::set_terminate(on_terminate);
   run_terminate_test_hook();
+  oodkit::run::set_command_line(argc, argv);
   CLI::App app{"oodkit: out-of-distribution detection on a from-scratch C++/CUDA framework"};
+  app.set_version_flag("--version", oodkit::run::version_line(), "print the version, commit and build, then exit");
   app.require_subcommand(1);
   // Each command's file registers its subcommand and options (tools/command.h); this order is
   // the order of `oodkit --help`.

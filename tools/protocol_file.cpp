@@ -63,6 +63,14 @@ SavedProtocol read_saved_protocol(const std::string& path) {
     OODKIT_CHECK(v.is_string(), "'", path, "': 'methods' must be an array of names, holds a ", v.type_name());
     p.methods.push_back(v.get<std::string>());
   }
+  if (doc.contains("thresholds")) {
+    const json& t = doc["thresholds"];
+    OODKIT_CHECK(t.is_object(), "'", path, "': 'thresholds' must be an object (method -> number), got ", t.type_name());
+    for (const auto& [m, v] : t.items()) {
+      OODKIT_CHECK(v.is_number(), "'", path, "': threshold of '", m, "' must be a number, got ", v.type_name());
+      p.thresholds[m] = v.get<double>();
+    }
+  }
   return p;
 }
 

@@ -2,6 +2,7 @@
 // that `oodkit score` extracts the same features without refitting (tools/eval.cpp writes it).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,12 @@ struct SavedProtocol {
   std::vector<double> ta_thresholds;
   double nap_eps = 0;
   std::vector<std::string> methods;
+  // Each method's decision threshold (score >= t: ID), keeping 95% of the held-out ID images
+  // (ood::id_threshold); empty for files written before thresholds were recorded.
+  std::map<std::string, double> thresholds;
 };
 
-// Reads and validates `path`: a JSON object with every field above (image_fit optional) of the
+// Reads and validates `path`: a JSON object with every field above (image_fit, thresholds optional) of the
 // right type. Every error is an oodkit::Error naming `path` (and the key, where there is one).
 SavedProtocol read_saved_protocol(const std::string& path);
 

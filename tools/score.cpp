@@ -1,40 +1,93 @@
 // `oodkit score`: scores new images with detectors fitted and saved by `oodkit eval --out`,
 // without refitting: loads the classifier and each detector's state, extracts the same
-// features (protocol.json), writes one score column per method (higher = more ID).
+// features (protocol.json), writes per image its file (or row), the predicted class, one score
+// column per method (higher = more ID) and each method's ID/OOD decision at the threshold eval
+// chose on held-out ID images (95% kept; protocol.json "thresholds").
 #include "tools/score.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "data/registry.h"
 #include "framework/cuda_api.h"
 #include "ood/detectors.h"
-#include "ood/fusion.h"
-#include "ood/heatmap.h"
-#include "ood/protocol.h"
+#include "ood/heatmap.h"  // module_fingerprint
+#include "ood/method_scores.h"
+#include "ood/scores.h"
 #include "ood/state_io.h"
 #include "tools/command.h"
 #include "tools/common.h"
-#include "tools/progress.h"
+#include "run/extract.h"
+#include "run/plan.h"
 #include "tools/protocol_file.h"
 
 namespace oodkit::tools {
 
+namespace {
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+// A CSV field: as is, or in double quotes (inner quotes doubled) when it holds a comma, a quote or
+// a line break (RFC 4180).
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+}  // namespace
+
 int run_score(const ScoreOptions& o) {
+  // ---- the plan: the saved protocol, the classifier, every saved method and the images, checked
+  // before any feature is extracted or anything written.
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
+  if (!o.out.empty()) {
+    const std::string parent = std::filesystem::path(o.out).parent_path().string();
+    run::check_output_dir(parent.empty() ? "." : parent, "--out");
+  }
   const std::string checkpoint = o.checkpoint.empty() ? proto.checkpoint : o.checkpoint;
   const int64_t size = proto.image_size;
   LoadedClassifier lc = load_classifier(checkpoint, proto.arch, proto.num_classes, int(size));
   lc.model->to(o.device);
   lc.model->eval();
   const data::Normalization norm = data::normalization_for(proto.id);
-  ood::FeatureOptions fo;
-  fo.ta_thresholds = proto.ta_thresholds;
-  fo.nap_eps = proto.nap_eps;
   std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
+  OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
+
+  // Every saved method, fusion or not, through load_detector; a composite's components too.
+  std::map<std::string, std::unique_ptr<ood::Detector>> loaded;
+  std::function<void(const std::string&)> load = [&](const std::string& m) {
+    if (loaded.count(m)) return;
+    const std::string path = o.detectors + "/" + m;
+    OODKIT_CHECK(std::ifstream(ood::state_json_path(path)).good(), "--methods: no saved detector or fusion '", m,
+                 "' in '", o.detectors, "' (saved: ", join(proto.methods), ")");
+    std::unique_ptr<ood::Detector> d = ood::load_detector(path);
+    d->check_classifier(ood::module_fingerprint(*lc.model), "the detector saved in '" + path + "'");
+    const std::vector<std::string> parts = d->components();
+    loaded.emplace(m, std::move(d));
+    for (const std::string& c : parts) load(c);
+  };
+  for (const std::string& m : methods) load(m);
+  // Only the feature columns the loaded detectors read; images only for input perturbation.
+  run::ExtractOptions xo;
+  xo.device = o.device;
+  xo.batch = o.batch;
+  xo.features.ta_thresholds = proto.ta_thresholds;
+  xo.features.nap_eps = proto.nap_eps;
+  xo.features.needs = {};
+  for (const auto& [m, d] : loaded) {
+    xo.keep_images |= d->uses_images();
+    if (d->components().empty()) xo.features.needs |= ood::detector_info(d->name()).needs;
+  }
 
   data::LoadOptions lo = base_load_options();
   std::string name = o.data;
@@ -47,77 +100,43 @@ int run_score(const ScoreOptions& o) {
   if (!proto.image_fit.empty() && proto.image_fit != data::image_fit_name(lo.fit))
     std::fprintf(stderr, "oodkit score: note: the detectors were evaluated with --resize %s, scoring uses %s\n",
                  proto.image_fit.c_str(), data::image_fit_name(lo.fit).c_str());
-  const data::Dataset ds = data::load_dataset(name, "", lo);
+  const data::Dataset ds = run::load_for("--data", o.data, [&] { return data::load_dataset(name, "", lo); });
   note_skipped("score", ds, o.data);
   OODKIT_CHECK(ds.size() > 0, "score: --data '", o.data, "' gives no images (--limit ", o.limit, ")");
+  if (proto.thresholds.empty())
+    std::fprintf(stderr, "oodkit score: note: '%s/protocol.json' records no decision thresholds (an older eval): "
+                 "scores only, no decision columns\n", o.detectors.c_str());
 
-  // Every saved method, fusion or not, through load_detector; a fusion's components too.
-  std::map<std::string, std::unique_ptr<ood::Detector>> loaded;
-  std::function<void(const std::string&)> load = [&](const std::string& m) {
-    if (loaded.count(m)) return;
-    const std::string path = o.detectors + "/" + m;
-    OODKIT_CHECK(std::ifstream(ood::state_json_path(path)).good(), "no saved detector or fusion '", m, "' in '",
-                 o.detectors, "'");
-    std::unique_ptr<ood::Detector> d = ood::load_detector(path);
-    if (const auto* hm = dynamic_cast<const ood::HeatmapDetector*>(d.get()))
-      hm->model().check_classifier(ood::module_fingerprint(*lc.model), "the heatmap decoder saved in '" + path + "'");
-    const std::vector<std::string> parts = d->components();
-    loaded.emplace(m, std::move(d));
-    for (const std::string& c : parts) load(c);
-  };
-  for (const std::string& m : methods) load(m);
-  // Only the feature columns the loaded detectors read; images only for input perturbation.
-  bool keep_images = false;
-  fo.needs = {};
-  for (const auto& [m, d] : loaded) {
-    keep_images |= d->uses_images();
-    if (d->components().empty()) fo.needs |= ood::detector_info(d->name()).needs;
-  }
-
-  // Features for every image, and the images themselves when an input-perturbation method is used.
-  std::vector<ood::Features> parts;
-  std::vector<Tensor> images;
-  Progress progress("features " + o.data, ds.size());  // on stderr: stdout may be the CSV
-  for (int64_t b = 0; b < ds.size(); b += o.batch) {
-    const int64_t len = std::min(o.batch, ds.size() - b);
-    const Tensor x = normalized_rows(ds, b, len, norm).to(o.device);
-    parts.push_back(ood::extract_features(*lc.model, x, fo));
-    if (keep_images) images.push_back(x);
-    progress.update(b + len);
-  }
-  progress.finish();
-  const ood::Features f = ood::concat_features(parts);
-
+  // ---- the run: features (on stderr the progress: stdout may be the CSV), then every method on
+  // the one path the protocol uses (ood::score_method), each scored once.
+  const ood::ScoredSet set = run::extract(*lc.model, ds, first_rows(ds.size()), norm, o.data, xo);
+  const ood::ScoreContext ctx{lc.model.get(), norm.std, o.device, o.batch};
   std::map<std::string, std::vector<double>> columns;
   std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
       -> const std::vector<double>& {
     if (auto it = columns.find(m); it != columns.end()) return it->second;
-    const ood::Detector& d = *loaded.at(m);
-    std::vector<double> s;
-    if (const auto* fusion = dynamic_cast<const ood::Fusion*>(&d)) {
-      const std::vector<std::string> c = fusion->components();
-      s = fusion->combine(score_of(c[0]), score_of(c[1]));
-    } else if (d.uses_images()) {
-      ood::ImageContext ctx{lc.model.get(), norm.std};
-      for (const Tensor& x : images) {
-        const std::vector<double> part = ood::to_doubles(d.score_images(ctx, x));
-        s.insert(s.end(), part.begin(), part.end());
-      }
-    } else {
-      s = ood::to_doubles(d.score(f));
-    }
+    std::vector<double> s = ood::score_method(*loaded.at(m), set, ctx, score_of);
     return columns.emplace(m, std::move(s)).first->second;
   };
   for (const std::string& m : methods) score_of(m);
+  const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
 
+  // One row per image: its index, where it came from (the file, or <set>:<row>), the predicted
+  // class, every score, then each method's decision at its saved threshold (ID: score >= t).
+  std::vector<std::string> decided;
+  for (const std::string& m : methods)
+    if (proto.thresholds.count(m)) decided.push_back(m);
   std::ostringstream csv;
-  csv << "index";
+  csv << "index,source,predicted_class";
   for (const std::string& m : methods) csv << "," << m;
+  for (const std::string& m : decided) csv << "," << m << ":decision";
   csv << "\n";
   csv.precision(9);
   for (int64_t i = 0; i < ds.size(); ++i) {
-    csv << i;
+    csv << i << "," << csv_field(ds.files.empty() ? o.data + ":" + std::to_string(i) : ds.files[size_t(i)]) << ","
+        << predicted[size_t(i)];
     for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
+    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= proto.thresholds.at(m) ? "id" : "ood");
     csv << "\n";
   }
   // Files --skip-unreadable left out: listed in <out>.skipped.txt, or on stderr without --out. The

@@ -23,6 +23,7 @@ int run_study(const StudyOptions& o) {
   // report.md is written last (atomically) and marks a finished study: an earlier one's goes
   // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
   std::remove((o.out_dir + "/report.md").c_str());
+  remove_eval_results(o.out_dir + "/eval");  // eval removes them only after its plan passed
 
   TrainOptions tr;
   tr.arch = o.arch;

@@ -4,7 +4,8 @@
 //   model.safetensors  the model state dict alone (torch names) + metadata, for `oodkit eval`
 //   log.json           per-epoch loss, accuracies, learning rate, time
 //   last.safetensors   model state dict + optimiser state ("optim/<name>") + metadata (arch,
-//                      num_classes, dataset, epoch): what --resume continues from
+//                      num_classes, dataset, epoch, options, provenance: run/provenance.h):
+//                      what --resume continues from
 // last.safetensors is the commit point: written last, so the other two are never older than it;
 // --resume drops log entries past its epoch and redoes that work. A run killed at any moment
 // (SIGKILL included) thus leaves a consistent checkpoint; the temporaries of a write it was in
@@ -44,7 +45,8 @@
 #include "ood/heatmap_train.h"
 #include "tools/command.h"
 #include "tools/common.h"
-#include "tools/progress.h"
+#include "run/progress.h"
+#include "run/provenance.h"
 
 namespace oodkit::tools {
 
@@ -91,7 +93,7 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 double evaluate(models::Classifier& model, const data::Dataset& ds, const std::vector<int64_t>& rows,
                 const data::Normalization& norm, Device device, int64_t batch, const std::string& label) {
   if (rows.empty()) return 0.0;
-  Progress progress(label, int64_t(rows.size()));
+  run::Progress progress(label, int64_t(rows.size()));
   model.eval();
   autograd::NoGradGuard ng;
   data::LoaderOptions lo;
@@ -235,15 +237,14 @@ int run_train(const TrainOptions& o) {
     opt->set_lr(lr);
     model->train();
     loader.start_epoch(epoch);
-    if (auto* wrn = dynamic_cast<models::WideResNet*>(model.get()))
-      wrn->dropout_generator().manual_seed(counter_hash(o.seed ^ 0x64726f706f7574ull /* "dropout" */, uint64_t(epoch)));
+    model->reseed(counter_hash(o.seed ^ 0x64726f706f7574ull /* "dropout" */, uint64_t(epoch)));
     const auto t0 = Clock::now();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     const int64_t steps = loader.batches_per_epoch();
     // Labels do not start with "epoch": the line after the epoch (stdout) does, and tests wait for it.
     const std::string epoch_name = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs);
-    Progress progress("training " + epoch_name, steps, "batches");
+    run::Progress progress("training " + epoch_name, steps, "batches");
     // Losses and logits are read back every kReadEvery steps, not every step: each read waits for
     // the GPU, and a wait per step would drain its queue every step.
     constexpr int64_t kReadEvery = 10;
@@ -313,7 +314,8 @@ int run_train(const TrainOptions& o) {
                                             {"dataset", o.dataset},
                                             {"epoch", std::to_string(epoch + 1)},
                                             {"test_accuracy", std::to_string(test_acc)},
-                                            {"options", trajectory_options(o).dump()}};
+                                            {"options", trajectory_options(o).dump()},
+                                            {"provenance", run::provenance().dump()}};
     const NamedTensors state = model->state_dict();
     NamedTensors all = state;
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);

@@ -127,6 +127,13 @@ Allocator& allocator() {
 
 bool cuda_built() { return true; }
 
+std::string cuda_build_versions() {
+  return "CUDA " + std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10) +
+         ", cuDNN " + std::to_string(CUDNN_MAJOR) + "." + std::to_string(CUDNN_MINOR) + "." +
+         std::to_string(CUDNN_PATCHLEVEL) + ", cuBLAS " + std::to_string(CUBLAS_VER_MAJOR) + "." +
+         std::to_string(CUBLAS_VER_MINOR) + "." + std::to_string(CUBLAS_VER_PATCH);
+}
+
 int cuda_device_count() {
   static const int count = [] {  // asked once: allocations check it
     int n = 0;

@@ -8,6 +8,7 @@ done here independently: AUROC by the Mann-Whitney statistic, average precision 
 scikit-learn defines it, and FPR@95TPR with the sort-based function of the Outlier Exposure /
 Energy code that the seeds use (and the OpenOOD convention).
 """
+import csv
 import json
 import subprocess
 import sys
@@ -131,11 +132,14 @@ def main():
     csv_path = out + "/isun_scores.csv"
     subprocess.run([oodkit, "score", "--detectors", out + "/detectors", "--data", "isun", "--limit", "300",
                     "--out", csv_path], check=True)
-    rows = [line.strip().split(",") for line in open(csv_path)]
+    rows = list(csv.reader(open(csv_path)))
     header, rows = rows[0], rows[1:]
     check(len(rows) == 300, "score: %d rows" % len(rows))
+    # Columns: index, source (the image file), predicted_class, one score per method, then each
+    # method's decision (tests/cli/check_plan.py checks those).
+    check(header[:3] == ["index", "source", "predicted_class"], "score header %r" % header[:3])
     compared = 0
-    for col, method in enumerate(header[1:], start=1):
+    for col, method in enumerate(header[3:3 + len(res["methods"])], start=3):
         ref = scores[method + "/isun"]
         for i, row in enumerate(rows):
             v = float(row[col])

@@ -12,6 +12,7 @@ on the CPU with the shipped ResNet-20 and the shared data (Python standard libra
   a decoder is refused with another classifier (one weight changed);
 - show writes a PNG of the documented size; lighting flags ~5% of unchanged images.
 """
+import csv
 import json
 import os
 import struct
@@ -121,9 +122,11 @@ def main():
     csv_path = os.path.join(root, "scores.csv")
     run(["score", "--detectors", os.path.join(ev, "detectors"), "--data", "isun", "--limit", "50",
          "--methods", "heatmap,heatmap_msp", "--out", csv_path])
-    rows = [l.strip().split(",") for l in open(csv_path)][1:]
+    table = list(csv.reader(open(csv_path)))
+    header, rows = table[0], table[1:]
     sh, sd, _ = read_safetensors(os.path.join(ev, "scores.safetensors"))
-    for col, m in ((1, "heatmap"), (2, "heatmap_msp")):
+    for m in ("heatmap", "heatmap_msp"):
+        col = header.index(m)
         _, ref = tensor(sh, sd, m + "/isun")
         worst = max(abs(float(r[col]) - ref[i]) / max(1e-6, abs(ref[i])) for i, r in enumerate(rows))
         if worst > 1e-5:

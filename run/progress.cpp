@@ -1,10 +1,10 @@
-#include "tools/progress.h"
+#include "run/progress.h"
 
 #include <unistd.h>
 
 #include <chrono>
 
-namespace oodkit::tools {
+namespace oodkit::run {
 
 std::string format_duration(double seconds) {
   const long s = seconds > 0 ? long(seconds + 0.5) : 0;
@@ -63,4 +63,4 @@ void Progress::print(int64_t done, const std::string& extra, bool last) {
   std::fflush(sink_.out);
 }
 
-}  // namespace oodkit::tools
+}  // namespace oodkit::run

@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-namespace oodkit::tools {
+namespace oodkit::run {
 
 // Where a Progress writes and what it asks of the machine; the default is stderr, the steady clock
 // and isatty(stderr). Tests substitute a clock and the terminal decision.
@@ -43,4 +43,4 @@ class Progress {
 
 std::string format_duration(double seconds);  // "m:ss" or "h:mm:ss", rounded to the second
 
-}  // namespace oodkit::tools
+}  // namespace oodkit::run

@@ -1,0 +1,69 @@
+#include "run/plan.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace oodkit::run {
+
+namespace fs = std::filesystem;
+
+void check_output_dir(const std::string& dir, const char* option) {
+  OODKIT_CHECK(!dir.empty(), option, ": no folder given");
+  std::error_code ec;
+  fs::path p = fs::absolute(fs::path(dir), ec);
+  OODKIT_CHECK(!ec, option, ": cannot use the folder '", dir, "': ", ec.message());
+  // The deepest existing component: a folder we may write into. Every component above it exists
+  // and, being on its path, is a folder (or resolving would have failed there).
+  fs::path existing = p;
+  while (!fs::exists(existing, ec)) {
+    OODKIT_CHECK(existing.has_parent_path() && existing.parent_path() != existing, option,
+                 ": cannot create the folder '", dir, "': no existing parent");
+    existing = existing.parent_path();
+  }
+  OODKIT_CHECK(fs::is_directory(existing, ec), option, ": cannot create the folder '", dir, "': '",
+               existing.string(), "' is a file, not a folder");
+  OODKIT_CHECK(::access(existing.c_str(), W_OK | X_OK) == 0, option, ": cannot ",
+               existing == p ? "write into" : "create", " the folder '", dir, "': '", existing.string(),
+               "' is not writable");
+}
+
+data::Dataset load_for(const char* option, const std::string& spec, const std::function<data::Dataset()>& load) {
+  try {
+    return load();
+  } catch (const Error& e) {
+    // Unreadable-image errors keep their type (main() adds the --skip-unreadable hint to them).
+    if (dynamic_cast<const data::UnreadableImageError*>(&e)) throw;
+    throw Error(std::string(option) + " '" + spec + "': " + e.what(), e.where());
+  }
+}
+
+void check_heldout(int64_t heldout, int64_t n, const std::string& set, const char* option) {
+  OODKIT_CHECK(heldout > 0, option, " ", heldout, " leaves no held-out ID images for validation");
+  OODKIT_CHECK(heldout < n, option, " ", heldout, " is not smaller than the ", n, " training images of '", set,
+               "': nothing would be left to fit on; give a smaller ", option, " (e.g. ", std::max<int64_t>(1, n / 10),
+               ")");
+}
+
+void check_classes_covered(const Tensor& labels, const std::vector<int64_t>& rows, int64_t num_classes,
+                           const std::string& set, const char* option) {
+  if (!labels.defined() || num_classes <= 0) return;
+  const std::vector<int64_t> y = labels.cpu().to_vector<int64_t>();
+  std::vector<int64_t> count(size_t(num_classes), 0);
+  for (int64_t r : rows) {
+    const int64_t c = y.at(size_t(r));
+    if (c >= 0 && c < num_classes) ++count[size_t(c)];
+  }
+  int64_t empty = 0, first = -1;
+  for (int64_t c = 0; c < num_classes; ++c)
+    if (count[size_t(c)] == 0) {
+      ++empty;
+      if (first < 0) first = c;
+    }
+  OODKIT_CHECK(empty == 0, option, " leaves ", empty, " of the ", num_classes, " classes of '", set,
+               "' without fitting images (the first: class ", first, "; ", rows.size(),
+               " images to fit on); give a larger ", option, " or -1 (all)");
+}
+
+}  // namespace oodkit::run
