@@ -101,6 +101,7 @@ DecoderTrainer::Batch DecoderTrainer::make_batch(const std::vector<int64_t>& ids
   Batch out;
   for (int64_t i = 0; i < b; ++i) {
     const int64_t id = ids[size_t(i)];
+    OODKIT_CHECK(id >= 0 && id < n_id_ + n_oe_, kOp, ": sample id ", id, " is outside [0, ", n_id_ + n_oe_, ")");
     const bool oe = id >= n_id_;
     const int64_t r = oe ? id - n_id_ : id;
     std::memcpy(z.data<float>() + i * d, (oe ? oef : idf) + r * d, sizeof(float) * size_t(d));

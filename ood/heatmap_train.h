@@ -62,15 +62,21 @@ class DecoderTrainer {
   NamedTensors optimizer_state() const { return adam_->state(); }
   void load_optimizer_state(const NamedTensors& state) { adam_->load_state(state); }
 
- private:
-  // Host-side batch of sample ids (< N_id: ID row, else OE row N_id + j): decoder inputs, the
-  // target y - x and the weight 1 + s|y|, on the device.
+  // The batch that a training step on the samples `ids` uses (sample id < N_id: ID row id; else OE
+  // row id - N_id), in the order given, on options.device: z = the normalised features and pred =
+  // the one-hot predicted classes (the decoder's inputs, decoder_inputs), target = y - x and
+  // weight = 1 + s |y| (float32 [B, 3, S, S], per element; x and y the images in [-1, 1] of the
+  // comment at the top: y = x for an ID sample, its neighbour x_n for an OE one); n_oe = the number
+  // of OE samples in ids. run_epoch's loss is ops::weighted_mse(D(z, pred), target, weight) on it.
+  // An id outside [0, N_id + N_oe) is an error. Public so that tests can check it against that
+  // definition; it changes no state.
   struct Batch {
     Tensor z, pred, target, weight;
     int64_t n_oe = 0;
   };
   Batch make_batch(const std::vector<int64_t>& ids) const;
 
+ private:
   HeatmapModel& model_;
   const DecoderTrainSet& data_;
   DecoderTrainOptions options_;

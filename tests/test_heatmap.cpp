@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 
+#include "framework/autograd.h"
 #include "framework/ops/channel.h"
 #include "framework/safetensors.h"
 #include "ood/heatmap.h"
@@ -317,6 +318,192 @@ TEST(Heatmap, ResumeFromACheckpointIsBitExact) {
   for (size_t i = 0; i < oa.size(); ++i)
     EXPECT_EQ(std::memcmp(oa[i].second.cpu().raw_data(), ob[i].second.cpu().raw_data(), oa[i].second.nbytes()), 0)
         << oa[i].first;
+}
+
+// ---- one training batch and its loss, against the definition (heatmap_train.h) -----------------------
+//
+// The ID rows are rows of a dataset with held-out rows removed, as in `heatmap fit`: dataset rows
+// 0..15 minus {1, 4, 5, 9, 12}, so id_features row p is dataset row kGapRows[p], and an OE image's
+// neighbour (oe_nn_index, a dataset row) must be read from the ID images at its position, not at
+// its dataset row. Features are random, classes 0/1 (K = 2), images random uint8 8x8.
+const std::vector<int64_t> kGapRows{0, 2, 3, 6, 7, 8, 10, 11, 13, 14, 15};
+
+struct GapSet {
+  ood::DecoderTrainSet set;
+  std::vector<float> id_z, oe_z;        // [N_id, 4], [N_oe, 4]
+  std::vector<int64_t> id_pred, oe_pred;
+  std::vector<uint8_t> id_x, oe_x;      // [N, 3, 8, 8]
+  int64_t n_id = 0, n_oe = 0;
+};
+
+GapSet make_gap_set(uint64_t seed) {
+  Generator g(seed);
+  GapSet s;
+  s.n_id = int64_t(kGapRows.size());
+  s.n_oe = 6;
+  s.id_z = Tensor::randn({s.n_id, 4}, g).to_vector<float>();
+  s.oe_z = Tensor::randn({s.n_oe, 4}, g).to_vector<float>();
+  for (int64_t p = 0; p < s.n_id; ++p) s.id_pred.push_back(p % 2);
+  s.oe_pred = {0, 1, 1, 0, 1, 0};
+  for (float v : Tensor::uniform({s.n_id * 192}, 0.0, 256.0, g).to_vector<float>())
+    s.id_x.push_back(uint8_t(std::min(255.f, std::floor(v))));
+  for (float v : Tensor::uniform({s.n_oe * 192}, 0.0, 256.0, g).to_vector<float>())
+    s.oe_x.push_back(uint8_t(std::min(255.f, std::floor(v))));
+  s.set.id_images = Tensor::from_vector(s.id_x, {s.n_id, 3, 8, 8});
+  s.set.oe_images = Tensor::from_vector(s.oe_x, {s.n_oe, 3, 8, 8});
+  s.set.targets = ood::nearest_id_targets(Tensor::from_vector(s.id_z, {s.n_id, 4}),
+                                          Tensor::from_vector(s.id_pred, {s.n_id}),
+                                          Tensor::from_vector(s.oe_z, {s.n_oe, 4}),
+                                          Tensor::from_vector(s.oe_pred, {s.n_oe}), {},
+                                          Tensor::from_vector(kGapRows, {s.n_id}));
+  return s;
+}
+
+// The position (id_features row) of OE row j's nearest ID row of the same predicted class, by brute
+// force in double over the fitting rows.
+int64_t brute_force_neighbour(const GapSet& s, int64_t j) {
+  int64_t best = -1;
+  double best_d = 0;
+  for (int64_t p = 0; p < s.n_id; ++p) {
+    if (s.id_pred[size_t(p)] != s.oe_pred[size_t(j)]) continue;
+    double d = 0;
+    for (int k = 0; k < 4; ++k) {
+      const double diff = double(s.oe_z[size_t(j * 4 + k)]) - double(s.id_z[size_t(p * 4 + k)]);
+      d += diff * diff;
+    }
+    if (best < 0 || d < best_d) {
+      best = p;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
+// small_info() with the min-max of the set's ID features, taken here by a plain loop.
+ood::HeatmapModelInfo gap_info(const GapSet& s) {
+  ood::HeatmapModelInfo i = small_info();
+  i.norm.min = *std::min_element(s.id_z.begin(), s.id_z.end());
+  i.norm.max = *std::max_element(s.id_z.begin(), s.id_z.end());
+  return i;
+}
+
+// Sample id (< N_id: ID row; else OE row id - N_id) -> its input x and its y, in [-1, 1], as doubles
+// from the uint8 images: y = x for ID, the brute-force neighbour's image for OE.
+struct SampleImages {
+  std::vector<double> x, y;
+};
+SampleImages sample_images(const GapSet& s, int64_t id) {
+  SampleImages r;
+  const bool oe = id >= s.n_id;
+  const int64_t row = oe ? id - s.n_id : id, nn = oe ? brute_force_neighbour(s, row) : row;
+  for (int64_t e = 0; e < 192; ++e) {
+    r.x.push_back(double((oe ? s.oe_x : s.id_x)[size_t(row * 192 + e)]) / 127.5 - 1.0);
+    r.y.push_back(double(s.id_x[size_t(nn * 192 + e)]) / 127.5 - 1.0);
+  }
+  return r;
+}
+
+// make_batch against its definition, everything recomputed here from the raw set: per element
+// target = y - x and weight = 1 + s |y| (the loss weight of the paper, s = weight_scale, the default
+// 5 and another one), z = (z - min) / (max - min), pred = one-hot of the predicted class, in the
+// order of the ids given (here OE first and reversed, so the order is not the natural one).
+TEST_P(HeatmapTest, BatchTargetAndWeightFollowTheDefinitionWithHeldOutGaps) {
+  const GapSet s = make_gap_set(31);
+  // The gaps matter: some OE image's neighbour has a dataset row that is another, existing position
+  // (reading the ID images at the dataset row gives another image).
+  int64_t shifted = 0;
+  for (int64_t j = 0; j < s.n_oe; ++j) {
+    const int64_t p = brute_force_neighbour(s, j);
+    shifted += kGapRows[size_t(p)] != p && kGapRows[size_t(p)] < s.n_id;
+  }
+  ASSERT_GT(shifted, 0);
+  const ood::HeatmapModelInfo info = gap_info(s);
+  std::vector<int64_t> ids;
+  for (int64_t i = s.n_id + s.n_oe; i-- > 0;) ids.push_back(i);
+  const int64_t b = int64_t(ids.size());
+  for (double scale : {5.0, 0.5}) {
+    SCOPED_TRACE("weight_scale " + std::to_string(scale));
+    ood::HeatmapModel model(info);
+    ood::DecoderTrainOptions o;
+    o.weight_scale = scale;
+    o.device = device();
+    ood::DecoderTrainer trainer(model, s.set, o);
+    const ood::DecoderTrainer::Batch batch = trainer.make_batch(ids);
+    EXPECT_EQ(batch.n_oe, s.n_oe);
+    std::vector<double> target, weight, z, onehot;
+    for (int64_t id : ids) {
+      const SampleImages im = sample_images(s, id);
+      for (size_t e = 0; e < im.x.size(); ++e) {
+        target.push_back(im.y[e] - im.x[e]);
+        weight.push_back(1.0 + scale * std::fabs(im.y[e]));
+      }
+      const bool oe = id >= s.n_id;
+      const int64_t row = oe ? id - s.n_id : id;
+      for (int k = 0; k < 4; ++k)
+        z.push_back((double((oe ? s.oe_z : s.id_z)[size_t(row * 4 + k)]) - info.norm.min) /
+                    (info.norm.max - info.norm.min));
+      const int64_t c = (oe ? s.oe_pred : s.id_pred)[size_t(row)];
+      for (int64_t k = 0; k < 2; ++k) onehot.push_back(k == c ? 1.0 : 0.0);
+    }
+    EXPECT_ALL_CLOSE(batch.target, Tensor::from_vector(target, {b, 3, 8, 8}), kF32);
+    EXPECT_ALL_CLOSE(batch.weight, Tensor::from_vector(weight, {b, 3, 8, 8}), kF32);
+    EXPECT_ALL_CLOSE(batch.z, Tensor::from_vector(z, {b, 4}), kF32);
+    EXPECT_ALL_CLOSE(batch.pred, Tensor::from_vector(onehot, {b, 2}), kF32);
+    EXPECT_THROW(trainer.make_batch({s.n_id + s.n_oe}), Error);
+  }
+}
+
+// One epoch in one batch: its reported losses are (1/B) sum_b sum_e (1 + 5 |y|) (h - (y - x))^2 over
+// all samples, the ID and the OE ones, with h the decoder's training-mode output on the batch's
+// inputs built here by hand (the step's update comes after the loss). BatchNorm sees the same batch
+// in another order, which changes only rounding.
+TEST_P(HeatmapTest, EpochLossIsTheWeightedSquaredErrorOfTheDefinition) {
+  const GapSet s = make_gap_set(32);
+  const ood::HeatmapModelInfo info = gap_info(s);
+  Generator g(6);
+  ood::HeatmapModel model(info, g);
+  const int64_t b = s.n_id + s.n_oe;
+  std::vector<float> z, onehot;
+  for (int64_t id = 0; id < b; ++id) {
+    const bool oe = id >= s.n_id;
+    const int64_t row = oe ? id - s.n_id : id;
+    for (int k = 0; k < 4; ++k)
+      z.push_back(float((double((oe ? s.oe_z : s.id_z)[size_t(row * 4 + k)]) - info.norm.min) /
+                        (info.norm.max - info.norm.min)));
+    const int64_t c = (oe ? s.oe_pred : s.id_pred)[size_t(row)];
+    for (int64_t k = 0; k < 2; ++k) onehot.push_back(k == c ? 1.f : 0.f);
+  }
+  model.decoder().to(device());
+  model.decoder().train();
+  std::vector<float> h;
+  {
+    autograd::NoGradGuard ng;
+    h = model.decoder()
+            .forward(Tensor::from_vector(z, {b, 4}).to(device()), Tensor::from_vector(onehot, {b, 2}).to(device()))
+            .cpu()
+            .to_vector<float>();
+  }
+  double id_sum = 0, oe_sum = 0;
+  for (int64_t id = 0; id < b; ++id) {
+    const SampleImages im = sample_images(s, id);
+    double l = 0;
+    for (size_t e = 0; e < im.x.size(); ++e) {
+      const double d = double(h[size_t(id * 192) + e]) - (im.y[e] - im.x[e]);
+      l += (1.0 + 5.0 * std::fabs(im.y[e])) * d * d;
+    }
+    (id < s.n_id ? id_sum : oe_sum) += l;
+  }
+  ood::DecoderTrainOptions o;
+  o.batch = b;
+  o.device = device();
+  ood::DecoderTrainer trainer(model, s.set, o);
+  ASSERT_EQ(trainer.steps_per_epoch(), 1);
+  const ood::DecoderEpoch r = trainer.run_epoch(0);
+  EXPECT_EQ(r.samples, b);
+  const double id_loss = id_sum / double(s.n_id), oe_loss = oe_sum / double(s.n_oe), loss = (id_sum + oe_sum) / double(b);
+  EXPECT_NEAR(r.id_loss, id_loss, 1e-4 * id_loss);
+  EXPECT_NEAR(r.oe_loss, oe_loss, 1e-4 * oe_loss);
+  EXPECT_NEAR(r.loss, loss, 1e-4 * loss);
 }
 
 TEST(Heatmap, TrainerRejectsBadSets) {

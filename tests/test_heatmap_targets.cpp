@@ -51,6 +51,53 @@ TEST_P(HeatmapTargetsTest, IndicesAreDatasetRows) {
                Error);  // not increasing
 }
 
+// The fitting rows are a subset of a dataset's rows: 60 rows minus the held-out ones (every row r
+// with r % 3 == 1 or r % 7 == 0: 0, 1, 4, 7, 10, 13, 14, ..., gaps of one and two rows, the first at
+// row 0), random features, three classes. Each OE row's neighbour must be the nearest fitting row of its
+// predicted class (brute force here, in double, over the fitting rows only), reported as that row's
+// dataset row, with its squared distance; oe_nn_positions maps it back to its id_features row.
+TEST_P(HeatmapTargetsTest, HeldOutGapsNeighboursMatchBruteForceOverTheFittingRows) {
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < 60; ++r)
+    if (r % 3 != 1 && r % 7 != 0) rows.push_back(r);
+  const int64_t n_id = int64_t(rows.size()), n_oe = 30, d = 5;
+  Generator g(41);
+  const std::vector<float> id_z = Tensor::randn({n_id, d}, g).to_vector<float>();
+  const std::vector<float> oe_z = Tensor::randn({n_oe, d}, g).to_vector<float>();
+  std::vector<int64_t> id_pred, oe_pred;
+  for (int64_t p = 0; p < n_id; ++p) id_pred.push_back((p * 5) % 3);
+  for (int64_t j = 0; j < n_oe; ++j) oe_pred.push_back((j * 2) % 3);
+  const ood::HeatmapTargets t = ood::nearest_id_targets(
+      Tensor::from_vector(id_z, {n_id, d}).to(device()), i64(id_pred).to(device()),
+      Tensor::from_vector(oe_z, {n_oe, d}).to(device()), i64(oe_pred).to(device()), {}, i64(rows));
+  const std::vector<int64_t> nn = t.oe_nn_index.to_vector<int64_t>(), pos = ood::oe_nn_positions(t);
+  const std::vector<float> dist = t.oe_nn_distance.to_vector<float>();
+  ASSERT_EQ(nn.size(), size_t(n_oe));
+  int64_t shifted = 0;  // neighbours whose dataset row is not their position (the gaps matter)
+  for (int64_t j = 0; j < n_oe; ++j) {
+    int64_t best = -1;
+    double best_d = 0;
+    for (int64_t p = 0; p < n_id; ++p) {
+      if (id_pred[size_t(p)] != oe_pred[size_t(j)]) continue;
+      double s = 0;
+      for (int64_t k = 0; k < d; ++k) {
+        const double diff = double(oe_z[size_t(j * d + k)]) - double(id_z[size_t(p * d + k)]);
+        s += diff * diff;
+      }
+      if (best < 0 || s < best_d) {
+        best = p;
+        best_d = s;
+      }
+    }
+    ASSERT_GE(best, 0);
+    EXPECT_EQ(nn[size_t(j)], rows[size_t(best)]) << "OE row " << j;
+    EXPECT_EQ(pos[size_t(j)], best) << "OE row " << j;
+    EXPECT_NEAR(dist[size_t(j)], best_d, 1e-5 + 1e-4 * best_d) << "OE row " << j;
+    shifted += rows[size_t(best)] != best;
+  }
+  EXPECT_GT(shifted, n_oe / 2);
+}
+
 TEST(HeatmapTargets, ClassMissingFromTheIdSetIsAnErrorNamingIt) {
   const Tensor id_f = Tensor::from_vector<float>({0, 0, 2, 0}, {2, 2});
   const Tensor oe_f = Tensor::from_vector<float>({1, 1}, {1, 2});

@@ -210,6 +210,59 @@ TEST(Metrics, ClassicFprNearestIsDecidedInDouble) {
   EXPECT_EQ(r.fpr_at_95_tpr, brute_fpr_classic(id, ood));
 }
 
+TEST(Metrics, ClassicFprScansUpToTheHighestScoreBlock) {
+  // ID {5 x19, 3}, OOD {3, 1}. Recall 19/20 = 0.95 exactly only at the highest block (t = 5), where
+  // no OOD is kept: 0. (Recall 1 at t = 3 keeps the OOD 3: 1/2, what a scan stopping short gives.)
+  std::vector<double> id(19, 5.0);
+  id.push_back(3);
+  const std::vector<double> ood{3, 1};
+  const OodMetrics r = compute_ood_metrics(id, ood);
+  EXPECT_EQ(r.fpr_at_95_tpr, 0.0);
+  EXPECT_EQ(r.classic_threshold, 5.0);
+  EXPECT_EQ(r.classic_tpr, 0.95);
+  EXPECT_EQ(r.fpr_at_95_tpr, brute_fpr_classic(id, ood));
+  // The other figures on the same scores. 19 ID at 5 beat both OOD, the ID 3 beats 1 and ties 3:
+  // 39.5 / 40. AUPR-In: t = 5: P 1, recall 19/20; t = 3: P 20/21, recall + 1/20. AUPR-Out
+  // (ascending): t = 1: P 1, recall 1/2; t = 3: P 2/3, recall + 1/2. OpenOOD: both OOD caught at
+  // t = 3, ID at or below 3: one of 20.
+  EXPECT_EQ(r.auroc, 39.5 / 40);
+  EXPECT_NEAR(r.aupr_in, 0.95 + 0.05 * 20.0 / 21, kExact);
+  EXPECT_NEAR(r.aupr_out, 0.5 + 0.5 * 2.0 / 3, kExact);
+  EXPECT_EQ(r.fpr_at_95_tpr_openood, 0.05);
+  EXPECT_EQ(r.openood_threshold, 3.0);
+  // Every ID sample in the highest block (the lowest ID score is the highest score): the only point
+  // with full recall is that block, t = 5; the OOD 1 and 3 lie below it.
+  const OodMetrics top = compute_ood_metrics(std::vector<double>{5, 5}, std::vector<double>{1, 3});
+  EXPECT_EQ(top.fpr_at_95_tpr, 0.0);
+  EXPECT_EQ(top.classic_threshold, 5.0);
+  EXPECT_EQ(top.classic_tpr, 1.0);
+}
+
+TEST(Metrics, TheHighestScoreBlockCountsInEveryScan) {
+  // ID {3, 4}, OOD {1, 5 x19}: the highest block holds 19 of the 20 OOD samples.
+  std::vector<double> ood(19, 5.0);
+  ood.push_back(1);
+  const std::vector<double> id{3, 4};
+  const OodMetrics r = compute_ood_metrics(id, ood);
+  // Each ID beats only the OOD 1: 2 / 40.
+  EXPECT_EQ(r.auroc, 2.0 / 40);
+  // AUPR-In (descending): t = 5 holds no ID but 19 OOD; t = 4: P 1/20, recall 1/2; t = 3: P 2/21,
+  // recall + 1/2.
+  EXPECT_NEAR(r.aupr_in, 0.5 / 20 + 0.5 * 2.0 / 21, kExact);
+  // AUPR-Out (ascending): t = 1: P 1, recall 1/20; t = 5: P 20/22, recall + 19/20.
+  EXPECT_NEAR(r.aupr_out, 0.05 + 0.95 * 20.0 / 22, kExact);
+  // OpenOOD: 95% of OOD caught only at t = 5, the highest block; both ID at or below it.
+  EXPECT_EQ(r.fpr_at_95_tpr_openood, 1.0);
+  EXPECT_EQ(r.openood_threshold, 5.0);
+  EXPECT_EQ(r.openood_tpr, 1.0);
+  // Classic: recall 1 at t = 3 (distance 0.05) beats 1/2 at t = 4; OOD >= 3: the 19 at 5.
+  EXPECT_EQ(r.fpr_at_95_tpr, 0.95);
+  EXPECT_EQ(r.classic_threshold, 3.0);
+  EXPECT_NEAR(r.aupr_in, brute_ap(id, ood), kExact);
+  EXPECT_NEAR(r.aupr_out, brute_ap(negated(ood), negated(id)), kExact);
+  EXPECT_EQ(r.fpr_at_95_tpr_openood, brute_fpr_openood(id, ood));
+}
+
 // ---- FPR@95TPR, OpenOOD convention --------------------------------------------------------
 
 TEST(Metrics, OpenOodFprHandCase) {

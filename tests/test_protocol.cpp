@@ -12,6 +12,7 @@
 
 #include "models/resnet_cifar.h"
 #include "ood/detectors.h"
+#include "ood/heatmap.h"
 #include "ood/protocol.h"
 #include "testing.h"
 
@@ -179,17 +180,35 @@ std::map<std::string, const ood::MethodResult*> by_name(const std::vector<ood::M
 
 // ---- 1. selection never sees test data -------------------------------------------------------------
 
+// The "heatmap" detector of a setup: a small random decoder (4x4 heatmaps) normalising z by the
+// min-max of its fit features; the same for equal setups (fixed seed).
+void add_heatmap(ProtocolSetup& s) {
+  ood::HeatmapModelInfo info;
+  info.config = {s.train.z.size(1), 4, 8, {8}};
+  info.norm = ood::fit_feature_norm(s.train.z);
+  Generator g(21);
+  auto model = std::make_shared<ood::HeatmapModel>(info, g);
+  s.in.extra_detectors["heatmap"] = [model] { return std::make_unique<ood::HeatmapDetector>(model); };
+}
+
 // The same validation pair with two entirely different test sides (other ID test images, other OOD
-// test sets, another number of them): every method, the input-perturbation ones fully tuned, keeps
-// the same setting with the same validation AUROC. A protocol that let the test sets into the
-// selection (e.g. validation AUROC + test AUROC) changes a choice or a validation AUROC here.
+// test sets, another number of them): every method, the input-perturbation ones fully tuned and the
+// heatmap detector and its fusions (heatmap_nap, heatmap_fs_ta, heatmap_msp, heatmap_energy)
+// included, keeps the same setting with the same validation AUROC. A protocol that let the test sets
+// into the selection (e.g. validation AUROC + test AUROC) changes a choice or a validation AUROC here.
+// (The heatmap fusions all keep w = 0 here; TestSetsChangeNoHeatmapFusionChoice makes their
+// standardisation matter.)
 TEST(ProtocolSelection, TestSetsChangeNoChoice) {
-  std::vector<std::string> methods = ood::all_method_names();
+  std::vector<std::string> methods = ood::all_method_names(/*with_heatmap=*/true);
   methods.push_back("coarse_msp");
+  for (const char* m : {"heatmap", "heatmap_nap", "heatmap_fs_ta", "heatmap_msp", "heatmap_energy"})
+    ASSERT_NE(std::find(methods.begin(), methods.end(), m), methods.end()) << m;
   // 8x8 images keep the fully tuned input-perturbation detectors quick.
   ProtocolSetup a(ood::Tuning::All, 8);
   // Same fixture seed, so b's fit and validation sets are bit-identical to a's.
   ProtocolSetup b(ood::Tuning::All, 8);
+  add_heatmap(a);
+  add_heatmap(b);
   ASSERT_EQ(ood::to_doubles(a.in.val_ood.features.logits), ood::to_doubles(b.in.val_ood.features.logits));
   a.in.test_id = a.f.set("test_id", a.f.images(24, 0.0));
   a.in.test_ood = {a.f.set("near", a.f.images(20, 0.3)), a.f.set("far", a.f.images(20, 1.5))};
@@ -212,6 +231,44 @@ TEST(ProtocolSelection, TestSetsChangeNoChoice) {
   }
   // The test sides really differ (not a vacuous comparison).
   EXPECT_GE(test_side_differs, int(methods.size()) / 2);
+}
+
+// The heatmap fusions standardise each component by its held-out ID scores and choose w on the
+// validation pair. With the validation OOD set of TestSetsChangeNoChoice they all keep w = 0 (the
+// classifier scores are inverted there), where no standardisation can change the choice; here the
+// validation OOD set mixes brighter and darker images (shifts +0.3 and -0.3), every fusion's best w
+// lies strictly between 0 and 1, and the components' scales decide it. A fusion standardised or
+// chosen with test scores changes a w or a validation AUROC when the test sides change.
+TEST(ProtocolSelection, TestSetsChangeNoHeatmapFusionChoice) {
+  const std::vector<std::string> fusions{"heatmap_nap", "heatmap_fs_ta", "heatmap_msp", "heatmap_energy"};
+  std::vector<std::string> methods{"heatmap"};
+  methods.insert(methods.end(), fusions.begin(), fusions.end());
+  ProtocolSetup a(ood::Tuning::FeatureOnly, 8), b(ood::Tuning::FeatureOnly, 8);
+  for (ProtocolSetup* s : {&a, &b}) {
+    s->in.val_ood = s->f.set("val_ood_mixed", ood::concat_rows({s->f.images(12, 0.3), s->f.images(12, -0.3)}));
+    add_heatmap(*s);
+  }
+  ASSERT_EQ(ood::to_doubles(a.in.val_ood.features.logits), ood::to_doubles(b.in.val_ood.features.logits));
+  a.in.test_id = a.f.set("test_id", a.f.images(24, 0.0));
+  a.in.test_ood = {a.f.set("near", a.f.images(20, 0.3)), a.f.set("far", a.f.images(20, 1.5))};
+  b.in.test_id = b.f.set("test_id_b", b.f.images(40, -0.3));
+  b.in.test_ood = {b.f.set("other", b.f.images(30, -0.5)), b.f.set("far_b", b.f.images(10, 3.0))};
+  const std::vector<ood::MethodResult> ra = ood::run_protocol(a.in, methods);
+  const std::vector<ood::MethodResult> rb = ood::run_protocol(b.in, methods);
+  ASSERT_EQ(ra.size(), methods.size());
+  ASSERT_EQ(rb.size(), methods.size());
+  for (size_t i = 0; i < methods.size(); ++i) {
+    ASSERT_EQ(ra[i].name, methods[i]);
+    ASSERT_EQ(rb[i].name, methods[i]);
+    EXPECT_EQ(ra[i].chosen, rb[i].chosen) << methods[i] << ": " << ood::params_str(ra[i].chosen) << " vs "
+                                          << ood::params_str(rb[i].chosen);
+    EXPECT_EQ(ra[i].val_auroc, rb[i].val_auroc) << methods[i];
+    EXPECT_NE(ra[i].per_set[0].auroc, rb[i].per_set[0].auroc) << methods[i];  // the test sides differ
+    if (i > 0) {  // a fusion: its choice depends on the standardisation (not vacuous)
+      const double w = ra[i].chosen.at("w");
+      EXPECT_TRUE(w > 0 && w < 1) << methods[i] << " chose w = " << w;
+    }
+  }
 }
 
 // Hand-made features where the best setting on validation is the worst on test, for a detector

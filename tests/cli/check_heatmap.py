@@ -3,8 +3,11 @@
 on the CPU with the shipped ResNet-20 and the shared data (Python standard library only).
 
 - fit (a small decoder, few images): the audit file's neighbours equal a brute-force search
-  written here (nearest ID row of the same predicted class in z), OE rows avoid eval's
-  validation images, ID rows avoid the held-out ones;
+  written here (nearest ID row of the same predicted class in z), its predicted classes equal
+  argmax W z + b with the checkpoint's last layer (also for a classifier with its last layer's rows
+  rotated by one class, whose predictions differ from the labels), the decoder's feature
+  normalisation is the min-max of the ID training rows' z, OE rows avoid eval's validation images,
+  ID rows avoid the held-out ones;
 - a run stopped after epoch 1 and resumed ends bit-identical to an uninterrupted one; a --resume
   with another --lr and --seed is refused naming both (not --epochs) and changes no file in --out;
   one with a larger --epochs continues;
@@ -20,12 +23,77 @@ import subprocess
 import sys
 import tempfile
 
-from st_reader import raw, values  # the raw safetensors reader of the cli checks (same folder)
+from st_reader import metadata, raw, tensors, values  # the raw safetensors reader of the cli checks
 from st_reader import read as read_safetensors
+from st_reader import write as write_safetensors
 
 
 def tensor(header, data, name):
     return header[name]["shape"], values(header[name]["dtype"], raw(header, data, name))
+
+
+SHARED = os.environ.get("OODKIT_SHARED_DIR", "../shared")
+
+
+def cifar10_train_labels(rows):
+    """The labels of CIFAR-10 training rows (load order: data_batch_1..5, records of 1 + 3072 bytes)."""
+    labels = []
+    for r in rows:
+        with open(os.path.join(SHARED, "datasets", "cifar10", "data_batch_%d.bin" % (r // 10000 + 1)), "rb") as f:
+            f.seek((r % 10000) * 3073)
+            labels.append(f.read(1)[0])
+    return labels
+
+
+def fit_failures(out, weights):
+    """What is wrong with the `heatmap fit` in `out` (classifier file `weights`), against computations
+    written here from its audit file (targets.safetensors), its decoder and the classifier's last layer:
+    - each OE row's neighbour is the nearest ID row of the same predicted class in z (brute force);
+    - id_pred and oe_pred are argmax W z + b with the classifier's linear.weight and linear.bias (the
+      logits are that layer of z alone), up to float rounding (1e-4 on a logit): not the file's own;
+    - the decoder's norm.min and norm.max are the min and max over every entry of the ID training
+      rows' z (docs/heatmap.md, "Feature normalisation"): the file's id_features, not the held-out,
+      the OE or all rows.
+    Returns (failures, the audit file's tensors by name as flat lists)."""
+    failures = []
+    h, d, _ = read_safetensors(os.path.join(out, "targets.safetensors"))
+    t = {name: tensor(h, d, name)[1] for name in h}
+    (n_id, dim), _ = tensor(h, d, "id_features")
+    (n_oe, _), _ = tensor(h, d, "oe_features")
+    idf, oef, id_pred, oe_pred, id_rows = (t["id_features"], t["oe_features"], t["id_pred"], t["oe_pred"],
+                                           t["id_rows"])
+    for i in range(n_oe):
+        best, best_d = None, None
+        for j in range(n_id):
+            if id_pred[j] != oe_pred[i]:
+                continue
+            dist = sum((oef[i * dim + k] - idf[j * dim + k]) ** 2 for k in range(dim))
+            if best_d is None or dist < best_d:
+                best, best_d = j, dist
+        if best is None or id_rows[best] != t["oe_nn_index"][i]:
+            failures.append("%s: OE row %d: neighbour %s, brute force says %s"
+                            % (out, i, t["oe_nn_index"][i], best and id_rows[best]))
+            break
+
+    wh, wd, _ = read_safetensors(weights)
+    (n_cls, _), lw = tensor(wh, wd, "linear.weight")
+    _, lb = tensor(wh, wd, "linear.bias")
+    for what, feats, preds, rows in (("ID", idf, id_pred, n_id), ("OE", oef, oe_pred, n_oe)):
+        bad = []
+        for i in range(rows):
+            logits = [lb[c] + sum(lw[c * dim + k] * feats[i * dim + k] for k in range(dim)) for c in range(n_cls)]
+            if not 0 <= preds[i] < n_cls or logits[preds[i]] < max(logits) - 1e-4:
+                bad.append(i)
+        if bad:
+            failures.append("%s: %s rows %s (%d of %d): recorded class is not argmax W z + b"
+                            % (out, what, bad[:5], len(bad), rows))
+
+    nh, nd, _ = read_safetensors(os.path.join(out, "decoder.safetensors"))
+    norm = (tensor(nh, nd, "norm.min")[1][0], tensor(nh, nd, "norm.max")[1][0])
+    if norm != (min(idf), max(idf)):
+        failures.append("%s: decoder norm (min, max) = %r, but the ID training rows' z spans %r"
+                        % (out, norm, (min(idf), max(idf))))
+    return failures, t
 
 
 def run(args, **kw):
@@ -38,6 +106,7 @@ def main():
     global OODKIT
     OODKIT = sys.argv[1]
     root = tempfile.mkdtemp(prefix="oodkit_heatmap_")
+    weights = os.path.join(SHARED, "weights", "resnet20_cifar10.safetensors")
     failures = []
     fit = ["heatmap", "fit", "--id-limit", "300", "--oe-limit", "60", "--heldout", "200", "--val-ood-limit", "100",
            "--width", "0.125", "--epochs", "2", "--batch", "50", "--seed", "3"]
@@ -50,14 +119,12 @@ def main():
     if "targets: reusing" not in resumed or "resuming from" not in resumed:
         failures.append("resume did not reuse the targets and the checkpoint:\n" + resumed)
 
-    # ---- the audit file against a brute-force search
+    # ---- the audit file: its rows, then (fit_failures) its neighbours, predictions and the decoder's
+    # normalisation against computations written here
     h, d, meta = read_safetensors(os.path.join(full, "targets.safetensors"))
-    (n_id, dim), idf = tensor(h, d, "id_features")
-    _, id_pred = tensor(h, d, "id_pred")
+    (n_id, _), _ = tensor(h, d, "id_features")
     _, id_rows = tensor(h, d, "id_rows")
-    (n_oe, _), oef = tensor(h, d, "oe_features")
-    _, oe_pred = tensor(h, d, "oe_pred")
-    _, nn = tensor(h, d, "oe_nn_index")
+    (n_oe, _), _ = tensor(h, d, "oe_features")
     names = json.loads(meta["oe_images"])
     if (n_id, n_oe) != (300, 60) or len(names) != 60:
         failures.append("targets hold %d ID and %d OE rows (%d names), expected 300 and 60" % (n_id, n_oe, len(names)))
@@ -65,17 +132,38 @@ def main():
         failures.append("id_rows are not increasing")
     if any(int(n.split("/")[-1]) < 1000 or not n.startswith("tinyimagenet:val/") for n in names):
         failures.append("an OE image is one of eval's validation images (first 1000 of tinyimagenet:val)")
-    for i in range(n_oe):
-        best, best_d = None, None
-        for j in range(n_id):
-            if id_pred[j] != oe_pred[i]:
-                continue
-            dist = sum((oef[i * dim + k] - idf[j * dim + k]) ** 2 for k in range(dim))
-            if best_d is None or dist < best_d:
-                best, best_d = j, dist
-        if best is None or id_rows[best] != nn[i]:
-            failures.append("OE row %d: neighbour %s, brute force says %s" % (i, nn[i], best and id_rows[best]))
-            break
+
+    fit_errors, _ = fit_failures(full, weights)
+    failures += fit_errors
+
+    # ---- a classifier whose last layer's rows are rotated by one class (class c gets the weights and
+    # bias of class c - 1): it predicts (label + 1) mod 10 wherever the shipped one is right, so its
+    # predicted classes and the true labels differ on nearly every ID row. (The shipped classifier is
+    # right on all 300 ID rows of the fit above, where labels written for predictions would pass.)
+    # Few ID rows and many OE rows: the OE rows' z reaches higher than the ID rows', so a feature
+    # normalisation over both, or over the OE rows, differs from the ID rows' own.
+    rotated = os.path.join(root, "rotated.safetensors")
+    entries = []
+    for name, (dtype, shape, blob) in tensors(weights).items():
+        if name in ("linear.weight", "linear.bias"):
+            row = len(blob) // shape[0]
+            blob = blob[-row:] + blob[:-row]  # row c <- row c - 1 (mod K)
+        entries.append((name, dtype, shape, blob))
+    write_safetensors(rotated, entries, metadata(weights))
+    rot = os.path.join(root, "rotated")
+    run(["heatmap", "fit", "--checkpoint", rotated, "--arch", "resnet20", "--id-limit", "20", "--oe-limit", "200",
+         "--heldout", "200", "--val-ood", "", "--width", "0.125", "--epochs", "1", "--batch", "50", "--seed", "3",
+         "--out", rot])
+    fit_errors, rt = fit_failures(rot, rotated)
+    failures += fit_errors
+    labels = cifar10_train_labels(rt["id_rows"])
+    differ = sum(1 for a, b in zip(labels, rt["id_pred"]) if a != b)
+    if differ < 0.9 * len(labels):
+        failures.append("rotated classifier: labels differ from predictions on %d of %d ID rows only"
+                        % (differ, len(labels)))
+    if not max(rt["oe_features"]) > max(rt["id_features"]):
+        failures.append("rotated fit: the OE rows' z does not reach above the ID rows' (%g <= %g): the norm check "
+                        "cannot tell the two apart" % (max(rt["oe_features"]), max(rt["id_features"])))
 
     # ---- resume is bit-exact
     ha, da, _ = read_safetensors(os.path.join(full, "last.safetensors"))
@@ -133,8 +221,7 @@ def main():
             failures.append("score's %s differs from eval's by %.2e (relative)" % (m, worst))
 
     # A classifier with one weight changed: the decoder is refused.
-    wh, wd, wmeta = read_safetensors(os.path.join(os.environ.get("OODKIT_SHARED_DIR", "../shared"),
-                                                  "weights", "resnet20_cifar10.safetensors"))
+    wh, wd, wmeta = read_safetensors(weights)
     first = sorted(wh, key=lambda k: wh[k]["data_offsets"][0])[0]
     off = wh[first]["data_offsets"][0]
     wd = wd[:off] + bytes([wd[off] ^ 1]) + wd[off + 1:]
@@ -175,8 +262,9 @@ def main():
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
         sys.exit(1)
-    print("check_heatmap: neighbours match brute force (%d OE rows), resume bit-exact in %d tensors, "
-          "eval/score/show/lighting consistent" % (n_oe, len(ha)))
+    print("check_heatmap: neighbours match brute force (%d OE rows), predicted classes argmax W z + b and the "
+          "norm the ID rows' min-max in both fits (%d of %d labels differ under the rotated classifier), resume "
+          "bit-exact in %d tensors, eval/score/show/lighting consistent" % (n_oe, differ, len(labels), len(ha)))
 
 
 if __name__ == "__main__":
