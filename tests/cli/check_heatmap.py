@@ -153,7 +153,7 @@ def main():
     rot = os.path.join(root, "rotated")
     run(["heatmap", "fit", "--checkpoint", rotated, "--arch", "resnet20", "--id-limit", "20", "--oe-limit", "200",
          "--heldout", "200", "--val-ood", "", "--width", "0.125", "--epochs", "1", "--batch", "50", "--seed", "3",
-         "--out", rot])
+         "--split-seed", "3", "--out", rot])  # rows whose predicted classes cover every class (k-NN by class)
     fit_errors, rt = fit_failures(rot, rotated)
     failures += fit_errors
     labels = cifar10_train_labels(rt["id_rows"])
@@ -219,6 +219,24 @@ def main():
         worst = max(abs(float(r[col]) - ref[i]) / max(1e-6, abs(ref[i])) for i, r in enumerate(rows))
         if worst > 1e-5:
             failures.append("score's %s differs from eval's by %.2e (relative)" % (m, worst))
+
+    # A decoder that trained on eval's validation images is refused before any work (issue 25): another
+    # held-out split (--heldout or --split-seed), or validation OOD rows past the decoder's --oe-skip
+    # (1000) in its OE set (tinyimagenet:val). Each names the options of both sides.
+    for what, extra, needles in (
+            ("another --heldout", ["--heldout", "300"], ["--heldout 300", "--heldout 200", "training images"]),
+            ("another --split-seed", ["--split-seed", "1"], ["--split-seed 1", "--split-seed 0"]),
+            ("validation OOD inside the OE", ["--val-ood-limit", "1500"], ["--val-ood-limit 1500", "--oe-skip 1000"])):
+        args = ["eval", "--heatmap", full, "--methods", "msp,heatmap", "--out", os.path.join(root, "refused")] + common
+        for i in range(0, len(extra), 2):
+            if extra[i] in args:
+                args[args.index(extra[i]) + 1] = extra[i + 1]
+            else:
+                args += extra[i:i + 2]
+        p = subprocess.run([OODKIT] + args, capture_output=True, text=True)
+        if (p.returncode != 1 or not all(n in p.stderr for n in needles) or "features " in p.stderr
+                or os.path.exists(os.path.join(root, "refused"))):
+            failures.append("eval with a decoder and %s: exit %d, stderr %r" % (what, p.returncode, p.stderr[-400:]))
 
     # A classifier with one weight changed: the decoder is refused.
     wh, wd, wmeta = read_safetensors(weights)
