@@ -433,48 +433,68 @@ std::vector<Params> expand_grid(const Axes& axes) {
 }
 
 // ---- The registry: the one place to add a detector or a fusion ------------------------------------
-// Detector entries: {name, factory, uses images, defaults, grid, feature needs}. Fusion entries
-// are made from fusion_specs() (the fusion table) below. The order is the reporting order of
-// `--methods all`.
+// Detector entries: one Registration each, by named fields. Fusion entries are made from
+// fusion_specs() (the fusion table) below. The order is the reporting order of `--methods all`.
+namespace {
+// One registration by named fields, e.g.
+//   Registration("odin", make<Odin>()).scores_images().defaults({...}).grid({...})
+// (DetectorInfo's fields not named keep their defaults: features only, no tuning, no extra columns).
+class Registration {
+ public:
+  Registration(std::string name, std::function<std::unique_ptr<Detector>()> make) {
+    info_.name = std::move(name);
+    info_.make = std::move(make);
+  }
+  Registration& scores_images() { info_.uses_images = true; return *this; }
+  Registration& defaults(Params p) { info_.defaults = std::move(p); return *this; }
+  Registration& grid(Axes a) { info_.grid = std::move(a); return *this; }
+  Registration& reads(FeatureNeeds n) { info_.needs = n; return *this; }
+  Registration& needs_decoder() { info_.needs_decoder = true; return *this; }
+  operator DetectorInfo() const { return info_; }
+
+ private:
+  DetectorInfo info_;
+};
+
+template <class D, class... Args>
+std::function<std::unique_ptr<Detector>()> make(Args... args) {
+  return [=] { return std::make_unique<D>(args...); };
+}
+}  // namespace
+
 const std::vector<DetectorInfo>& detector_registry() {
   static const std::vector<DetectorInfo> registry = [] {
     const std::vector<double> ash_p{60, 65, 70, 75, 80, 85, 90, 95};
-    const FeatureNeeds none, nap{true, false, false}, fs{false, true, false}, fs_ta{false, false, true};
-    auto make = [](auto factory) { return std::function<std::unique_ptr<Detector>()>(factory); };
+    const FeatureNeeds nap{true, false, false}, fs{false, true, false}, fs_ta{false, false, true};
     std::vector<DetectorInfo> r{
-        {"msp", make([] { return std::make_unique<Msp>(); }), false, {}, {}, none},
-        {"maxlogit", make([] { return std::make_unique<MaxLogit>(); }), false, {}, {}, none},
-        {"energy", make([] { return std::make_unique<Energy>(); }), false, {}, {}, none},
-        {"odin", make([] { return std::make_unique<Odin>(); }), true, {{"T", 1000.0}, {"eps", 0.0014}},
-         {{"T", {1.0, 10.0, 100.0, 1000.0}}, {"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}}}, none},
-        {"mahalanobis", make([] { return std::make_unique<MahalanobisDetector>(); }), false, {}, {}, none},
-        {"mahalanobis_noise", make([] { return std::make_unique<MahalanobisNoise>(); }), true, {},
-         {{"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01}}}, none},
-        {"react", make([] { return std::make_unique<ReActDetector>(); }), false, {{"p", 90.0}},
-         {{"p", {80, 85, 90, 95, 99}}}, none},
-        {"ash_p", make([] { return std::make_unique<AshDetector>(AshMode::Prune, "ash_p"); }), false, {{"p", 90.0}},
-         {{"p", ash_p}}, none},
-        {"ash_b", make([] { return std::make_unique<AshDetector>(AshMode::Binarize, "ash_b"); }), false,
-         {{"p", 90.0}}, {{"p", ash_p}}, none},
-        {"ash_s", make([] { return std::make_unique<AshDetector>(AshMode::Scale, "ash_s"); }), false, {{"p", 90.0}},
-         {{"p", ash_p}}, none},
-        {"dice", make([] { return std::make_unique<DiceDetector>(); }), false, {{"p", 0.9}},
-         {{"p", {0.1, 0.3, 0.5, 0.7, 0.9}}}, none},
-        {"knn", make([] { return std::make_unique<KnnDetector>(); }), false, {{"k", 50.0}},
-         {{"k", {1, 10, 20, 50, 100, 200}}}, none},
-        {"gradnorm", make([] { return std::make_unique<GradNorm>(); }), false, {}, {}, none},
-        {"vim", make([] { return std::make_unique<VimDetector>(); }), false, {}, {}, none},
-        {"nap", make([] { return std::make_unique<Nap>(true); }), false, {}, {}, nap},
-        {"nap_mean", make([] { return std::make_unique<Nap>(false); }), false, {}, {}, nap},
-        {"fs", make([] { return std::make_unique<Fs>(); }), false, {}, {}, fs},
-        {"fs_ta", make([] { return std::make_unique<FsTa>(); }), false, {}, {{"ta_k", {}}}, fs_ta},
+        Registration("msp", make<Msp>()),
+        Registration("maxlogit", make<MaxLogit>()),
+        Registration("energy", make<Energy>()),
+        Registration("odin", make<Odin>())
+            .scores_images()
+            .defaults({{"T", 1000.0}, {"eps", 0.0014}})
+            .grid({{"T", {1.0, 10.0, 100.0, 1000.0}}, {"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}}}),
+        Registration("mahalanobis", make<MahalanobisDetector>()),
+        Registration("mahalanobis_noise", make<MahalanobisNoise>())
+            .scores_images()
+            .grid({{"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01}}}),
+        Registration("react", make<ReActDetector>()).defaults({{"p", 90.0}}).grid({{"p", {80, 85, 90, 95, 99}}}),
+        Registration("ash_p", make<AshDetector>(AshMode::Prune, "ash_p")).defaults({{"p", 90.0}}).grid({{"p", ash_p}}),
+        Registration("ash_b", make<AshDetector>(AshMode::Binarize, "ash_b")).defaults({{"p", 90.0}}).grid({{"p", ash_p}}),
+        Registration("ash_s", make<AshDetector>(AshMode::Scale, "ash_s")).defaults({{"p", 90.0}}).grid({{"p", ash_p}}),
+        Registration("dice", make<DiceDetector>()).defaults({{"p", 0.9}}).grid({{"p", {0.1, 0.3, 0.5, 0.7, 0.9}}}),
+        Registration("knn", make<KnnDetector>()).defaults({{"k", 50.0}}).grid({{"k", {1, 10, 20, 50, 100, 200}}}),
+        Registration("gradnorm", make<GradNorm>()),
+        Registration("vim", make<VimDetector>()),
+        Registration("nap", make<Nap>(true)).reads(nap),
+        Registration("nap_mean", make<Nap>(false)).reads(nap),
+        Registration("fs", make<Fs>()).reads(fs),
+        Registration("fs_ta", make<FsTa>()).grid({{"ta_k", {}}}).reads(fs_ta),
+        Registration("heatmap", make<HeatmapDetector>()).needs_decoder(),
     };
-    DetectorInfo heatmap{"heatmap", make([] { return std::make_unique<HeatmapDetector>(); }), false, {}, {}, none};
-    heatmap.needs_decoder = true;
-    r.push_back(heatmap);
+    // Fusions, from the fusion table (ood/fusion.h): they read, need and score what their components do.
     for (const FusionSpec& spec : fusion_specs(/*with_heatmap=*/true)) {
-      DetectorInfo f{spec.name, make([spec] { return std::make_unique<Fusion>(spec); }), false, {},
-                     {{spec.key(), spec.grid}}, none};
+      DetectorInfo f = Registration(spec.name, make<Fusion>(spec)).grid({{spec.key(), spec.grid}});
       f.components = {spec.a, spec.b};
       for (const DetectorInfo& c : r)
         if (c.name == spec.a || c.name == spec.b) {

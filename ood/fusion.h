@@ -11,9 +11,32 @@
 #include <string>
 #include <vector>
 
-#include "ood/detectors.h"
+#include "ood/detector.h"
+#include "ood/scores.h"
 
 namespace oodkit::ood {
+
+// Fusions combine two methods' scores: NAP-E/A/R = geometric mean of (energy | ash_s | react)
+// and nap with weight w; FS+TA + lambda * S_cls for cls in msp, odin, energy, gradnorm, react, ash_s;
+// heatmap_<x> = (1 - w) std(S_heatmap) + w std(S_x) for x in nap, fs_ta, msp, energy, where std()
+// standardises a score by the mean and standard deviation of its held-out ID (validation) scores.
+enum class FusionKind { Geometric, Linear, Standardized };
+struct FusionSpec {
+  std::string name;         // e.g. "nap_e", "fsta_energy", "heatmap_nap"
+  std::string a, b;         // component methods: (s_cls, s_nap), (s_fs, s_cls) or (s_heatmap, s_x)
+  FusionKind kind = FusionKind::Linear;  // s_a^w s_b^(1-w) | s_a + lambda s_b | standardised, above
+  std::vector<double> grid; // values of w or lambda
+  const char* key() const { return kind == FusionKind::Linear ? "lambda" : "w"; }
+};
+// The fusion table (the registry's fusion entries are made from it): those of detector_names()
+// members, then (with_heatmap) those with the heatmap detector.
+std::vector<FusionSpec> fusion_specs(bool with_heatmap = false);
+// a_scale / b_scale are used only by Standardized fusions.
+Tensor fuse(const FusionSpec& spec, const Tensor& a, const Tensor& b, double value, ScoreScale a_scale = {},
+            ScoreScale b_scale = {});
+// Mean and (population) standard deviation of scores (finite; std 0 becomes 1: a constant score).
+ScoreScale score_scale(const std::vector<double>& scores);
+
 
 class Fusion : public Detector {
  public:

@@ -14,7 +14,7 @@
 
 #include "framework/nn/module.h"
 #include "models/decoder.h"
-#include "ood/detectors.h"
+#include "ood/detector.h"
 
 namespace oodkit::ood {
 

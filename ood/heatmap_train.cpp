@@ -83,6 +83,15 @@ DecoderTrainer::DecoderTrainer(HeatmapModel& model, const DecoderTrainSet& data,
   adam_ = std::make_unique<optim::Adam>(model.decoder().parameters(), a);
 }
 
+std::string loss_weight_name(LossWeight w) { return w == LossWeight::Heatmap ? "heatmap" : "target"; }
+
+LossWeight parse_loss_weight(const std::string& name) {
+  if (name == "target") return LossWeight::Target;
+  if (name == "heatmap") return LossWeight::Heatmap;
+  OODKIT_FAIL("--loss-weight must be target (1 + s|y|, the official code) or heatmap (1 + s|y - x|, the paper's "
+              "text), got '", name, "'");
+}
+
 int64_t DecoderTrainer::steps_per_epoch() const { return (n_id_ + n_oe_ + options_.batch - 1) / options_.batch; }
 
 DecoderTrainer::Batch DecoderTrainer::make_batch(const std::vector<int64_t>& ids) const {
@@ -98,6 +107,7 @@ DecoderTrainer::Batch DecoderTrainer::make_batch(const std::vector<int64_t>& ids
   const uint8_t* idx = data_.id_images.data<uint8_t>();
   const uint8_t* oex = n_oe_ ? data_.oe_images.data<uint8_t>() : nullptr;
   const float ws = float(options_.weight_scale);
+  const bool by_heatmap = options_.loss_weight == LossWeight::Heatmap;
   Batch out;
   for (int64_t i = 0; i < b; ++i) {
     const int64_t id = ids[size_t(i)];
@@ -113,7 +123,7 @@ DecoderTrainer::Batch DecoderTrainer::make_batch(const std::vector<int64_t>& ids
     for (int64_t e = 0; e < per; ++e) {
       const float xv = float(x[e]) / 127.5f - 1.f, yv = float(y[e]) / 127.5f - 1.f;
       tg[e] = yv - xv;
-      w[e] = 1.f + ws * std::fabs(yv);
+      w[e] = 1.f + ws * std::fabs(by_heatmap ? yv - xv : yv);
     }
     out.n_oe += oe;
   }

@@ -6,7 +6,9 @@
 //   ID image x:          y = x,   the decoder should output h = 0
 //   OE image x_o:        y = x_n  (its nearest ID image), target h* = x_n - x_o
 //   loss = (1/B) sum_b sum_{c,h,w} (1 + s |y|) (x + h - y)^2,  s = weight_scale (5)
-// which is ops::weighted_mse(h, y - x, 1 + s |y|).
+// which is ops::weighted_mse(h, y - x, 1 + s |y|): the official code's weight (LossWeight::Target).
+// The paper's text weights by the defined heatmap instead, 1 + s |y - x| (LossWeight::Heatmap: ID
+// pixels get weight 1).
 //
 // Epoch e visits every sample once in the order permutation(N_id + N_oe, counter_hash(seed, e)),
 // in batches of `batch` (the last one smaller); OE:ID is thus N_oe:N_id on average in each
@@ -30,10 +32,17 @@ struct DecoderTrainSet {
   HeatmapTargets targets;  // features, predictions, oe_nn_index (into targets.id_rows)
 };
 
+// What the loss weight 1 + s |.| reads: the target image y (the official code) or the defined
+// heatmap y - x (the paper's text).
+enum class LossWeight { Target, Heatmap };
+std::string loss_weight_name(LossWeight w);         // "target" | "heatmap"
+LossWeight parse_loss_weight(const std::string& name);  // error naming the valid names otherwise
+
 struct DecoderTrainOptions {
   int64_t batch = 200;
   double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
-  double weight_scale = 5.0;  // s in the loss weight 1 + s |y|
+  double weight_scale = 5.0;  // s in the loss weight 1 + s |y| (or 1 + s |y - x|)
+  LossWeight loss_weight = LossWeight::Target;
   uint64_t seed = 0;
   Device device = Device::cpu();
 };

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ood/detectors.h"
+#include "ood/detector.h"
 
 namespace oodkit::ood {
 

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "ood/detectors.h"
+#include "ood/detector.h"
+#include "ood/registry.h"
 #include "ood/method_scores.h"
 #include "ood/metrics.h"
 

@@ -39,6 +39,28 @@ data::Dataset load_for(const char* option, const std::string& spec, const std::f
   }
 }
 
+bool same_images(const std::string& a, const std::string& b) {
+  const auto parse = [](const std::string& spec) {
+    const size_t c = spec.find(':');
+    if (spec.rfind("folder:", 0) == 0 || c == std::string::npos) return std::make_pair(spec, std::string());
+    return std::make_pair(spec.substr(0, c), spec.substr(c + 1));
+  };
+  auto [na, sa] = parse(a);
+  auto [nb, sb] = parse(b);
+  if (na != nb) return false;
+  if (na == "isun") return true;
+  for (const char* with_default : {"cifar10", "cifar100", "mnist", "fashion-mnist", "tinyimagenet"})
+    if (na == with_default) {
+      if (sa.empty()) sa = "test";
+      if (sb.empty()) sb = "test";
+    }
+  if (na.rfind("synthetic", 0) == 0) {
+    if (sa.empty()) sa = "test";
+    if (sb.empty()) sb = "test";
+  }
+  return sa == sb || sa.empty() || sb.empty();
+}
+
 void check_heldout(int64_t heldout, int64_t n, const std::string& set, const char* option) {
   OODKIT_CHECK(heldout > 0, option, " ", heldout, " leaves no held-out ID images for validation");
   OODKIT_CHECK(heldout < n, option, " ", heldout, " is not smaller than the ", n, " training images of '", set,

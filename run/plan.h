@@ -21,6 +21,12 @@ void check_output_dir(const std::string& dir, const char* option);
 // "<option> '<spec>': " so that the user sees which option named the set.
 data::Dataset load_for(const char* option, const std::string& spec, const std::function<data::Dataset()>& load);
 
+// Whether two set specs (<name>[:<split>], as the commands read them) can name the same images:
+// the same dataset and the same split once the default is filled in ("test" for the CIFAR, IDX,
+// Tiny ImageNet and synthetic sets), or a dataset read whole: isun ignores the split, and an image
+// folder without a split (svhn, lsun, ..., folder:<path>) may include its split sub-folders.
+bool same_images(const std::string& a, const std::string& b);
+
 // That `heldout` of `n` training images can be held out and leave some to fit on.
 void check_heldout(int64_t heldout, int64_t n, const std::string& set, const char* option);
 

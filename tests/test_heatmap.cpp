@@ -421,11 +421,13 @@ TEST_P(HeatmapTest, BatchTargetAndWeightFollowTheDefinitionWithHeldOutGaps) {
   std::vector<int64_t> ids;
   for (int64_t i = s.n_id + s.n_oe; i-- > 0;) ids.push_back(i);
   const int64_t b = int64_t(ids.size());
-  for (double scale : {5.0, 0.5}) {
-    SCOPED_TRACE("weight_scale " + std::to_string(scale));
+  for (const auto& [scale, by] : {std::pair{5.0, ood::LossWeight::Target}, std::pair{0.5, ood::LossWeight::Target},
+                                  std::pair{5.0, ood::LossWeight::Heatmap}}) {
+    SCOPED_TRACE("weight_scale " + std::to_string(scale) + ", loss weight " + ood::loss_weight_name(by));
     ood::HeatmapModel model(info);
     ood::DecoderTrainOptions o;
     o.weight_scale = scale;
+    o.loss_weight = by;
     o.device = device();
     ood::DecoderTrainer trainer(model, s.set, o);
     const ood::DecoderTrainer::Batch batch = trainer.make_batch(ids);
@@ -435,7 +437,9 @@ TEST_P(HeatmapTest, BatchTargetAndWeightFollowTheDefinitionWithHeldOutGaps) {
       const SampleImages im = sample_images(s, id);
       for (size_t e = 0; e < im.x.size(); ++e) {
         target.push_back(im.y[e] - im.x[e]);
-        weight.push_back(1.0 + scale * std::fabs(im.y[e]));
+        // The official code weighs by the target image y; the paper's text by the heatmap y - x.
+        const double what = by == ood::LossWeight::Target ? im.y[e] : im.y[e] - im.x[e];
+        weight.push_back(1.0 + scale * std::fabs(what));
       }
       const bool oe = id >= s.n_id;
       const int64_t row = oe ? id - s.n_id : id;

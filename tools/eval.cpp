@@ -34,6 +34,7 @@
 #include "tools/command.h"
 #include "tools/common.h"
 #include "tools/report.h"
+#include "run/eval_report.h"
 #include "run/extract.h"
 #include "run/plan.h"
 #include "run/provenance.h"
@@ -51,47 +52,7 @@ const char* chance_level(double accuracy, int64_t k) {
   return k > 1 && accuracy < 1.5 / double(k) ? "at chance level" : nullptr;
 }
 
-std::string pct(double v) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(2) << 100 * v;
-  return os.str();
-}
 
-nlohmann::ordered_json metrics_json(const ood::OodMetrics& m) {
-  return {{"auroc", 100 * m.auroc},
-          {"aupr_in", 100 * m.aupr_in},
-          {"aupr_out", 100 * m.aupr_out},
-          {"fpr95_tpr", 100 * m.fpr_at_95_tpr},
-          {"fpr95_tpr_openood", 100 * m.fpr_at_95_tpr_openood},
-          {"n_id", m.n_id},
-          {"n_ood", m.n_ood}};
-}
-
-// Whether two set specs (<name>[:<split>], as load_named reads them) can name the same images: the
-// same dataset and the same split once the default is filled in ("test" for the CIFAR, IDX,
-// Tiny ImageNet and synthetic sets), or a dataset read whole: isun ignores the split, and an image
-// folder without a split (svhn, lsun, ..., folder:<path>) includes its split sub-folders.
-bool same_images(const std::string& a, const std::string& b) {
-  const auto parse = [](const std::string& spec) {
-    const size_t c = spec.find(':');
-    if (spec.rfind("folder:", 0) == 0 || c == std::string::npos) return std::make_pair(spec, std::string());
-    return std::make_pair(spec.substr(0, c), spec.substr(c + 1));
-  };
-  auto [na, sa] = parse(a);
-  auto [nb, sb] = parse(b);
-  if (na != nb) return false;
-  if (na == "isun") return true;
-  for (const char* with_default : {"cifar10", "cifar100", "mnist", "fashion-mnist", "tinyimagenet"})
-    if (na == with_default) {
-      if (sa.empty()) sa = "test";
-      if (sb.empty()) sb = "test";
-    }
-  if (na.rfind("synthetic", 0) == 0) {
-    if (sa.empty()) sa = "test";
-    if (sb.empty()) sb = "test";
-  }
-  return sa == sb || sa.empty() || sb.empty();
-}
 
 // The first `limit` entries of rows (all when limit < 0).
 std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
@@ -124,7 +85,7 @@ void check_decoder_disjoint(const ood::HeatmapModelInfo& hi, const std::string& 
   if (!fit.is_object() || !fit.contains("--oe") || !fit.contains("--oe-skip")) return;
   const std::string oe = fit["--oe"].get<std::string>();
   const int64_t skip = fit["--oe-skip"].get<int64_t>();
-  if (!same_images(o.val_ood, oe)) return;
+  if (!run::same_images(o.val_ood, oe)) return;
   OODKIT_CHECK(o.val_ood_limit >= 0 && o.val_ood_limit <= skip, "eval: --val-ood '", o.val_ood, "' with --val-ood-limit ",
                o.val_ood_limit, " validates on ", o.val_ood_limit < 0 ? "every image" : "its first " +
                std::to_string(o.val_ood_limit) + " images", ", but the heatmap decoder '", path,
@@ -153,7 +114,7 @@ int run_eval(const EvalOptions& o) {
   // Hyper-parameters are chosen on --val-ood: a validation set that is also a test set would let
   // test images choose them (checked before anything is loaded).
   for (const std::string& spec : split_list(o.ood))
-    OODKIT_CHECK(!same_images(o.val_ood, spec), "eval: the OOD validation set --val-ood '", o.val_ood,
+    OODKIT_CHECK(!run::same_images(o.val_ood, spec), "eval: the OOD validation set --val-ood '", o.val_ood,
                  "' is also an OOD test set (--ood entry '", spec,
                  "'): hyper-parameters would be chosen on test images; validate on another set or split "
                  "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
@@ -298,8 +259,8 @@ int run_eval(const EvalOptions& o) {
     warnings.push_back(w);
   };
   if (const char* w = chance_level(accuracy, lc.num_classes))
-    warn("the classifier's ID test accuracy " + pct(accuracy) + "% is " + w + " (chance: " +
-         pct(1.0 / double(lc.num_classes)) + "% for " + std::to_string(lc.num_classes) +
+    warn("the classifier's ID test accuracy " + run::pct(accuracy) + "% is " + w + " (chance: " +
+         run::pct(1.0 / double(lc.num_classes)) + "% for " + std::to_string(lc.num_classes) +
          " classes): its OOD scores say little about the detectors; check --checkpoint, --arch and the "
          "normalisation");
 
@@ -340,62 +301,30 @@ int run_eval(const EvalOptions& o) {
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
   for (const ood::MethodResult& r : results)
     if (r.val_auroc < 0.5)
-      warn(r.name + ": validation AUROC " + pct(r.val_auroc) + " is below 50 (" + o.id + " held-out vs " + o.val_ood +
+      warn(r.name + ": validation AUROC " + run::pct(r.val_auroc) + " is below 50 (" + o.id + " held-out vs " + o.val_ood +
            "): the score ranks OOD above ID there, so its test results are likely inverted as well");
 
-  // ---- reports: Markdown (stdout and file), JSON, CSV
-  // Test sets drawn from the validation (or the decoder's OE) distribution are "seen": the
-  // report also averages without them.
-  const auto dataset_of = [](const std::string& spec) { return spec.substr(0, spec.find(':')); };
-  std::vector<std::string> seen_names{dataset_of(o.val_ood)};
-  if (heatmap) seen_names.push_back(dataset_of(heatmap->info().oe));
-  std::vector<size_t> unseen;
-  std::string seen_list;
-  for (size_t si = 0; si < in.test_ood.size(); ++si) {
-    const std::string d = dataset_of(in.test_ood[si].name);
-    if (std::find(seen_names.begin(), seen_names.end(), d) == seen_names.end()) unseen.push_back(si);
-    else seen_list += (seen_list.empty() ? "" : ", ") + in.test_ood[si].name;
-  }
-  const bool split_average = !seen_list.empty() && !unseen.empty();
-  const auto unseen_average = [&](const ood::MethodResult& r) {
-    std::vector<ood::OodMetrics> m;
-    for (size_t si : unseen) m.push_back(r.per_set[si]);
-    return ood::mean_metrics(m);
-  };
-  std::ostringstream md;
-  md << "# oodkit eval\n\n" << lc.arch << " on " << o.id << " (" << checkpoint << "), ID test accuracy "
-     << pct(accuracy) << "%, " << labels.size() << " ID test images. Hyper-parameters chosen on " << o.id
-     << " held-out vs " << o.val_ood
-     << (o.val_ood == "pseudo" ? " (pseudo-OOD: the held-out images jigsawed, blurred or inverted)" : "")
-     << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
-     << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
-  for (const std::string& w : warnings) md << "\n**Warning:** " << w << ".\n";
-  if (split_average)
-    md << "\n" << seen_list << " shares its distribution with the validation set" << (heatmap ? " or the heatmap decoder's OE set" : "")
-       << " (a seen distribution): the last table averages without it.\n";
-  std::vector<std::string> set_names;
-  for (const ood::ScoredSet& s : in.test_ood) set_names.push_back(s.name);
-  set_names.push_back("average");
-  const std::string unseen_name = "average without " + seen_list;
-  if (split_average) set_names.push_back(unseen_name);
-  for (size_t si = 0; si < set_names.size(); ++si) {
-    md << "\n## " << set_names[si] << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
-       << "|---|---|---|---|---|---|---|\n";
-    for (const ood::MethodResult& r : results) {
-      const ood::OodMetrics m = si < in.test_ood.size() ? r.per_set[si]
-                                : si == in.test_ood.size() ? r.average
-                                                           : unseen_average(r);
-      md << "| " << r.name << " | " << ood::params_str(r.chosen) << " | " << pct(m.auroc) << " | " << pct(m.aupr_in)
-         << " | " << pct(m.aupr_out) << " | " << pct(m.fpr_at_95_tpr) << " | " << pct(m.fpr_at_95_tpr_openood) << " |\n";
-    }
-  }
-  std::printf("%s", md.str().c_str());
+  // ---- reports: Markdown (stdout and file), JSON, CSV, scores (run/eval_report.h)
+  run::EvalSummary summary;
+  summary.arch = lc.arch;
+  summary.id = o.id;
+  summary.checkpoint = checkpoint;
+  summary.val_ood = o.val_ood;
+  summary.accuracy = accuracy;
+  summary.n_id_test = int64_t(labels.size());
+  if (heatmap) summary.decoder_oe = heatmap->info().oe;
+  for (const ood::ScoredSet& so : in.test_ood) summary.test_sets.push_back(so.name);
+  summary.warnings = warnings;
+  summary.results = results;
+  const std::string md = run::eval_markdown(summary);
+  std::printf("%s", md.c_str());
 
   if (!o.out_dir.empty()) {
-    nlohmann::ordered_json j;
+    nlohmann::ordered_json& j = summary.json_header;
     j["provenance"] = run::provenance();
     j["classifier_fingerprint"] = ood::module_fingerprint(model);
     j["seed"] = o.seed;
+    j["split_seed"] = o.split_seed;
     j["data"] = {{"fit", {{"set", o.id + ":train"}, {"count", fit_rows.size()}}},
                  {"heldout", {{"set", o.id + ":train"}, {"count", split.val.size()}}},
                  {"validation_ood", {{"set", o.val_ood}, {"count", in.val_ood.features.size()}}},
@@ -414,44 +343,14 @@ int run_eval(const EvalOptions& o) {
     j["tuning"] = o.tuning;
     j["ta_thresholds"] = fo.ta_thresholds;
     j["fit_images"] = fit_rows.size();
-    if (split_average) j["seen_sets"] = seen_list;
-    if (heatmap) j["heatmap"] = {{"decoder", heatmap_decoder_path(o.heatmap)}, {"epochs", heatmap->info().epoch},
-                                 {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
-    std::ostringstream csv;
-    csv << "method,setting,ood_set,auroc,aupr_in,aupr_out,fpr95_tpr,fpr95_tpr_openood\n";
-    for (const ood::MethodResult& r : results) {
-      nlohmann::ordered_json mj;
-      mj["chosen"] = r.chosen;
-      mj["validation_auroc"] = 100 * r.val_auroc;
-      for (size_t si = 0; si < in.test_ood.size(); ++si) mj["sets"][in.test_ood[si].name] = metrics_json(r.per_set[si]);
-      mj["average"] = metrics_json(r.average);
-      if (split_average) mj["average_unseen"] = metrics_json(unseen_average(r));
-      j["methods"][r.name] = mj;
-      for (size_t si = 0; si < set_names.size(); ++si) {
-        const ood::OodMetrics m = si < in.test_ood.size() ? r.per_set[si]
-                                  : si == in.test_ood.size() ? r.average
-                                                             : unseen_average(r);
-        csv << r.name << ",\"" << ood::params_str(r.chosen) << "\"," << set_names[si] << "," << 100 * m.auroc << ","
-            << 100 * m.aupr_in << "," << 100 * m.aupr_out << "," << 100 * m.fpr_at_95_tpr << ","
-            << 100 * m.fpr_at_95_tpr_openood << "\n";
-      }
-    }
-    {
-      // One safetensors file: <method>/<set> -> float64 [N] scores (the report's plots read it).
-      NamedTensors scores;
-      for (const ood::MethodResult& r : results) {
-        scores.emplace_back(r.name + "/" + o.id,
-                            Tensor::from_vector(r.id_scores, {int64_t(r.id_scores.size())}));
-        for (size_t si = 0; si < in.test_ood.size(); ++si)
-          scores.emplace_back(r.name + "/" + in.test_ood[si].name,
-                              Tensor::from_vector(r.ood_scores[si], {int64_t(r.ood_scores[si].size())}));
-      }
-      save_safetensors(o.out_dir + "/scores.safetensors", scores);
-    }
-    write_text_file(o.out_dir + "/results.json", j.dump(2) + "\n");
-    write_text_file(o.out_dir + "/results.csv", csv.str());
+    if (heatmap)
+      summary.heatmap = {{"decoder", heatmap_decoder_path(o.heatmap)}, {"epochs", heatmap->info().epoch},
+                         {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
+    save_safetensors(o.out_dir + "/scores.safetensors", run::eval_scores(summary));
+    write_text_file(o.out_dir + "/results.json", run::eval_json(summary).dump(2) + "\n");
+    write_text_file(o.out_dir + "/results.csv", run::eval_csv(summary));
     const bool html = write_html_report(o.out_dir, "oodkit eval: " + lc.arch + " on " + o.id);
-    write_text_file(o.out_dir + "/results.md", md.str());  // last: marks the run finished
+    write_text_file(o.out_dir + "/results.md", md);  // last: marks the run finished
     std::printf("\nwrote %s/results.{json,csv,md}, scores.safetensors%s\n", o.out_dir.c_str(),
                 html ? ", report.html and plots/" : "");
   }

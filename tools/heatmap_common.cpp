@@ -57,6 +57,10 @@ void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command
   c->add_option("--batch", f.batch)->capture_default_str()->check(positive_count());
   c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
   c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(positive_number());
+  c->add_option("--loss-weight", f.loss_weight,
+                "what the loss weight 1 + 5|.| reads: target (the target image y, as the official code) or heatmap "
+                "(the defined heatmap y - x, as the paper's text: ID pixels weigh 1)")
+      ->capture_default_str();
   c->add_option("--max-minutes", f.max_minutes, "stop after the first epoch ending past this much training time")
       ->capture_default_str();
   c->add_option("--seed", f.seed, "ID/OE draws, decoder initialisation, batch order")->capture_default_str();

@@ -34,9 +34,11 @@
 #include "ood/metrics.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
+#include "run/extract.h"
+#include "run/plan.h"
+#include "run/progress.h"
 #include "tools/heatmap.h"
 #include "tools/heatmap_common.h"
-#include "run/progress.h"
 #include "tools/train.h"
 
 namespace oodkit::tools {
@@ -98,7 +100,7 @@ nlohmann::json trajectory_options(const HeatmapFitOptions& o, const std::vector<
           {"--oe-limit", o.oe_limit}, {"--id-limit", o.id_limit}, {"--heldout", o.heldout},
           {"--val-ood", o.val_ood}, {"--val-ood-limit", o.val_ood_limit},
           {"--resize", data::image_fit_name(image_fit())},
-          {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width},
+          {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width}, {"--loss-weight", o.loss_weight},
           {"--seed", o.seed},     {"--split-seed", o.split_seed}, {"--skip-unreadable", skipped}};
 }
 
@@ -108,6 +110,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   OODKIT_CHECK(o.epochs > 0 && o.batch > 0, "heatmap fit: --epochs and --batch must be positive");
   OODKIT_CHECK(o.width > 0, "heatmap fit: --width must be positive");
   OODKIT_CHECK(o.oe_skip >= 0, "heatmap fit: --oe-skip must be >= 0");
+  const ood::LossWeight loss_weight = ood::parse_loss_weight(o.loss_weight);
   set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   ClassifierSetup cs = setup_classifier(o.checkpoint, o.arch, o.id, o.device);
   models::Classifier& model = *cs.lc.model;
@@ -138,6 +141,12 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
               oe_rows.size(), oe_desc.c_str(), o.device.str().c_str());
   std::fflush(stdout);
   const bool validate = o.heldout > 0 && !o.val_ood.empty() && o.val_ood_limit != 0;
+  // The per-epoch validation must not score OE training images (its first --val-ood-limit rows
+  // against the OE rows from --oe-skip on, when both name the same images).
+  OODKIT_CHECK(!validate || !run::same_images(o.val_ood, o.oe) || (o.val_ood_limit > 0 && o.val_ood_limit <= o.oe_skip),
+               "heatmap fit: --val-ood '", o.val_ood, "' with --val-ood-limit ", o.val_ood_limit,
+               " would validate on OE training images (--oe '", o.oe, "' from row --oe-skip ", o.oe_skip,
+               " on): give --val-ood-limit ", o.oe_skip, " or less, a larger --oe-skip, or another --val-ood");
   const data::Dataset val_ood_set = validate ? load_named(o.val_ood, cs.image_size, o.val_ood_limit) : data::Dataset{};
   note_skipped("heatmap fit", val_ood_set, o.val_ood);
   std::vector<std::string> skipped;
@@ -245,6 +254,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   topt.lr = o.lr;
   topt.seed = o.seed;
   topt.device = o.device;
+  topt.loss_weight = loss_weight;
 
   nlohmann::json log = nlohmann::json::array();
   int start_epoch = 0;

@@ -66,6 +66,10 @@ def refusals(oodkit):
         expect_refusal(oodkit, "--out in a read-only folder", ["eval", "--methods", "msp", "--out",
                                                                os.path.join(ro, "x", "y")], "--out",
                        os.path.join(ro, "x"))
+    expect_refusal(oodkit, "heatmap fit validating on its own OE images",
+                   ["heatmap", "fit", "--val-ood-limit", "1500", "--out", out], "--val-ood-limit", out)
+    expect_refusal(oodkit, "heatmap fit with an unknown loss weight", ["heatmap", "fit", "--loss-weight", "x", "--out",
+                                                                       out], "--loss-weight", out)
     expect_refusal(oodkit, "score --data not installed", ["score", "--detectors", os.path.join(TMP, "none"),
                                                           "--data", "svhn"], "--detectors", out)
     # An option given twice: oodkit's one line, not CLI11's "At Most 1 required but received 2".
