@@ -23,9 +23,20 @@ namespace {
 
 // ---------------------------------------------------------------- separable resampling
 // For each output index o: taps [off[o], off[o+1]) of (source index, weight).
+// PilBilinear filters also carry the weights in Pillow's fixed point (`fixed`, one per tap; the
+// others leave it empty) and the axis's whole resize in -> out (Pillow's pass order depends on
+// both axes' sizes, and a filter sliced for a crop has fewer outputs than `out`).
 struct AxisFilter {
   std::vector<int64_t> off, idx;
   std::vector<float> w;
+  std::vector<int32_t> fixed;
+  int64_t in = 0, out = 0;
+};
+
+// Scratch space of one worker: the plane after the first pass.
+struct PlaneScratch {
+  std::vector<float> f;     // Area / Bilinear: float, rounded once at the end
+  std::vector<uint8_t> u8;  // PilBilinear: rounded to uint8 after the first pass, as Pillow
 };
 
 AxisFilter area_filter(int64_t in, int64_t out) {
@@ -69,14 +80,133 @@ AxisFilter bilinear_filter(int64_t in, int64_t out) {
   return f;
 }
 
+// ---- Pillow's BILINEAR resample (ResizeMode::PilBilinear).
+// Written after Pillow's src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc,
+// ImagingResampleHorizontal_8bpc / ImagingResampleVertical_8bpc, ImagingResampleInner; checked
+// against Pillow 13.0.0, tests/data/pil_resize_reference.py), for Image.resize without a box or
+// reducing_gap (so also torchvision's Resize on PIL images). Per axis, with scale = in / out:
+//  - the triangle filter of support 1 is widened by max(scale, 1) (antialiasing when shrinking);
+//  - output o is centred at (o + 0.5) * scale; its taps are the source pixels
+//    [trunc(centre - support + 0.5), trunc(centre + support + 0.5)) clipped to [0, in), tap j
+//    weighted triangle((j - centre + 0.5) / max(scale, 1)), the weights divided by their sum, all
+//    in double, in that order of operations;
+//  - each weight becomes round-half-away(w * 2^22) (PRECISION_BITS = 32 - 8 - 2);
+//  - a pass sums pixel * weight in integers from 2^21 (the rounding half), shifts right by 22 and
+//    clamps to [0, 255] (clip8): every pass ends in uint8.
+// The second pass works on the first one's uint8 result. Pillow 13 runs the vertical pass first
+// when the height loses more than twice as many pixels as the width (h - oh > 0 and
+// h - oh > 2 * (w - ow): pil_vertical_first), the horizontal pass first otherwise; Pillow 12 and
+// older always ran the horizontal pass first (the two agree unless the rule applies). A pass whose
+// axis keeps its size is skipped; here such an axis gets one tap of weight 2^22 per output, which
+// gives exactly the skipped pass's result ((v * 2^22 + 2^21) >> 22 = v).
+constexpr int kPilPrecisionBits = 32 - 8 - 2;
+
+double pil_triangle(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+AxisFilter pil_bilinear_filter(int64_t in, int64_t out) {
+  AxisFilter f;
+  f.in = in;
+  f.out = out;
+  f.off.push_back(0);
+  if (in == out) {  // Pillow skips this pass; an identity tap gives the same pixels
+    for (int64_t o = 0; o < out; ++o) {
+      f.idx.push_back(o);
+      f.w.push_back(1.f);
+      f.fixed.push_back(int32_t(1) << kPilPrecisionBits);
+      f.off.push_back(int64_t(f.idx.size()));
+    }
+    return f;
+  }
+  // Pillow's box is float (0, in); (in1 - in0) / out in double.
+  const double scale = double(float(in) - 0.f) / double(out);
+  const double filterscale = std::max(scale, 1.0);
+  const double support = 1.0 * filterscale;  // BILINEAR's support is 1
+  const double inv_filterscale = 1.0 / filterscale;
+  std::vector<double> k;
+  for (int64_t o = 0; o < out; ++o) {
+    const double center = (double(o) + 0.5) * scale;
+    const int64_t lo = std::max<int64_t>(0, int64_t(center - support + 0.5));  // C's (int): truncation
+    const int64_t hi = std::min<int64_t>(in, int64_t(center + support + 0.5));
+    k.clear();
+    double sum = 0.0;
+    for (int64_t j = lo; j < hi; ++j) {
+      const double wj = pil_triangle((double(j) - center + 0.5) * inv_filterscale);
+      k.push_back(wj);
+      sum += wj;
+    }
+    if (sum != 0.0)
+      for (double& wj : k) wj /= sum;
+    for (size_t t = 0; t < k.size(); ++t) {
+      const double scaled = k[t] * double(int32_t(1) << kPilPrecisionBits);
+      f.idx.push_back(lo + int64_t(t));
+      f.w.push_back(float(k[t]));
+      f.fixed.push_back(int32_t(k[t] < 0 ? -0.5 + scaled : 0.5 + scaled));  // truncation toward zero
+    }
+    f.off.push_back(int64_t(f.idx.size()));
+  }
+  return f;
+}
+
+// Pillow's clip8 on a fixed-point sum (the rounding half already added).
+inline uint8_t pil_clip8(int64_t acc) {
+  return uint8_t(std::min<int64_t>(255, std::max<int64_t>(0, acc >> kPilPrecisionBits)));
+}
+
+// Pillow 13's pass order (ImagingResampleInner): vertical first when the height loses more than
+// twice as many pixels as the width.
+bool pil_vertical_first(const AxisFilter& fy, const AxisFilter& fx) {
+  const int64_t dh = fy.in - fy.out, dw = fx.in - fx.out;
+  return dh > 0 && dh > 2 * dw;
+}
+
+// One pass over `lines` lines: out[l * out_stride + o * out_step] from the taps of `f` at
+// in[l * in_stride + j * in_step], summed in Pillow's fixed point and rounded to uint8.
+void pil_pass(const uint8_t* in, int64_t in_stride, int64_t in_step, uint8_t* out, int64_t out_stride,
+              int64_t out_step, int64_t lines, const AxisFilter& f) {
+  constexpr int64_t half = int64_t(1) << (kPilPrecisionBits - 1);
+  const int64_t outs = int64_t(f.off.size()) - 1;
+  for (int64_t l = 0; l < lines; ++l)
+    for (int64_t o = 0; o < outs; ++o) {
+      int64_t acc = half;
+      for (int64_t k = f.off[size_t(o)]; k < f.off[size_t(o) + 1]; ++k)
+        acc += int64_t(in[l * in_stride + f.idx[size_t(k)] * in_step]) * f.fixed[size_t(k)];
+      out[l * out_stride + o * out_step] = pil_clip8(acc);
+    }
+}
+
+// One channel plane src [h, w] -> dst [oh, ow] through Pillow's two passes, each ending in uint8:
+// columns (fx) then rows (fy), or rows then columns where pil_vertical_first says so.
+void pil_resample_plane(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
+                        const AxisFilter& fy, const AxisFilter& fx, std::vector<uint8_t>& tmp) {
+  if (pil_vertical_first(fy, fx)) {
+    tmp.resize(size_t(oh * w));                       // [oh, w]
+    pil_pass(src, 1, w, tmp.data(), 1, w, w, fy);     // each column: rows h -> oh
+    pil_pass(tmp.data(), w, 1, dst, ow, 1, oh, fx);   // each row: columns w -> ow
+  } else {
+    tmp.resize(size_t(h * ow));                       // [h, ow]
+    pil_pass(src, w, 1, tmp.data(), ow, 1, h, fx);    // each row: columns w -> ow
+    pil_pass(tmp.data(), 1, ow, dst, 1, ow, ow, fy);  // each column: rows h -> oh
+  }
+}
+
 AxisFilter make_filter(int64_t in, int64_t out, ResizeMode mode) {
+  if (mode == ResizeMode::PilBilinear) return pil_bilinear_filter(in, out);
   const bool area = mode == ResizeMode::Area || (mode == ResizeMode::Auto && out <= in);
   return area ? area_filter(in, out) : bilinear_filter(in, out);
 }
 
 // One channel plane: src [h, w] -> dst [oh, ow] (rows through fy, columns through fx).
+// PilBilinear filters (fixed-point weights) go through Pillow's integer passes.
 void resample_plane(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
-                    const AxisFilter& fy, const AxisFilter& fx, std::vector<float>& tmp) {
+                    const AxisFilter& fy, const AxisFilter& fx, PlaneScratch& scratch) {
+  if (!fx.fixed.empty()) {
+    pil_resample_plane(src, h, w, dst, oh, ow, fy, fx, scratch.u8);
+    return;
+  }
+  std::vector<float>& tmp = scratch.f;
   tmp.resize(size_t(h * ow));
   for (int64_t r = 0; r < h; ++r)
     for (int64_t x = 0; x < ow; ++x) {
@@ -102,7 +232,7 @@ void resample_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, u
     return;
   }
   const AxisFilter fy = make_filter(h, oh, mode), fx = make_filter(w, ow, mode);
-  std::vector<float> tmp;
+  PlaneScratch tmp;
   for (int64_t p = 0; p < planes; ++p) resample_plane(src + p * h * w, h, w, dst + p * oh * ow, oh, ow, fy, fx, tmp);
 }
 
@@ -119,11 +249,14 @@ void crop_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t w, uint8
 // The taps of outputs [first, first + count) of `f`, as a filter with `count` outputs.
 AxisFilter slice_filter(const AxisFilter& f, int64_t first, int64_t count) {
   AxisFilter s;
+  s.in = f.in;
+  s.out = f.out;
   s.off.push_back(0);
   for (int64_t o = first; o < first + count; ++o) {
     for (int64_t k = f.off[size_t(o)]; k < f.off[size_t(o) + 1]; ++k) {
       s.idx.push_back(f.idx[size_t(k)]);
       s.w.push_back(f.w[size_t(k)]);
+      if (!f.fixed.empty()) s.fixed.push_back(f.fixed[size_t(k)]);
     }
     s.off.push_back(int64_t(s.idx.size()));
   }
@@ -140,7 +273,7 @@ void resample_crop_planes(const uint8_t* src, int64_t planes, int64_t h, int64_t
   }
   const AxisFilter fy = slice_filter(make_filter(h, oh, mode), center_offset(oh, ch), ch);
   const AxisFilter fx = slice_filter(make_filter(w, ow, mode), center_offset(ow, cw), cw);
-  std::vector<float> tmp;
+  PlaneScratch tmp;
   for (int64_t p = 0; p < planes; ++p) resample_plane(src + p * h * w, h, w, dst + p * ch * cw, ch, cw, fy, fx, tmp);
 }
 
@@ -371,7 +504,7 @@ Tensor resize_images(const Tensor& images, int64_t height, int64_t width, Resize
   const AxisFilter fy = make_filter(h, height, mode), fx = make_filter(w, width, mode);
 #pragma omp parallel
   {
-    std::vector<float> tmp;
+    PlaneScratch tmp;
 #pragma omp for schedule(static)
     for (int64_t pl = 0; pl < planes; ++pl)
       resample_plane(p + pl * h * w, h, w, q + pl * height * width, height, width, fy, fx, tmp);

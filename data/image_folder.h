@@ -1,6 +1,6 @@
 // Image files and folders (decoded with stb_image: JPEG, PNG, BMP, TGA, PNM, GIF first frame)
 // into uint8 [N, 3, H, W] datasets, with deterministic file order, optional labels from class
-// sub-folders, resizing (area / bilinear) and center cropping.
+// sub-folders, resizing (area / bilinear / Pillow's bilinear) and center cropping.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,8 +37,22 @@ void write_jpeg(const std::string& path, const Tensor& image, int quality = 95);
 //   source coordinate of output x is (x + 0.5) * in / out - 0.5, clamped at 0, and the two
 //   neighbouring pixels (the last one repeated at the border) are blended.
 // Auto: per axis, Area where the axis shrinks (or keeps its size), Bilinear where it grows.
-// The result is rounded to the nearest integer (halves up) and clamped to [0, 255].
-enum class ResizeMode { Auto, Area, Bilinear };
+// The results of these three are rounded to the nearest integer (halves up) and clamped to [0, 255].
+// PilBilinear: Pillow's BILINEAR resample, bit for bit: Image.resize((w, h), Image.BILINEAR) of an
+//   "L" or "RGB" image (each channel alike), as torchvision's Resize does on PIL images
+//   (torchvision's resize(..., antialias=True) on tensors approximates it in float). A triangle
+//   filter (support 1) widened by the scale in / out when shrinking (antialiased; not widened when
+//   growing), centred at (o + 0.5) * in / out, its weights normalised to sum 1 in double and then
+//   turned into fixed point (22 fractional bits, rounded half away from zero); two passes, each
+//   summing in integers and rounding to uint8 as Pillow does (+ half, shift, clamp to [0, 255]),
+//   the second working on the first one's uint8 result: horizontal then vertical, except where the
+//   height loses more than twice as many pixels as the width (H - height > 0 and
+//   H - height > 2 * (W - width)): there vertical then horizontal, as Pillow 13 does (Pillow 12 and
+//   older always went horizontal first; the two agree everywhere else, e.g. on every square to
+//   square resize). An axis that keeps its size is left alone. Pillow's box / reducing_gap
+//   arguments are not modelled (their defaults are). See data/image_folder.cpp (after Pillow's
+//   src/libImaging/Resample.c) and tests/data/pil_resize_reference.py.
+enum class ResizeMode { Auto, Area, Bilinear, PilBilinear };
 
 // uint8 [3, H, W] or [N, 3, H, W] (any channel count) -> the same with spatial size (height, width).
 Tensor resize_images(const Tensor& images, int64_t height, int64_t width, ResizeMode mode = ResizeMode::Auto);

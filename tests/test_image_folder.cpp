@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -198,6 +199,200 @@ TEST(Resize, CenterCropRoundsLikeTorchvision) {
   EXPECT_EQ(c[0], 2 * 9 + 2);
   EXPECT_EQ(c[15], 5 * 9 + 5);
   EXPECT_THROW(data::center_crop(u8(v, {1, 9, 9}), 10, 2), Error);
+}
+
+// ---------------------------------------------------------------- Pillow's bilinear
+
+TEST(Resize, PilBilinearWidensTheTriangleWhenShrinking) {
+  // 1x4 -> 1x2, scale 2: the triangle's support grows from 1 to 2 source pixels. Output 0 is centred
+  // at 1.0 and takes pixels [trunc(1 - 2 + .5), trunc(1 + 2 + .5)) = [0, 3) with triangle weights
+  // at (j - 1 + .5) / 2 = -.25, .25, .75: .75, .75, .25 -> 3/7, 3/7, 1/7:
+  // (0*3 + 100*3 + 200) / 7 = 71.4 -> 71. Output 1 (centre 3.0): pixels 1..3, weights 1/7, 3/7, 3/7:
+  // (100 + 200*3 + 255*3) / 7 = 209.3 -> 209. (Area: 50, 228; non-antialiased bilinear: 50, 228.)
+  EXPECT_EQ(
+      data::resize_images(u8({0, 100, 200, 255}, {1, 1, 4}), 1, 2, data::ResizeMode::PilBilinear).to_vector<uint8_t>(),
+      (std::vector<uint8_t>{71, 209}));
+  // Growing: no widening, the triangle of support 1 at (o + .5) * 2 / 4 with the border pixel's
+  // weight renormalised: 1x2 -> 1x4 gives 0, 25, 75, 100 (as PyTorch's bilinear).
+  EXPECT_EQ(
+      data::resize_images(u8({0, 100}, {1, 1, 2}), 1, 4, data::ResizeMode::PilBilinear).to_vector<uint8_t>(),
+      (std::vector<uint8_t>{0, 25, 75, 100}));
+  // Same size is a copy.
+  const Tensor img = pattern(3, 5, 7, 2);
+  EXPECT_EQ(data::resize_images(img, 5, 7, data::ResizeMode::PilBilinear).to_vector<uint8_t>(), img.to_vector<uint8_t>());
+}
+
+namespace {
+
+// The input of tests/data/pil_resize_reference.py: (i*37 + j*11 + c*101 + salt) % 256 at channel c,
+// row i, column j; then the top-left bh x bw block set to 255 and the bottom-right one to 0, with
+// bh = min(3, H / 2), bw = min(3, W / 2).
+Tensor pil_input(int64_t c, int64_t h, int64_t w, int64_t salt) {
+  std::vector<uint8_t> v(size_t(c * h * w));
+  const int64_t bh = std::min<int64_t>(3, h / 2), bw = std::min<int64_t>(3, w / 2);
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        int64_t x = (i * 37 + j * 11 + ch * 101 + salt) % 256;
+        if (i < bh && j < bw) x = 255;
+        if (i >= h - bh && j >= w - bw) x = 0;
+        v[size_t((ch * h + i) * w + j)] = uint8_t(x);
+      }
+  return Tensor::from_vector<uint8_t>(v, {c, h, w});
+}
+
+std::vector<uint8_t> from_hex(const std::string& s) {
+  std::vector<uint8_t> v(s.size() / 2);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = uint8_t(std::stoi(s.substr(2 * i, 2), nullptr, 16));
+  return v;
+}
+
+struct PilCase {
+  const char* name;
+  int64_t c, h, w, oh, ow, salt;
+  const char* expected;  // Pillow's output, [C, OH, OW], two hex digits a pixel
+};
+
+// Made by tests/data/pil_resize_reference.py with Pillow 13.0.0, NumPy 2.4.6.
+// Image.fromarray(..., "L" / "RGB").resize((ow, oh), Image.Resampling.BILINEAR).
+const PilCase kPilCases[] = {
+  {"Oe64To32Rgb", 3, 64, 64, 32, 32, 0,
+   "ff9e4c62788ea4babeb47872363e546a8096acbeb8bc805130465c72889eb4c7c0a38fa5b7b5bb89634543556b8197adbfbd9f79474d4b5d73899fb5bbb5838a"
+   "afbfbd9f79474d4b5d73899fb5bbb583814f494f657b91a7b9b7997f6547455479814f494f657b91a7b9b7997f654745576d8399afb5bba17b4943495f758b9e"
+   "43576d8399afb5bba17b4943495f758ba1b7bdb7855f454b51677d93a9bbb99e8da1b7bdb7855f454b51677d93a9bbb99b81674947596f859bb1b7bda37d4b44"
+   "b79b81674947596f859bb1b7bda37d4b454b61778da3b5b3b98761474d53697c41454b61778da3b5b3b98761474d53697f95abbdbb9d77454b495b71879db3b8"
+   "6b7f95abbdbb9d77454b495b71879db3b9b3817f4d474d63798fa5b7b5bb8966b5b9b3817f4d474d63798fa5b7b5bb89634543556b8197adbfbd9f79474d4b5a"
+   "7f634543556b8197adbfbd9f79474d4b5d73899fb5bbb583814f494f657b91a4495d73899fb5bbb583814f494f657b91a7b9b7997f654745576d8399afb5bba4"
+   "93a7b9b7997f654745576d8399afb5bba17b4943495f758ba1b7bdb7855f454abda17b4943495f758ba1b7bdb7855f454b51677d93a9bbb99b81674947596f82"
+   "474b51677d93a9bbb99b81674947596f859bb1b7bda37d4b454b61778da3b5b071859bb1b7bda37d4b454b61778da3b5b3b98761474d53697f95abbdbb9d7743"
+   "b6b3b98761474d53697f95abbdbb9d77454b495b71879db3b9b3817f4d474d6077454b495b71879db3b9b3817f4d474d63798fa5b7b5bb89634543556b8197aa"
+   "4f63798fa5b7b5bb89634543556b8197adbfbd9f79474d4b5d73899fb5bbb58199adbfbd9f79474d4b5d73899fb5bbb583814f494f657b91a7b9b7997f654742"
+   "b583814f494f657b91a7b9b7997f654745576d8399afb5bba17b4943495f75884845576d8399afb5bba17b4943495f758ba1b7bdb7855f454b51677d93a9bbb6"
+   "778ba1b7bdb7855f454b51677d93a9bbb99b81674947596f859bb1b7bda37d49bcb99b81674947596f859bb1b7bda37d4b454b61778da3b5b3b98761474d5366"
+   "7d4b454b61778da3b5b3b98761474d53697f95abbdbb9d77454b495b71879db055697f95abbdbb9d77454b495b71879db3b9b3817f4d474d63798fa5b7b5bb87"
+   "9fb3b9b3817f4d474d63798fa5b7b5bb89634543556b8197adbfbd9f79474d48bb89634543556b8197adbfbd9f79474d4b5d73899fb5bbb583814f494f657b8e"
+   "4e4b5d73899fb5bbb583814f494f657b91a7b9b7997f654745576d8399afb5b87d91a7b9b7997f654745576d8399afb5bba17b4943495f758ba1b7bdb7855f42"
+   "b4bba17b4943495f758ba1b7bdb7855f454b51677d93a9bbb99b8167494739285c4145495f758ba1b7cdac8b6a453f51677d93a9bfd5b485493f43596f854900"
+   "ffd1b1c3bd987756354b61778da3b9bdb37771353d53697f95abbdb7bb7f502ce0c3807e4c464c62788ea4b6b4ba88624442546a8096acbebc9e78464c4a5c6f"
+   "5d4442546a8096acbebc9e78464c4a5c72889eb4bab482804e484e647a90a6b95e72889eb4bab482804e484e647a90a6b8b6bc8a644644566c8298aeb4baa083"
+   "a8b8b6bc8a644644566c8298aeb4baa07a484e4c5e748aa0b6bcb6845e444a4d9b7a484e4c5e748aa0b6bcb6845e444a50667c92a8bab89a80664846586e8497"
+   "4950667c92a8bab89a80664846586e849ab0b6bca27c4a444a60768ca2b8bec1869ab0b6bca27c4a444a60768ca2b8beb88660464c52687e94aabcba9c82684b"
+   "bdb88660464c52687e94aabcba9c82684a485a70869cb2b8b2807e4c464c6275634a485a70869cb2b8b2807e4c464c62788ea4b6b4ba88624442546a8096acbf"
+   "64788ea4b6b4ba88624442546a8096acbebc9e78464c4a5c72889eb4bab48289aebebc9e78464c4a5c72889eb4bab482804e484e647a90a6b8b6bc8a64464453"
+   "78804e484e647a90a6b8b6bc8a644644566c8298aeb4baa07a484e4c5e748a9d42566c8298aeb4baa07a484e4c5e748aa0b6bcb6845e444a50667c92a8bab89d"
+   "8ca0b6bcb6845e444a50667c92a8bab89a80664846586e849ab0b6bca27c4a43b69a80664846586e849ab0b6bca27c4a444a60768ca2b8beb88660464c52687b"
+   "40444a60768ca2b8beb88660464c52687e94aabcba9c82684a485a70869cb2b76a7e94aabcba9c82684a485a70869cb2b8b2807e4c464c62788ea4b6b4ba8865"
+   "b4b8b2807e4c464c62788ea4b6b4ba88624442546a8096acbebc9e78464c4a597e624442546a8096acbebc9e78464c4a5c72889eb4bab482804e484e647a90a3"
+   "485c72889eb4bab482804e484e647a90a6b8b6bc8a644644566c8298aeb4baa392a6b8b6bc8a644644566c8298aeb4baa07a484e4c5e748aa0b6bcb6845e4449"
+   "bca07a484e4c5e748aa0b6bcb6845e444a50667c92a8bab89a80664846586e81464a50667c92a8bab89a80664846586e849ab0b6bca27c4a444a60768ca2b8bd"
+   "70849ab0b6bca27c4a444a60768ca2b8beb88660464c52687e94aabcba9c826bbabeb88660464c52687e94aabcba9c82684a485a70869cb2b8b2807e4c464c5f"
+   "84684a485a70869cb2b8b2807e4c464c62788ea4b6b4ba88624442546a8096a94e62788ea4b6b4ba88624442546a8096acbebc9e78464c4a5c72889eb4bab480"
+   "98acbebc9e78464c4a5c72889eb4bab482804e484e647a90a6b8b6bc8a644641b482804e484e647a90a6b8b6bc8a644644566c8298aeb4baa07a484e4c5e7487"
+   "4744566c8298aeb4baa07a484e4c5e748aa0b6bcb6845e444a50667c92a8855a6e8298aec4cc90614044485e748aa0b6ccab8a69443e50667c92a8bed4b34500"
+   "ffba4d2c42586e849ab0c2bc977655344a60768ca2b8bcc09f70343c52687e91a57a596f859bb1b7bda37d4b454b61778da3b5b3b98761474d53697f95abbdb8"
+   "798da3b5b3b98761474d53697f95abbdbb9d77454b495b71879db3b9b3817f4bbebb9d77454b495b71879db3b9b3817f4d474d63798fa5b7b5bb896345435568"
+   "7f4d474d63798fa5b7b5bb89634543556b8197adbfbd9f79474d4b5d73899fb2576b8197adbfbd9f79474d4b5d73899fb5bbb583814f494f657b91a7b9b7997c"
+   "a1b5bbb583814f494f657b91a7b9b7997f654745576d8399afb5bba17b494346947f654745576d8399afb5bba17b4943495f758ba1b7bdb7855f454b51677d90"
+   "42495f758ba1b7bdb7855f454b51677d93a9bbb99b81674947596f859bb1b7ba7f93a9bbb99b81674947596f859bb1b7bda37d4b454b61778da3b5b3b9876144"
+   "b6bda37d4b454b61778da3b5b3b98761474d53697f95abbdbb9d77454b495b6e5c474d53697f95abbdbb9d77454b495b71879db3b9b3817f4d474d63798fa5b8"
+   "5d71879db3b9b3817f4d474d63798fa5b7b5bb89634543556b8197adbfbd9f82a7b7b5bb89634543556b8197adbfbd9f79474d4b5d73899fb5bbb583814f494c"
+   "9a79474d4b5d73899fb5bbb583814f494f657b91a7b9b7997f654745576d8396484f657b91a7b9b7997f654745576d8399afb5bba17b4943495f758ba1b7bdc0"
+   "8599afb5bba17b4943495f758ba1b7bdb7855f454b51677d93a9bbb99b81674abcb7855f454b51677d93a9bbb99b81674947596f859bb1b7bda37d4b454b6174"
+   "624947596f859bb1b7bda37d4b454b61778da3b5b3b98761474d53697f95abbe63778da3b5b3b98761474d53697f95abbdbb9d77454b495b71879db3b9b38188"
+   "adbdbb9d77454b495b71879db3b9b3817f4d474d63798fa5b7b5bb8963454352777f4d474d63798fa5b7b5bb89634543556b8197adbfbd9f79474d4b5d73899c"
+   "41556b8197adbfbd9f79474d4b5d73899fb5bbb583814f494f657b91a7b9b79c8b9fb5bbb583814f494f657b91a7b9b7997f654745576d8399afb5bba17b4942"
+   "b5997f654745576d8399afb5bba17b4943495f758ba1b7bdb7855f454b51677a3f43495f758ba1b7bdb7855f454b51677d93a9bbb99b81674947596f859bb1b6"
+   "697d93a9bbb99b81674947596f859bb1b7bda37d4b454b61778da3b5b3b98764b3b7bda37d4b454b61778da3b5b3b98761474d53697f95abbdbb9d77454b4958"
+   "7d61474d53697f95abbdbb9d77454b495b71879db3b9b3817f4d474d63798fa2475b71879db3b9b3817f4d474d63798fa5b7b5bb89634543556b8197adbfbda2"
+   "91a5b7b5bb89634543556b8197adbfbd9f79474d4b5d73899fb5bbb583813d1fd3b081454943556b8197adc3cb8f894d43475d73899fb5cbaa8968433d4f2e00"
+  },
+  {"Rgb8To4", 3, 8, 8, 4, 4, 5,
+   "ffa15164c2a794a7b4b88d6a88651e00ffd3b6bae2c6856262492d1d5b6f3e00ffbd522ea77e5e717e92754fc0d47100"
+  },
+  {"Gray7x5To3x4", 1, 7, 5, 3, 4, 9,
+   "ffaf4552afa57365cad75c00"
+  },
+  {"Rgb5x7To4x3", 3, 5, 7, 4, 3, 17,
+   "ff7953be857e7a743ea58200ffc0b8e8d9bddf8a414a2700ffa11da859484447276f5c00"
+  },
+  {"Rgb3x3To7x5", 3, 3, 3, 7, 5, 23,
+   "ffa722292de398272e32906c373e423c40474e524c50573f2f5c6067300c61656c2b00ffcf878e92f2c98c9397c9b79ca3a7a1a5acb3b7b1b5bc8a69c1c5cc62"
+   "1ac6cad15400fff7ecf3f7dbd5cdd4d871706f767a060a11181c161a211710262a3116042b2f361600"
+  },
+  {"Gray6x4To6x2", 1, 6, 4, 6, 2, 31,
+   "e257e776ed967e169e1bbe20"
+  },
+  {"Rgb6x4To3x4", 3, 6, 4, 3, 4, 41,
+   "ffff5964d0d64045c8d30000ffffbec9e388727851380000ffff232eb5bb252a929d0000"
+  },
+  {"Gray9x2To4x5", 1, 9, 2, 4, 5, 53,
+   "ffefaf6f5fcdcabcadaa9c9c9b9a9a3e381f0600"
+  },
+  {"Rgb12x6To3x4", 3, 12, 6, 3, 4, 61,
+   "e9dfa79b7b676f649292342bbbb783897a838988896a482edbd37e80949c7a8165681f19"
+  },
+  {"Rgb10x7To4x4", 3, 10, 7, 4, 4, 71,
+   "fcdd97a8c1c8989441523a3675862b04f5e1a1636a69576087988583b39a3409facd6172b6baaea8aa765d304a521a02"
+  },
+};
+
+}  // namespace
+
+TEST(Resize, PilBilinearMatchesPillowBitForBit) {
+  for (const PilCase& k : kPilCases) {
+    SCOPED_TRACE(std::string(k.name) + ": " + std::to_string(k.c) + "x" + std::to_string(k.h) + "x" +
+                 std::to_string(k.w) + " -> " + std::to_string(k.oh) + "x" + std::to_string(k.ow));
+    const std::vector<uint8_t> want = from_hex(k.expected);
+    ASSERT_EQ(want.size(), size_t(k.c * k.oh * k.ow));
+    const Tensor out = data::resize_images(pil_input(k.c, k.h, k.w, k.salt), k.oh, k.ow, data::ResizeMode::PilBilinear);
+    ASSERT_EQ(out.shape(), (Shape{k.c, k.oh, k.ow}));
+    const std::vector<uint8_t> got = out.to_vector<uint8_t>();
+    // Every pixel must match; the first few differences are named (channel, row, column).
+    int64_t wrong = 0;
+    std::string first;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      if (++wrong <= 5) {
+        const int64_t ch = int64_t(i) / (k.oh * k.ow), y = int64_t(i) / k.ow % k.oh, x = int64_t(i) % k.ow;
+        first += " (" + std::to_string(ch) + "," + std::to_string(y) + "," + std::to_string(x) +
+                 "): " + std::to_string(got[i]) + " vs Pillow " + std::to_string(want[i]) + ";";
+      }
+    }
+    EXPECT_EQ(wrong, 0) << "pixels differing from Pillow:" << first;
+  }
+}
+
+TEST(Resize, PilBilinearBatchesAndFolderLoadsMatchSingleImages) {
+  const Tensor a = pil_input(3, 8, 8, 5), b = pil_input(3, 8, 8, 77);
+  Tensor batch = Tensor::empty({2, 3, 8, 8}, DType::U8);
+  std::memcpy(batch.data<uint8_t>(), a.data<uint8_t>(), 3 * 64);
+  std::memcpy(batch.data<uint8_t>() + 3 * 64, b.data<uint8_t>(), 3 * 64);
+  const std::vector<uint8_t> r = data::resize_images(batch, 4, 4, data::ResizeMode::PilBilinear).to_vector<uint8_t>();
+  std::vector<uint8_t> want = from_hex(kPilCases[1].expected);  // Rgb8To4 is `a`
+  const std::vector<uint8_t> rb = data::resize_images(b, 4, 4, data::ResizeMode::PilBilinear).to_vector<uint8_t>();
+  want.insert(want.end(), rb.begin(), rb.end());
+  EXPECT_EQ(r, want);
+  // Image folders: resize (then crop) with the mode gives the same pixels as resize_images; the
+  // crop computes only the kept outputs, in the pass order of the whole resize (8x8 -> 3x7 runs
+  // the vertical pass first, and here that changes kept pixels).
+  const std::string d = fresh_dir("pilbilinear");
+  data::write_png(d + "/a.png", a);
+  data::ImageFolderOptions o;
+  o.resize = data::ResizeMode::PilBilinear;
+  for (const auto& [rh, rw, ch, cw] : {std::array<int64_t, 4>{6, 5, 4, 3}, std::array<int64_t, 4>{3, 7, 2, 5}}) {
+    o.height = rh;
+    o.width = rw;
+    o.crop_height = ch;
+    o.crop_width = cw;
+    EXPECT_EQ(
+        data::load_image_folder(d, o).images.reshape({3, ch, cw}).to_vector<uint8_t>(),
+        data::center_crop(data::resize_images(a, rh, rw, data::ResizeMode::PilBilinear), ch, cw).to_vector<uint8_t>())
+        << rh << "x" << rw << " cropped to " << ch << "x" << cw;
+  }
+  o.crop_height = o.crop_width = 0;
+  o.height = o.width = 4;
+  EXPECT_EQ(data::load_image_folder(d, o).images.reshape({3, 4, 4}).to_vector<uint8_t>(),
+            from_hex(kPilCases[1].expected));
 }
 
 // ---------------------------------------------------------------- folders
