@@ -814,3 +814,24 @@ TEST(ImageFolderLayout, SplitSubfoldersAreReadAsTheyAre) {
   expect_error([&] { data::load_dataset("folder:" + d, "", lo); }, {"split folder", "train/ and test/"});
 }
 }  // namespace
+
+namespace {
+// The resize mode of LoadOptions reaches image-folder loads (heatmap fit --oe-resize): Tiny
+// ImageNet val at 32 px equals the stored 64 px images resized by that mode, and the two modes differ.
+TEST(ImageFolderLayout, LoadOptionsResizeModeReachesTheFolderLoader) {
+  data::LoadOptions lo;
+  lo.split = "val";
+  lo.limit = 6;
+  const std::string root = oodkit::testing::shared_path("datasets/tinyimagenet");
+  const data::Dataset full = data::load_dataset("tinyimagenet", root, lo);
+  ASSERT_EQ(full.images.size(2), 64);
+  lo.image_size = 32;
+  for (data::ResizeMode mode : {data::ResizeMode::Auto, data::ResizeMode::PilBilinear}) {
+    lo.resize = mode;
+    const data::Dataset small = data::load_dataset("tinyimagenet", root, lo);
+    EXPECT_EQ(small.images.to_vector<uint8_t>(), data::resize_images(full.images, 32, 32, mode).to_vector<uint8_t>());
+  }
+  EXPECT_NE(data::resize_images(full.images, 32, 32, data::ResizeMode::Auto).to_vector<uint8_t>(),
+            data::resize_images(full.images, 32, 32, data::ResizeMode::PilBilinear).to_vector<uint8_t>());
+}
+}  // namespace

@@ -164,8 +164,9 @@ std::string heatmap_decoder_path(const std::string& dir_or_file) {
   return dir_or_file + "/decoder.safetensors";
 }
 
-data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit) {
+data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit, data::ResizeMode resize) {
   data::LoadOptions lo = base_load_options();
+  lo.resize = resize;
   std::string name = spec;
   if (const size_t c = spec.find(':'); c != std::string::npos && spec.rfind("folder:", 0) != 0) {
     name = spec.substr(0, c);

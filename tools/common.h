@@ -50,7 +50,8 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
 // "name[:split]" (or "folder:<path>") -> the dataset loaded at image_size x image_size, first
 // `limit` images (-1: all); non-square folder images are fitted by image_fit(), unreadable ones
 // handled by skip_unreadable() (see below).
-data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit);
+data::Dataset load_named(const std::string& spec, int64_t image_size, int64_t limit,
+                         data::ResizeMode resize = data::ResizeMode::Auto);
 
 // --skip-unreadable (a process-wide setting, off unless set): image files that cannot be read or
 // decoded are left out of image-folder datasets instead of ending the command. base_load_options()

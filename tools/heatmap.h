@@ -22,7 +22,10 @@ struct HeatmapFitOptions {
   int64_t batch = 200;
   double lr = 2e-4;
   double width = 1.0;                // decoder channel multiplier (CPU runs)
-  std::string loss_weight = "target";  // target: 1 + 5|y| (official code) | heatmap: 1 + 5|y - x| (paper's text)
+  std::string loss_weight = "target";
+  // How OE images reach the classifier's size: box (the 2x2 mean at a 2x shrink: the official code's
+  // tensor Resize of its time) or pil-bilinear (Pillow's antialiased BILINEAR, today's torchvision).
+  std::string oe_resize = "box";  // target: 1 + 5|y| (official code) | heatmap: 1 + 5|y - x| (paper's text)
   double max_minutes = 0;            // > 0: stop after the first epoch ending past this training time
   uint64_t seed = 0;                 // ID/OE draws, decoder initialisation and batches
   uint64_t split_seed = 0;           // the held-out split's seed, as `oodkit eval --split-seed`

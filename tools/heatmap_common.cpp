@@ -57,6 +57,10 @@ void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command
   c->add_option("--batch", f.batch)->capture_default_str()->check(positive_count());
   c->add_option("--lr", f.lr, "Adam learning rate (betas 0.5, 0.999)")->capture_default_str();
   c->add_option("--width", f.width, "decoder channel multiplier")->capture_default_str()->check(positive_number());
+  c->add_option("--oe-resize", f.oe_resize,
+                "how OE images are shrunk to the classifier's size: box (area mean; the official code) or "
+                "pil-bilinear (Pillow's antialiased bilinear, as torchvision on PIL images; smoother)")
+      ->capture_default_str();
   c->add_option("--loss-weight", f.loss_weight,
                 "what the loss weight 1 + 5|.| reads: target (the target image y, as the official code) or heatmap "
                 "(the defined heatmap y - x, as the paper's text: ID pixels weigh 1)")

@@ -100,7 +100,7 @@ nlohmann::json trajectory_options(const HeatmapFitOptions& o, const std::vector<
           {"--oe-limit", o.oe_limit}, {"--id-limit", o.id_limit}, {"--heldout", o.heldout},
           {"--val-ood", o.val_ood}, {"--val-ood-limit", o.val_ood_limit},
           {"--resize", data::image_fit_name(image_fit())},
-          {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width}, {"--loss-weight", o.loss_weight},
+          {"--batch", o.batch},   {"--lr", o.lr},           {"--width", o.width}, {"--loss-weight", o.loss_weight}, {"--oe-resize", o.oe_resize},
           {"--seed", o.seed},     {"--split-seed", o.split_seed}, {"--skip-unreadable", skipped}};
 }
 
@@ -111,6 +111,9 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   OODKIT_CHECK(o.width > 0, "heatmap fit: --width must be positive");
   OODKIT_CHECK(o.oe_skip >= 0, "heatmap fit: --oe-skip must be >= 0");
   const ood::LossWeight loss_weight = ood::parse_loss_weight(o.loss_weight);
+  OODKIT_CHECK(o.oe_resize == "box" || o.oe_resize == "pil-bilinear", "--oe-resize must be box or pil-bilinear, got '",
+               o.oe_resize, "'");
+  const data::ResizeMode oe_resize = o.oe_resize == "box" ? data::ResizeMode::Auto : data::ResizeMode::PilBilinear;
   set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   ClassifierSetup cs = setup_classifier(o.checkpoint, o.arch, o.id, o.device);
   models::Classifier& model = *cs.lc.model;
@@ -127,7 +130,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   const std::vector<int64_t> id_rows = draw_rows(split.train, o.id_limit, o.seed + 2, "--id-limit");
 
   // OE rows: the OE set minus its first oe_skip rows (eval's validation images), drawn at random.
-  const data::Dataset oe_all = load_named(o.oe, cs.image_size, -1);
+  const data::Dataset oe_all = load_named(o.oe, cs.image_size, -1, oe_resize);
   note_skipped("heatmap fit", oe_all, o.oe);
   OODKIT_CHECK(oe_all.size() > o.oe_skip, "heatmap fit: --oe '", o.oe, "' has ", oe_all.size(),
                " images, not more than --oe-skip ", o.oe_skip);
