@@ -52,6 +52,13 @@ struct MethodResult {
   OodMetrics average;                   // field-wise mean over per_set
   std::vector<double> id_scores;        // test_id scores of the kept setting
   std::vector<std::vector<double>> ood_scores;  // per test_ood entry
+  // Several runs of one method averaged (`eval --heatmap` with several decoders, run::average_runs):
+  // per_set, average and val_auroc are then the runs' means, the fields below their spread; the
+  // scores, chosen and threshold are the first run's. runs = 1 for a single run.
+  int runs = 1;
+  std::vector<OodMetrics> per_set_std;  // sample standard deviation (n - 1) of each figure, per set
+  OodMetrics average_std;
+  std::vector<MethodResult> per_run;    // each run as it was (runs > 1)
 };
 
 using ProgressFn = std::function<void(const std::string&)>;

@@ -1,6 +1,9 @@
 #include "run/eval_report.h"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <tuple>
 #include <iomanip>
 #include <sstream>
 
@@ -58,7 +61,76 @@ nlohmann::ordered_json metrics_json(const ood::OodMetrics& m) {
           {"n_ood", m.n_ood}};
 }
 
+// The five figures of m as one array (in OodMetrics' order) and back.
+std::array<double, 5> figures(const ood::OodMetrics& m) {
+  return {m.auroc, m.aupr_in, m.aupr_out, m.fpr_at_95_tpr, m.fpr_at_95_tpr_openood};
+}
+ood::OodMetrics from_figures(const std::array<double, 5>& f, const ood::OodMetrics& counts) {
+  ood::OodMetrics m = counts;
+  m.auroc = f[0];
+  m.aupr_in = f[1];
+  m.aupr_out = f[2];
+  m.fpr_at_95_tpr = f[3];
+  m.fpr_at_95_tpr_openood = f[4];
+  return m;
+}
+
+// Mean and sample standard deviation (n - 1; 0 for one value) of each figure over `ms`.
+std::pair<ood::OodMetrics, ood::OodMetrics> mean_and_std(const std::vector<ood::OodMetrics>& ms) {
+  std::array<double, 5> mean{}, var{};
+  for (const ood::OodMetrics& m : ms) {
+    const auto f = figures(m);
+    for (size_t k = 0; k < 5; ++k) mean[k] += f[k] / double(ms.size());
+  }
+  for (const ood::OodMetrics& m : ms) {
+    const auto f = figures(m);
+    for (size_t k = 0; k < 5; ++k) var[k] += (f[k] - mean[k]) * (f[k] - mean[k]);
+  }
+  for (double& v : var) v = ms.size() > 1 ? std::sqrt(v / double(ms.size() - 1)) : 0.0;
+  ood::OodMetrics counts;
+  counts.n_id = ms.front().n_id;
+  counts.n_ood = ms.front().n_ood;
+  return {from_figures(mean, counts), from_figures(var, counts)};
+}
+
+// "12.34" or, for averaged runs, "12.34 ± 0.56".
+std::string cell(double mean, double std, int runs) {
+  return runs > 1 ? pct(mean) + " ± " + pct(std) : pct(mean);
+}
+
 }  // namespace
+
+ood::MethodResult average_runs(const std::vector<ood::MethodResult>& runs) {
+  OODKIT_CHECK(!runs.empty(), "average_runs: no runs");
+  ood::MethodResult out = runs.front();
+  out.runs = int(runs.size());
+  out.per_run = runs;
+  for (auto& r : out.per_run) r.per_run.clear();
+  out.per_set.clear();
+  out.per_set_std.clear();
+  for (size_t si = 0; si < runs.front().per_set.size(); ++si) {
+    std::vector<ood::OodMetrics> ms;
+    for (const ood::MethodResult& r : runs) {
+      OODKIT_CHECK(r.per_set.size() == runs.front().per_set.size(), "average_runs: runs of '", r.name,
+                   "' cover different sets");
+      ms.push_back(r.per_set[si]);
+    }
+    const auto [mean, sd] = mean_and_std(ms);
+    out.per_set.push_back(mean);
+    out.per_set_std.push_back(sd);
+  }
+  std::vector<ood::OodMetrics> averages;
+  double val = 0;
+  for (const ood::MethodResult& r : runs) {
+    averages.push_back(r.average);
+    val += r.val_auroc / double(runs.size());
+  }
+  std::tie(out.average, out.average_std) = mean_and_std(averages);
+  out.average.n_id = runs.front().average.n_id;
+  out.average.n_ood = runs.front().average.n_ood;
+  out.val_auroc = val;
+  return out;
+}
 
 std::string pct(double v) {
   std::ostringstream os;
@@ -86,8 +158,16 @@ std::string eval_markdown(const EvalSummary& s) {
        << "|---|---|---|---|---|---|---|\n";
     for (const ood::MethodResult& r : s.results) {
       const ood::OodMetrics m = column(r, si, s.test_sets.size(), seen);
-      md << "| " << r.name << " | " << ood::params_str(r.chosen) << " | " << pct(m.auroc) << " | " << pct(m.aupr_in)
-         << " | " << pct(m.aupr_out) << " | " << pct(m.fpr_at_95_tpr) << " | " << pct(m.fpr_at_95_tpr_openood) << " |\n";
+      // The spread of averaged runs: per set and of the average (the unseen average shows means only).
+      const ood::OodMetrics sd = r.runs > 1 && si < s.test_sets.size() ? r.per_set_std[si]
+                                 : r.runs > 1 && si == s.test_sets.size() ? r.average_std
+                                                                          : ood::OodMetrics{};
+      const int n = si <= s.test_sets.size() ? r.runs : 1;
+      md << "| " << r.name << " | " << ood::params_str(r.chosen)
+         << (r.runs > 1 ? " (run 1 of " + std::to_string(r.runs) + ")" : "") << " | " << cell(m.auroc, sd.auroc, n)
+         << " | " << cell(m.aupr_in, sd.aupr_in, n) << " | " << cell(m.aupr_out, sd.aupr_out, n) << " | "
+         << cell(m.fpr_at_95_tpr, sd.fpr_at_95_tpr, n) << " | "
+         << cell(m.fpr_at_95_tpr_openood, sd.fpr_at_95_tpr_openood, n) << " |\n";
     }
   }
   return md.str();
@@ -105,6 +185,19 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
     for (size_t si = 0; si < s.test_sets.size(); ++si) mj["sets"][s.test_sets[si]] = metrics_json(r.per_set[si]);
     mj["average"] = metrics_json(r.average);
     if (seen.split_average) mj["average_unseen"] = metrics_json(unseen_average(r, seen));
+    if (r.runs > 1) {  // several decoders: the figures above are means; their spread and each run
+      mj["runs"] = r.runs;
+      for (size_t si = 0; si < s.test_sets.size(); ++si) mj["std"]["sets"][s.test_sets[si]] = metrics_json(r.per_set_std[si]);
+      mj["std"]["average"] = metrics_json(r.average_std);
+      for (const ood::MethodResult& run : r.per_run) {
+        nlohmann::ordered_json rj;
+        rj["chosen"] = run.chosen;
+        rj["validation_auroc"] = 100 * run.val_auroc;
+        for (size_t si = 0; si < s.test_sets.size(); ++si) rj["sets"][s.test_sets[si]] = metrics_json(run.per_set[si]);
+        rj["average"] = metrics_json(run.average);
+        mj["per_run"].push_back(rj);
+      }
+    }
     j["methods"][r.name] = mj;
   }
   return j;

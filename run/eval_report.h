@@ -36,4 +36,9 @@ NamedTensors eval_scores(const EvalSummary& s);
 
 std::string pct(double fraction);  // 0.1234 -> "12.34"
 
+// One method's runs (e.g. with five heatmap decoders) as one result: the mean of every metric per set
+// and of the averages and validation AUROCs, with their sample standard deviations (n - 1); the first
+// run's chosen setting, threshold and scores. Every run must cover the same sets.
+ood::MethodResult average_runs(const std::vector<ood::MethodResult>& runs);
+
 }  // namespace oodkit::run

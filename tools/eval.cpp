@@ -158,16 +158,21 @@ int run_eval(const EvalOptions& o) {
   model.eval();
   const data::Normalization norm = data::normalization_for(o.id);
 
-  std::shared_ptr<ood::HeatmapModel> heatmap;
-  if (!o.heatmap.empty()) {
-    const std::string path = heatmap_decoder_path(o.heatmap);
-    heatmap = ood::HeatmapModel::load(path);
-    heatmap->check_classifier(ood::module_fingerprint(model), "the heatmap decoder '" + path + "'");
-    const ood::HeatmapModelInfo& hi = heatmap->info();
+  // --heatmap DIR[,DIR...]: one decoder, or several (e.g. five seeds, as the paper averages): the
+  // heatmap methods then run once per decoder and are reported as mean and standard deviation.
+  std::vector<std::shared_ptr<ood::HeatmapModel>> decoders;
+  std::vector<std::string> decoder_paths;
+  for (const std::string& dir : split_list(o.heatmap)) {
+    const std::string path = heatmap_decoder_path(dir);
+    decoders.push_back(ood::HeatmapModel::load(path));
+    decoder_paths.push_back(path);
+    decoders.back()->check_classifier(ood::module_fingerprint(model), "the heatmap decoder '" + path + "'");
+    const ood::HeatmapModelInfo& hi = decoders.back()->info();
     OODKIT_CHECK(hi.id_dataset == o.id, "eval: the heatmap decoder '", path, "' was trained with ID set '",
                  hi.id_dataset, "', not '", o.id, "'");
     std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
   }
+  const std::shared_ptr<ood::HeatmapModel> heatmap = decoders.empty() ? nullptr : decoders.front();
   // Images are kept only for input-perturbation methods (and fusions of them).
   const bool need_images = ood::needs_images(methods);
   run::ExtractOptions xo;
@@ -198,7 +203,8 @@ int run_eval(const EvalOptions& o) {
   run::check_classes_covered(train.labels, fit_rows, lc.num_classes, o.id + ":train",
                              o.fit_limit >= 0 ? "--fit-limit" : "--heldout");
   // The decoder must not have trained on this run's validation pair: refused, not warned about.
-  if (heatmap) check_decoder_disjoint(heatmap->info(), heatmap_decoder_path(o.heatmap), train.labels, split, o);
+  for (size_t d = 0; d < decoders.size(); ++d)
+    check_decoder_disjoint(decoders[d]->info(), decoder_paths[d], train.labels, split, o);
   // --val-ood pseudo: transformed held-out ID images (data/pseudo_ood.h), no real OOD data.
   const data::Dataset val_ood = run::load_for("--val-ood", o.val_ood, [&] {
     return o.val_ood == "pseudo"
@@ -283,8 +289,37 @@ int run_eval(const EvalOptions& o) {
   }
   const auto t1 = Clock::now();
   // Progress (one line per setting tried) on stderr, so stdout stays the report.
-  const std::vector<ood::MethodResult> results =
-      ood::run_protocol(in, methods, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
+  const auto say = [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); };
+  std::vector<ood::MethodResult> results;
+  if (decoders.size() <= 1) {
+    results = ood::run_protocol(in, methods, say);
+  } else {
+    // Several decoders: the methods without a decoder run once; the heatmap methods once per
+    // decoder (the first decoder's detectors are the ones saved), then averaged (run::average_runs).
+    std::vector<std::string> plain, with_decoder;
+    for (const std::string& m : methods) (ood::needs_decoder({m}) ? with_decoder : plain).push_back(m);
+    std::vector<ood::MethodResult> once = plain.empty() ? std::vector<ood::MethodResult>{} : ood::run_protocol(in, plain, say);
+    std::vector<std::vector<ood::MethodResult>> runs;
+    for (size_t d = 0; d < decoders.size(); ++d) {
+      const std::shared_ptr<ood::HeatmapModel> hm = decoders[d];
+      in.extra_detectors["heatmap"] = [hm] { return std::make_unique<ood::HeatmapDetector>(hm); };
+      if (d > 0) in.save_dir.clear();
+      say("decoder " + std::to_string(d + 1) + "/" + std::to_string(decoders.size()) + ": " + decoder_paths[d]);
+      runs.push_back(ood::run_protocol(in, with_decoder, say));
+    }
+    for (const std::string& m : methods) {
+      if (!ood::needs_decoder({m})) {
+        results.push_back(*std::find_if(once.begin(), once.end(), [&](const ood::MethodResult& r) { return r.name == m; }));
+        continue;
+      }
+      std::vector<ood::MethodResult> per_decoder;
+      for (const auto& run_results : runs)
+        per_decoder.push_back(*std::find_if(run_results.begin(), run_results.end(),
+                                            [&](const ood::MethodResult& r) { return r.name == m; }));
+      results.push_back(run::average_runs(per_decoder));
+    }
+    in.save_dir = o.out_dir.empty() ? "" : o.out_dir + "/detectors";
+  }
   // Written once every detector is saved: a folder without it is an unfinished run's. Each method's
   // decision threshold (95% of held-out ID kept) goes with it, and the held-out scores it came from.
   if (!o.out_dir.empty()) {
@@ -343,9 +378,15 @@ int run_eval(const EvalOptions& o) {
     j["tuning"] = o.tuning;
     j["ta_thresholds"] = fo.ta_thresholds;
     j["fit_images"] = fit_rows.size();
-    if (heatmap)
-      summary.heatmap = {{"decoder", heatmap_decoder_path(o.heatmap)}, {"epochs", heatmap->info().epoch},
+    if (heatmap) {
+      summary.heatmap = {{"decoder", decoder_paths.front()}, {"epochs", heatmap->info().epoch},
                          {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
+      if (decoders.size() > 1) {
+        summary.heatmap["decoders"] = decoder_paths;
+        summary.heatmap["epochs_each"] = nlohmann::json::array();
+        for (const auto& d : decoders) summary.heatmap["epochs_each"].push_back(d->info().epoch);
+      }
+    }
     save_safetensors(o.out_dir + "/scores.safetensors", run::eval_scores(summary));
     write_text_file(o.out_dir + "/results.json", run::eval_json(summary).dump(2) + "\n");
     write_text_file(o.out_dir + "/results.csv", run::eval_csv(summary));

@@ -220,6 +220,35 @@ def main():
         if worst > 1e-5:
             failures.append("score's %s differs from eval's by %.2e (relative)" % (m, worst))
 
+    # Several decoders (the paper averages five): the heatmap methods run once per decoder and are
+    # reported as the mean with the sample standard deviation; the first decoder's run equals the
+    # single-decoder eval above, figure for figure; methods without a decoder run once.
+    ev2 = os.path.join(root, "eval2")
+    run(["eval", "--heatmap", full + "," + part, "--methods", "msp,heatmap,heatmap_msp", "--out", ev2] + common)
+    res2 = json.load(open(os.path.join(ev2, "results.json")))
+    for m in ("heatmap", "heatmap_msp"):
+        r = res2["methods"][m]
+        runs = r.get("per_run", [])
+        if r.get("runs") != 2 or len(runs) != 2:
+            failures.append("two decoders: %s reports runs %r" % (m, r.get("runs")))
+            continue
+        for key in ("auroc", "fpr95_tpr", "aupr_in"):
+            vals = [x["sets"]["isun"][key] for x in runs]
+            mean = sum(vals) / 2
+            sd = abs(vals[0] - vals[1]) / 2 ** 0.5  # sample standard deviation of two values
+            if abs(r["sets"]["isun"][key] - mean) > 1e-9 or abs(r["std"]["sets"]["isun"][key] - sd) > 1e-9:
+                failures.append("two decoders: %s %s mean/std %r/%r, recomputed %r/%r" % (
+                    m, key, r["sets"]["isun"][key], r["std"]["sets"]["isun"][key], mean, sd))
+            if abs(runs[0]["sets"]["isun"][key] - res["methods"][m]["sets"]["isun"][key]) > 1e-9:
+                failures.append("two decoders: %s run 1 %s %r differs from the single-decoder eval's %r" % (
+                    m, key, runs[0]["sets"]["isun"][key], res["methods"][m]["sets"]["isun"][key]))
+        if runs[0]["sets"]["isun"]["auroc"] == runs[1]["sets"]["isun"]["auroc"]:
+            failures.append("two decoders: %s has the same AUROC with both (not two runs?)" % m)
+    if "runs" in res2["methods"]["msp"] or res2["methods"]["msp"]["sets"]["isun"] != res["methods"]["msp"]["sets"]["isun"]:
+        failures.append("two decoders: msp was not run once as without decoders")
+    if " ± " not in open(os.path.join(ev2, "results.md")).read():
+        failures.append("two decoders: results.md shows no mean ± std")
+
     # A decoder that trained on eval's validation images is refused before any work (issue 25): another
     # held-out split (--heldout or --split-seed), or validation OOD rows past the decoder's --oe-skip
     # (1000) in its OE set (tinyimagenet:val). Each names the options of both sides.
