@@ -97,6 +97,7 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
   }
   OODKIT_CHECK(out.num_classes > 0, "'", checkpoint, "': cannot tell the number of classes; pass --num-classes");
   out.dataset = meta.count("dataset") ? meta["dataset"] : "";
+  out.metadata = meta;
   for (const auto& [name, t] : state) {
     if (t.dtype() != DType::F32 && t.dtype() != DType::F64) continue;
     const Tensor v = t.to(DType::F64);

@@ -1,6 +1,7 @@
 // Helpers shared by the oodkit subcommands (tools/ is the only layer that wires files,
 // datasets, models and detectors together).
 #pragma once
+#include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -38,6 +39,7 @@ struct LoadedClassifier {
   std::string arch;
   int64_t num_classes = 0;
   std::string dataset;  // the ID dataset recorded in the checkpoint ("" when unknown)
+  std::map<std::string, std::string> metadata;  // the checkpoint's (input_mean/input_std: run/normalization.h)
 };
 // Builds `arch` (or, when empty, the checkpoint's "arch" metadata, which must then name an
 // oodkit architecture) and

@@ -36,6 +36,7 @@
 #include "tools/report.h"
 #include "run/eval_report.h"
 #include "run/extract.h"
+#include "run/normalization.h"
 #include "run/plan.h"
 #include "run/provenance.h"
 
@@ -156,7 +157,10 @@ int run_eval(const EvalOptions& o) {
   models::Classifier& model = *lc.model;
   model.to(o.device);
   model.eval();
-  const data::Normalization norm = data::normalization_for(o.id);
+  const run::NormalizationChoice norm_choice =
+      run::choose_normalization(o.mean, o.std, lc.metadata, checkpoint, o.id);
+  const data::Normalization norm = norm_choice.norm;
+  std::fprintf(stderr, "oodkit eval: input normalisation %s\n", run::describe(norm_choice).c_str());
 
   // --heatmap DIR[,DIR...]: one decoder, or several (e.g. five seeds, as the paper averages): the
   // heatmap methods then run once per decoder and are reported as mean and standard deviation.
@@ -283,6 +287,9 @@ int run_eval(const EvalOptions& o) {
                      {"image_size", size},
                      {"image_fit", data::image_fit_name(image_fit())},
                      {"ta_thresholds", fo.ta_thresholds},
+                     {"input_mean", norm.mean},
+                     {"input_std", norm.std},
+                     {"normalization", norm_choice.source},
                      {"nap_eps", fo.nap_eps},
                      {"methods", methods}};
     protocol_json = p.dump(2) + "\n";
@@ -377,6 +384,7 @@ int run_eval(const EvalOptions& o) {
                        {"n_ood", in.val_ood.features.size()}};
     j["tuning"] = o.tuning;
     j["ta_thresholds"] = fo.ta_thresholds;
+    j["normalization"] = {{"mean", norm.mean}, {"std", norm.std}, {"source", norm_choice.source}};
     j["fit_images"] = fit_rows.size();
     if (heatmap) {
       summary.heatmap = {{"decoder", decoder_paths.front()}, {"epochs", heatmap->info().epoch},
@@ -406,6 +414,10 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   eval_cmd->add_option("--checkpoint", ev.checkpoint, "safetensors state dict (default: the shipped ResNet-20)");
   eval_cmd->add_option("--arch", ev.arch, "architecture (default: the checkpoint's, else resnet20)");
   eval_cmd->add_option("--num-classes", ev.num_classes, "classes (default: from the checkpoint)");
+  eval_cmd->add_option("--mean", ev.mean,
+                       "input normalisation mean per channel, e.g. 0.4914,0.4822,0.4465 (with --std; default: the "
+                       "checkpoint's input_mean metadata, else the ID set's default)");
+  eval_cmd->add_option("--std", ev.std, "input normalisation std per channel (with --mean)");
   eval_cmd->add_option("--id", ev.id, "ID dataset")->capture_default_str();
   eval_cmd->add_option("--ood", ev.ood, "OOD test sets, comma-separated name[:split]")->capture_default_str();
   eval_cmd->add_option("--val-ood", ev.val_ood,

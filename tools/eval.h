@@ -28,7 +28,8 @@ struct EvalOptions {
   Device device = Device::cpu();
   bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out_dir;          // results.{json,csv,md}, scores.safetensors, report.html, plots/
-  std::string heatmap;          // a `oodkit heatmap fit` folder (or decoder file): adds "heatmap" and its fusions
+  std::string heatmap;          // `oodkit heatmap fit` folders (or decoder files), comma-separated: "heatmap" and its fusions
+  std::string mean, std;        // --mean/--std: input normalisation ("" = checkpoint metadata, else the ID set's default)
 };
 
 // Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the

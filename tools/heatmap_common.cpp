@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "data/registry.h"
+#include "run/normalization.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
 
@@ -21,7 +22,7 @@ ClassifierSetup setup_classifier(const std::string& checkpoint, const std::strin
   s.fingerprint = ood::module_fingerprint(*s.lc.model);
   s.lc.model->to(device);
   s.lc.model->eval();
-  s.norm = data::normalization_for(id);
+  s.norm = run::choose_normalization("", "", s.lc.metadata, s.checkpoint, id).norm;
   return s;
 }
 

@@ -17,7 +17,7 @@ struct ClassifierSetup {
   LoadedClassifier lc;
   std::string checkpoint;   // the file loaded
   std::string fingerprint;  // ood::module_fingerprint of its weights
-  data::Normalization norm; // the ID set's input normalisation
+  data::Normalization norm; // input normalisation: the checkpoint's metadata, else the ID set's default
   int64_t image_size = 32;
 };
 // checkpoint "" = the shipped ResNet-20 (arch resnet20); the ID set's test split gives the size.

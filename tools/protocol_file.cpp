@@ -1,5 +1,6 @@
 #include "tools/protocol_file.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -62,6 +63,19 @@ SavedProtocol read_saved_protocol(const std::string& path) {
   for (const json& v : methods) {
     OODKIT_CHECK(v.is_string(), "'", path, "': 'methods' must be an array of names, holds a ", v.type_name());
     p.methods.push_back(v.get<std::string>());
+  }
+  if (doc.contains("input_mean") || doc.contains("input_std")) {
+    for (const char* key : {"input_mean", "input_std"}) {
+      const json& v = field(path, doc, key);
+      OODKIT_CHECK(v.is_array() && v.size() == 3, "'", path, "': '", key, "' must be an array of three numbers");
+      for (size_t c = 0; c < 3; ++c) {
+        OODKIT_CHECK(v[c].is_number(), "'", path, "': '", key, "' must be an array of three numbers");
+        const double x = v[c].get<double>();
+        OODKIT_CHECK(std::isfinite(x) && (key[6] != 's' || x > 0), "'", path, "': '", key, "' holds ", x);
+        (key[6] == 's' ? p.input_std : p.input_mean)[c] = float(x);
+      }
+    }
+    p.has_normalization = true;
   }
   if (doc.contains("thresholds")) {
     const json& t = doc["thresholds"];

@@ -1,6 +1,7 @@
 // protocol.json: the settings `oodkit eval --out DIR` writes to DIR/detectors/protocol.json so
 // that `oodkit score` extracts the same features without refitting (tools/eval.cpp writes it).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,6 +22,10 @@ struct SavedProtocol {
   // Each method's decision threshold (score >= t: ID), keeping 95% of the held-out ID images
   // (ood::id_threshold); empty for files written before thresholds were recorded.
   std::map<std::string, double> thresholds;
+  // The input normalisation eval used (run/normalization.h); has_normalization false for files
+  // written before it was recorded (score then uses the ID set's default).
+  bool has_normalization = false;
+  std::array<float, 3> input_mean{}, input_std{};
 };
 
 // Reads and validates `path`: a JSON object with every field above (image_fit, thresholds optional) of the

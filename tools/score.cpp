@@ -59,7 +59,9 @@ int run_score(const ScoreOptions& o) {
   LoadedClassifier lc = load_classifier(checkpoint, proto.arch, proto.num_classes, int(size));
   lc.model->to(o.device);
   lc.model->eval();
-  const data::Normalization norm = data::normalization_for(proto.id);
+  // The normalisation eval used (protocol.json), else (older files) the ID set's default.
+  const data::Normalization norm =
+      proto.has_normalization ? data::Normalization{proto.input_mean, proto.input_std} : data::normalization_for(proto.id);
   std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
   OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
 

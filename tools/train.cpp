@@ -51,6 +51,20 @@
 namespace oodkit::tools {
 
 namespace {
+// "0.485,0.456,0.406": a normalisation's three values as checkpoint metadata (input_mean /
+// input_std, run/normalization.h reads them back), shortest text that reads back exactly.
+std::string channel_text(const std::array<float, 3>& v) {
+  std::string out;
+  for (float x : v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", double(x));
+    out += (out.empty() ? "" : ",") + std::string(buf);
+  }
+  return out;
+}
+}  // namespace
+
+namespace {
 
 using Clock = std::chrono::steady_clock;
 
@@ -315,7 +329,9 @@ int run_train(const TrainOptions& o) {
                                             {"epoch", std::to_string(epoch + 1)},
                                             {"test_accuracy", std::to_string(test_acc)},
                                             {"options", trajectory_options(o).dump()},
-                                            {"provenance", run::provenance().dump()}};
+                                            {"provenance", run::provenance().dump()},
+                                            {"input_mean", channel_text(norm.mean)},
+                                            {"input_std", channel_text(norm.std)}};
     const NamedTensors state = model->state_dict();
     NamedTensors all = state;
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);

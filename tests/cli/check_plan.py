@@ -150,12 +150,54 @@ def provenance_and_decisions(oodkit):
     check(all(0 <= int(r[2]) < 10 for r in rows), "predicted classes out of range")
 
 
+def normalisation(oodkit):
+    """The checkpoint's input_mean/input_std metadata decide the normalisation (else --mean/--std, else
+    the dataset default), and the choice is printed and recorded: a copy of the shipped ResNet-20 whose
+    metadata claims CIFAR-10's statistics gives another accuracy than the original (ImageNet's), and
+    --mean/--std with ImageNet's values give the original's back."""
+    shared = os.environ.get("OODKIT_SHARED_DIR", "../shared")
+    weights = os.path.join(shared, "weights", "resnet20_cifar10.safetensors")
+    header, data, meta = st_reader.read(weights)
+    check(meta.get("input_mean") == "0.485,0.456,0.406", "shipped metadata %r" % meta)
+    cifar = dict(meta, input_mean="0.4914,0.4822,0.4465", input_std="0.2470,0.2435,0.2616")
+    planted = os.path.join(TMP, "cifar_stats.safetensors")
+    st_reader.write(planted, [(k, v["dtype"], v["shape"], st_reader.raw(header, data, k)) for k, v in header.items()],
+                    cifar)
+    small = ["--methods", "msp", "--fit-limit", "200", "--heldout", "100", "--val-ood-limit", "100", "--test-limit",
+             "400", "--ood", "mnist", "--ood-limit", "100"]
+    acc = {}
+    for name, extra in (("shipped", ["--checkpoint", weights]), ("cifar", ["--checkpoint", planted]),
+                        ("override", ["--checkpoint", planted, "--mean", "0.485,0.456,0.406", "--std",
+                                      "0.229,0.224,0.225"])):
+        out = os.path.join(TMP, "norm_" + name)
+        rc, _, err = run(oodkit, "eval", *(small + extra + ["--arch", "resnet20", "--out", out]), timeout=300)
+        if not check(rc == 0, "eval (%s) failed: %r" % (name, err[-400:])):
+            return
+        res = json.load(open(os.path.join(out, "results.json")))
+        acc[name] = res["id_accuracy"]
+        src = res["normalization"]["source"]
+        want = "--mean/--std" if name == "override" else "checkpoint metadata"
+        check(src == want and "input normalisation" in err and want in err, "%s: normalisation source %r, stderr %r"
+              % (name, src, err[-300:]))
+        proto = json.load(open(os.path.join(out, "detectors", "protocol.json")))
+        check(proto["input_mean"] == res["normalization"]["mean"], "%s: protocol.json does not record the mean" % name)
+    check(abs(acc["cifar"] - acc["shipped"]) > 0.1, "CIFAR statistics gave the same accuracy: %r" % acc)
+    check(acc["override"] == acc["shipped"], "--mean/--std with ImageNet's values: %r" % acc)
+    rc, _, err = run(oodkit, "eval", "--mean", "0.5,0.5,0.5")
+    check(rc == 1 and "--mean given without --std" in err, "--mean alone: %d %r" % (rc, err))
+    rc, _, err = run(oodkit, "eval", "--mean", "0.5,0.5", "--std", "1,1,1")
+    check(rc == 1 and "three comma-separated values" in err, "--mean with two values: %d %r" % (rc, err))
+    print("check_plan: accuracy with the checkpoint's ImageNet statistics %.1f%%, with CIFAR-10's planted in the "
+          "metadata %.1f%%" % (acc["shipped"], acc["cifar"]))
+
+
 def main():
     oodkit = os.path.abspath(sys.argv[1])
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     try:
         refusals(oodkit)
         provenance_and_decisions(oodkit)
+        normalisation(oodkit)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
     if failures:
