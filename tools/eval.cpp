@@ -104,7 +104,27 @@ void remove_eval_results(const std::string& out_dir) {
   std::filesystem::remove_all(out_dir + "/plots", ec);
 }
 
-int run_eval(const EvalOptions& o) {
+// What plan_eval checked and loaded, for the run.
+struct EvalPlan {
+  std::vector<std::string> methods;
+  ood::Settings settings;
+  std::string checkpoint;
+  data::Dataset test, train, val_ood;
+  std::vector<std::pair<std::string, data::Dataset>> ood_sets;  // --ood spec -> its images
+  int64_t size = 32;                                            // image side
+  LoadedClassifier lc;
+  run::NormalizationChoice norm;
+  std::vector<std::shared_ptr<ood::HeatmapModel>> decoders;     // --heatmap, in order
+  std::vector<std::string> decoder_paths;
+  run::ExtractOptions extract;                                  // device, batch, feature columns
+  data::HoldoutSplit split;                                     // held-out (val) and fitting candidates
+  std::vector<int64_t> fit_rows, test_rows;
+};
+
+// ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
+// is extracted and nothing written before it passes (tests/cli/check_plan.py).
+EvalPlan plan_eval(const EvalOptions& o) {
+  EvalPlan p;
   // Options that would leave a set empty are refused before anything is loaded.
   OODKIT_CHECK(!split_list(o.ood).empty(), "eval: --ood '", o.ood, "' names no OOD test set");
   for (const auto& [value, option] : {std::pair{o.fit_limit, "--fit-limit"}, std::pair{o.val_ood_limit, "--val-ood-limit"},
@@ -120,9 +140,10 @@ int run_eval(const EvalOptions& o) {
                  "'): hyper-parameters would be chosen on test images; validate on another set or split "
                  "(e.g. --val-ood tinyimagenet:val with --ood tinyimagenet)");
   // Method names, --tuning and --set are checked before anything is loaded.
-  const ood::Settings settings = ood::parse_settings(o.set);
-  const std::vector<std::string> methods =
-      o.methods == "all" ? ood::all_method_names(!o.heatmap.empty()) : split_list(o.methods);
+  p.settings = ood::parse_settings(o.set);
+  const ood::Settings& settings = p.settings;
+  p.methods = o.methods == "all" ? ood::all_method_names(!o.heatmap.empty()) : split_list(o.methods);
+  const std::vector<std::string>& methods = p.methods;
   for (const std::string& m : methods) {
     OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ",
                  ood::method_list(true));
@@ -138,34 +159,31 @@ int run_eval(const EvalOptions& o) {
   for (const auto& [m, keys] : settings)
     OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
                  "', which this run does not use (--methods ", o.methods, ")");
-  // ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
-  // is extracted and nothing written before it passes (tests/cli/check_plan.py).
-  const auto t0 = Clock::now();
-  const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
-  const std::string checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
+  p.checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
+  const std::string& checkpoint = p.checkpoint;
   // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
   const std::string arch = o.checkpoint.empty() && o.arch.empty() ? "resnet20" : o.arch;
-  const data::Dataset test =
+  p.test =
       run::load_for("--id", o.id, [&] { return data::load_dataset(o.id, "", base_load_options()); });
+  const data::Dataset& test = p.test;
   note_skipped("eval", test, o.id);
-  const int64_t size = test.images.size(2);
+  const int64_t size = p.size = test.images.size(2);
   // The classifiers take square 32x32 or 64x64 images (models/registry.h).
   OODKIT_CHECK(test.images.size(3) == size && (size == 32 || size == 64), "eval: the ID test images of --id '", o.id,
                "' are ", size, "x", test.images.size(3), " pixels; the classifiers take 32x32 or 64x64 images");
-  LoadedClassifier lc = load_classifier(checkpoint, arch, o.num_classes ? o.num_classes : test.num_classes, int(size));
+  p.lc = load_classifier(checkpoint, arch, o.num_classes ? o.num_classes : test.num_classes, int(size));
+  const LoadedClassifier& lc = p.lc;
   models::Classifier& model = *lc.model;
   model.to(o.device);
   model.eval();
-  const run::NormalizationChoice norm_choice =
-      run::choose_normalization(o.mean, o.std, lc.metadata, checkpoint, o.id);
-  const data::Normalization norm = norm_choice.norm;
-  std::fprintf(stderr, "oodkit eval: input normalisation %s\n", run::describe(norm_choice).c_str());
+  p.norm = run::choose_normalization(o.mean, o.std, lc.metadata, checkpoint, o.id);
+  std::fprintf(stderr, "oodkit eval: input normalisation %s\n", run::describe(p.norm).c_str());
 
   // --heatmap DIR[,DIR...]: one decoder, or several (e.g. five seeds, as the paper averages): the
   // heatmap methods then run once per decoder and are reported as mean and standard deviation.
-  std::vector<std::shared_ptr<ood::HeatmapModel>> decoders;
-  std::vector<std::string> decoder_paths;
+  std::vector<std::shared_ptr<ood::HeatmapModel>>& decoders = p.decoders;
+  std::vector<std::string>& decoder_paths = p.decoder_paths;
   for (const std::string& dir : split_list(o.heatmap)) {
     const std::string path = heatmap_decoder_path(dir);
     decoders.push_back(ood::HeatmapModel::load(path));
@@ -176,27 +194,26 @@ int run_eval(const EvalOptions& o) {
                  hi.id_dataset, "', not '", o.id, "'");
     std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
   }
-  const std::shared_ptr<ood::HeatmapModel> heatmap = decoders.empty() ? nullptr : decoders.front();
-  // Images are kept only for input-perturbation methods (and fusions of them).
-  const bool need_images = ood::needs_images(methods);
-  run::ExtractOptions xo;
+  run::ExtractOptions& xo = p.extract;
   xo.device = o.device;
   xo.batch = o.batch;
   xo.features.needs = ood::feature_needs(methods);
   xo.features.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
   OODKIT_CHECK(!xo.features.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
-  const ood::FeatureOptions& fo = xo.features;
 
   // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
   data::LoadOptions train_lo = base_load_options();
   train_lo.split = "train";
-  const data::Dataset train =
+  p.train =
       run::load_for("--id", o.id + ":train", [&] { return data::load_dataset(o.id, "", train_lo); });
+  const data::Dataset& train = p.train;
   note_skipped("eval", train, o.id + ":train");
   run::check_heldout(o.heldout, train.size(), o.id + ":train", "--heldout");
-  const data::HoldoutSplit split = data::holdout_split(
+  p.split = data::holdout_split(
       train.labels, double(o.heldout) / double(train.size()), o.split_seed, /*stratified=*/true);
-  std::vector<int64_t> fit_rows = split.train;
+  const data::HoldoutSplit& split = p.split;
+  std::vector<int64_t>& fit_rows = p.fit_rows;
+  fit_rows = split.train;
   if (o.fit_limit >= 0 && int64_t(fit_rows.size()) > o.fit_limit) {
     std::vector<int64_t> shuffled = data::shuffled_indices(int64_t(fit_rows.size()), o.seed + 1);
     std::vector<int64_t> keep;
@@ -210,21 +227,159 @@ int run_eval(const EvalOptions& o) {
   for (size_t d = 0; d < decoders.size(); ++d)
     check_decoder_disjoint(decoders[d]->info(), decoder_paths[d], train.labels, split, o);
   // --val-ood pseudo: transformed held-out ID images (data/pseudo_ood.h), no real OOD data.
-  const data::Dataset val_ood = run::load_for("--val-ood", o.val_ood, [&] {
+  p.val_ood = run::load_for("--val-ood", o.val_ood, [&] {
     return o.val_ood == "pseudo"
                ? data::pseudo_ood(data::take_rows(train, first_n(split.val, o.val_ood_limit)).images, o.seed)
                : load_named(o.val_ood, size, o.val_ood_limit);
   });
-  note_skipped("eval", val_ood, o.val_ood);
-  std::vector<std::pair<std::string, data::Dataset>> ood_sets;
+  note_skipped("eval", p.val_ood, o.val_ood);
+  std::vector<std::pair<std::string, data::Dataset>>& ood_sets = p.ood_sets;
   for (const std::string& spec : split_list(o.ood)) {
     ood_sets.emplace_back(spec, run::load_for("--ood", spec, [&] { return load_named(spec, size, o.ood_limit); }));
     note_skipped("eval", ood_sets.back().second, spec);
   }
-  const std::vector<int64_t> test_rows = first_rows(test.size(), o.test_limit);
+  p.test_rows = first_rows(test.size(), o.test_limit);
   std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s (%s); fitting on %zu %s training images, %zu held out\n",
               lc.arch.c_str(), o.id.c_str(), (long long)lc.num_classes, checkpoint.c_str(), o.device.str().c_str(),
               o.tf32 ? "TF32" : "FP32", fit_rows.size(), o.id.c_str(), split.val.size());
+
+  return p;
+}
+
+// Every method through the protocol: once, or with several decoders the methods without one once
+// and the heatmap methods once per decoder (the first decoder's detectors are the ones saved),
+// averaged (run::average_runs). `in` holds the first decoder on entry and on return.
+std::vector<ood::MethodResult> run_methods(ood::ProtocolInput& in, const EvalPlan& plan, const ood::ProgressFn& say) {
+  const std::vector<std::string>& methods = plan.methods;
+  const auto& decoders = plan.decoders;
+  const auto& decoder_paths = plan.decoder_paths;
+  const std::string save_dir = in.save_dir;
+  if (decoders.size() <= 1) return ood::run_protocol(in, methods, say);
+  std::vector<ood::MethodResult> results;
+  {
+    // Several decoders: the methods without a decoder run once; the heatmap methods once per
+    // decoder (the first decoder's detectors are the ones saved), then averaged (run::average_runs).
+    std::vector<std::string> plain, with_decoder;
+    for (const std::string& m : methods) (ood::needs_decoder({m}) ? with_decoder : plain).push_back(m);
+    std::vector<ood::MethodResult> once = plain.empty() ? std::vector<ood::MethodResult>{} : ood::run_protocol(in, plain, say);
+    std::vector<std::vector<ood::MethodResult>> runs;
+    for (size_t d = 0; d < decoders.size(); ++d) {
+      const std::shared_ptr<ood::HeatmapModel> hm = decoders[d];
+      in.extra_detectors["heatmap"] = [hm] { return std::make_unique<ood::HeatmapDetector>(hm); };
+      if (d > 0) in.save_dir.clear();
+      say("decoder " + std::to_string(d + 1) + "/" + std::to_string(decoders.size()) + ": " + decoder_paths[d]);
+      runs.push_back(ood::run_protocol(in, with_decoder, say));
+    }
+    for (const std::string& m : methods) {
+      if (!ood::needs_decoder({m})) {
+        results.push_back(*std::find_if(once.begin(), once.end(), [&](const ood::MethodResult& r) { return r.name == m; }));
+        continue;
+      }
+      std::vector<ood::MethodResult> per_decoder;
+      for (const auto& run_results : runs)
+        per_decoder.push_back(*std::find_if(run_results.begin(), run_results.end(),
+                                            [&](const ood::MethodResult& r) { return r.name == m; }));
+      results.push_back(run::average_runs(per_decoder));
+    }
+    in.save_dir = save_dir;
+    const std::shared_ptr<ood::HeatmapModel> first = decoders.front();
+    in.extra_detectors["heatmap"] = [first] { return std::make_unique<ood::HeatmapDetector>(first); };
+  }
+  return results;
+}
+
+// results.md (also on stdout), then with --out scores.safetensors, results.json, results.csv, the
+// browser report and results.md last (run/eval_report.h writes their text).
+void write_reports(const EvalOptions& o, const EvalPlan& plan, const ood::ProtocolInput& in,
+                   const std::vector<ood::MethodResult>& results, const std::vector<std::string>& warnings,
+                   double accuracy, int64_t n_test) {
+  const LoadedClassifier& lc = plan.lc;
+  const std::string& checkpoint = plan.checkpoint;
+  const data::Normalization& norm = plan.norm.norm;
+  const std::shared_ptr<ood::HeatmapModel> heatmap = plan.decoders.empty() ? nullptr : plan.decoders.front();
+  // ---- reports: Markdown (stdout and file), JSON, CSV, scores (run/eval_report.h)
+  run::EvalSummary summary;
+  summary.arch = lc.arch;
+  summary.id = o.id;
+  summary.checkpoint = checkpoint;
+  summary.val_ood = o.val_ood;
+  summary.accuracy = accuracy;
+  summary.n_id_test = n_test;
+  if (heatmap) summary.decoder_oe = heatmap->info().oe;
+  for (const ood::ScoredSet& so : in.test_ood) summary.test_sets.push_back(so.name);
+  summary.warnings = warnings;
+  summary.results = results;
+  const std::string md = run::eval_markdown(summary);
+  std::printf("%s", md.c_str());
+
+  if (!o.out_dir.empty()) {
+    nlohmann::ordered_json& j = summary.json_header;
+    j["provenance"] = run::provenance();
+    j["classifier_fingerprint"] = ood::module_fingerprint(*lc.model);
+    j["seed"] = o.seed;
+    j["split_seed"] = o.split_seed;
+    j["data"] = {{"fit", {{"set", o.id + ":train"}, {"count", plan.fit_rows.size()}}},
+                 {"heldout", {{"set", o.id + ":train"}, {"count", plan.split.val.size()}}},
+                 {"validation_ood", {{"set", o.val_ood}, {"count", in.val_ood.features.size()}}},
+                 {"test_id", {{"set", o.id}, {"count", n_test}}}};
+    for (const ood::ScoredSet& so : in.test_ood) j["data"]["test_ood"][so.name] = so.features.size();
+    j["warnings"] = warnings;
+    j["arch"] = lc.arch;
+    j["checkpoint"] = checkpoint;
+    j["device"] = o.device.str();
+    j["math_mode"] = o.tf32 ? "tf32" : "fp32";
+    j["id"] = o.id;
+    j["id_accuracy"] = 100 * accuracy;
+    j["n_id_test"] = n_test;
+    j["validation"] = {{"id", o.id + ":heldout"}, {"n_id", plan.split.val.size()}, {"ood", o.val_ood},
+                       {"n_ood", in.val_ood.features.size()}};
+    j["tuning"] = o.tuning;
+    j["ta_thresholds"] = plan.extract.features.ta_thresholds;
+    j["normalization"] = {{"mean", norm.mean}, {"std", norm.std}, {"source", plan.norm.source}};
+    j["fit_images"] = plan.fit_rows.size();
+    if (heatmap) {
+      summary.heatmap = {{"decoder", plan.decoder_paths.front()}, {"epochs", heatmap->info().epoch},
+                         {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
+      if (plan.decoders.size() > 1) {
+        summary.heatmap["decoders"] = plan.decoder_paths;
+        summary.heatmap["epochs_each"] = nlohmann::json::array();
+        for (const auto& d : plan.decoders) summary.heatmap["epochs_each"].push_back(d->info().epoch);
+      }
+    }
+    save_safetensors(o.out_dir + "/scores.safetensors", run::eval_scores(summary));
+    write_text_file(o.out_dir + "/results.json", run::eval_json(summary).dump(2) + "\n");
+    write_text_file(o.out_dir + "/results.csv", run::eval_csv(summary));
+    const bool html = write_html_report(o.out_dir, "oodkit eval: " + lc.arch + " on " + o.id);
+    write_text_file(o.out_dir + "/results.md", md);  // last: marks the run finished
+    std::printf("\nwrote %s/results.{json,csv,md}, scores.safetensors%s\n", o.out_dir.c_str(),
+                html ? ", report.html and plots/" : "");
+  }
+}
+
+int run_eval(const EvalOptions& o) {
+  const auto t0 = Clock::now();
+  const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
+  const EvalPlan plan = plan_eval(o);
+  const std::vector<std::string>& methods = plan.methods;
+  const std::string& checkpoint = plan.checkpoint;
+  const data::Dataset& test = plan.test;
+  const data::Dataset& train = plan.train;
+  const data::HoldoutSplit& split = plan.split;
+  const std::vector<int64_t>& fit_rows = plan.fit_rows;
+  const std::vector<int64_t>& test_rows = plan.test_rows;
+  const LoadedClassifier& lc = plan.lc;
+  models::Classifier& model = *lc.model;
+  const run::NormalizationChoice& norm_choice = plan.norm;
+  const data::Normalization norm = norm_choice.norm;
+  const std::vector<std::shared_ptr<ood::HeatmapModel>>& decoders = plan.decoders;
+  const std::shared_ptr<ood::HeatmapModel> heatmap = decoders.empty() ? nullptr : decoders.front();
+  const run::ExtractOptions& xo = plan.extract;
+  const ood::FeatureOptions& fo = xo.features;
+  // Images are kept only for input-perturbation methods (and fusions of them).
+  const bool need_images = ood::needs_images(methods);
+  const ood::Settings& settings = plan.settings;
+  const data::Dataset& val_ood = plan.val_ood;
+  const auto& ood_sets = plan.ood_sets;
 
   // ---- the run: the plan passed; an earlier run's results in --out go first (see the top of this file).
   if (!o.out_dir.empty()) {
@@ -284,7 +439,7 @@ int run_eval(const EvalOptions& o) {
                      {"num_classes", lc.num_classes},
                      {"checkpoint", checkpoint},
                      {"id", o.id},
-                     {"image_size", size},
+                     {"image_size", plan.size},
                      {"image_fit", data::image_fit_name(image_fit())},
                      {"ta_thresholds", fo.ta_thresholds},
                      {"input_mean", norm.mean},
@@ -297,36 +452,7 @@ int run_eval(const EvalOptions& o) {
   const auto t1 = Clock::now();
   // Progress (one line per setting tried) on stderr, so stdout stays the report.
   const auto say = [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); };
-  std::vector<ood::MethodResult> results;
-  if (decoders.size() <= 1) {
-    results = ood::run_protocol(in, methods, say);
-  } else {
-    // Several decoders: the methods without a decoder run once; the heatmap methods once per
-    // decoder (the first decoder's detectors are the ones saved), then averaged (run::average_runs).
-    std::vector<std::string> plain, with_decoder;
-    for (const std::string& m : methods) (ood::needs_decoder({m}) ? with_decoder : plain).push_back(m);
-    std::vector<ood::MethodResult> once = plain.empty() ? std::vector<ood::MethodResult>{} : ood::run_protocol(in, plain, say);
-    std::vector<std::vector<ood::MethodResult>> runs;
-    for (size_t d = 0; d < decoders.size(); ++d) {
-      const std::shared_ptr<ood::HeatmapModel> hm = decoders[d];
-      in.extra_detectors["heatmap"] = [hm] { return std::make_unique<ood::HeatmapDetector>(hm); };
-      if (d > 0) in.save_dir.clear();
-      say("decoder " + std::to_string(d + 1) + "/" + std::to_string(decoders.size()) + ": " + decoder_paths[d]);
-      runs.push_back(ood::run_protocol(in, with_decoder, say));
-    }
-    for (const std::string& m : methods) {
-      if (!ood::needs_decoder({m})) {
-        results.push_back(*std::find_if(once.begin(), once.end(), [&](const ood::MethodResult& r) { return r.name == m; }));
-        continue;
-      }
-      std::vector<ood::MethodResult> per_decoder;
-      for (const auto& run_results : runs)
-        per_decoder.push_back(*std::find_if(run_results.begin(), run_results.end(),
-                                            [&](const ood::MethodResult& r) { return r.name == m; }));
-      results.push_back(run::average_runs(per_decoder));
-    }
-    in.save_dir = o.out_dir.empty() ? "" : o.out_dir + "/detectors";
-  }
+  const std::vector<ood::MethodResult> results = run_methods(in, plan, say);
   // Written once every detector is saved: a folder without it is an unfinished run's. Each method's
   // decision threshold (95% of held-out ID kept) goes with it, and the held-out scores it came from.
   if (!o.out_dir.empty()) {
@@ -346,63 +472,7 @@ int run_eval(const EvalOptions& o) {
       warn(r.name + ": validation AUROC " + run::pct(r.val_auroc) + " is below 50 (" + o.id + " held-out vs " + o.val_ood +
            "): the score ranks OOD above ID there, so its test results are likely inverted as well");
 
-  // ---- reports: Markdown (stdout and file), JSON, CSV, scores (run/eval_report.h)
-  run::EvalSummary summary;
-  summary.arch = lc.arch;
-  summary.id = o.id;
-  summary.checkpoint = checkpoint;
-  summary.val_ood = o.val_ood;
-  summary.accuracy = accuracy;
-  summary.n_id_test = int64_t(labels.size());
-  if (heatmap) summary.decoder_oe = heatmap->info().oe;
-  for (const ood::ScoredSet& so : in.test_ood) summary.test_sets.push_back(so.name);
-  summary.warnings = warnings;
-  summary.results = results;
-  const std::string md = run::eval_markdown(summary);
-  std::printf("%s", md.c_str());
-
-  if (!o.out_dir.empty()) {
-    nlohmann::ordered_json& j = summary.json_header;
-    j["provenance"] = run::provenance();
-    j["classifier_fingerprint"] = ood::module_fingerprint(model);
-    j["seed"] = o.seed;
-    j["split_seed"] = o.split_seed;
-    j["data"] = {{"fit", {{"set", o.id + ":train"}, {"count", fit_rows.size()}}},
-                 {"heldout", {{"set", o.id + ":train"}, {"count", split.val.size()}}},
-                 {"validation_ood", {{"set", o.val_ood}, {"count", in.val_ood.features.size()}}},
-                 {"test_id", {{"set", o.id}, {"count", labels.size()}}}};
-    for (const ood::ScoredSet& so : in.test_ood) j["data"]["test_ood"][so.name] = so.features.size();
-    j["warnings"] = warnings;
-    j["arch"] = lc.arch;
-    j["checkpoint"] = checkpoint;
-    j["device"] = o.device.str();
-    j["math_mode"] = o.tf32 ? "tf32" : "fp32";
-    j["id"] = o.id;
-    j["id_accuracy"] = 100 * accuracy;
-    j["n_id_test"] = labels.size();
-    j["validation"] = {{"id", o.id + ":heldout"}, {"n_id", split.val.size()}, {"ood", o.val_ood},
-                       {"n_ood", in.val_ood.features.size()}};
-    j["tuning"] = o.tuning;
-    j["ta_thresholds"] = fo.ta_thresholds;
-    j["normalization"] = {{"mean", norm.mean}, {"std", norm.std}, {"source", norm_choice.source}};
-    j["fit_images"] = fit_rows.size();
-    if (heatmap) {
-      summary.heatmap = {{"decoder", decoder_paths.front()}, {"epochs", heatmap->info().epoch},
-                         {"width", heatmap->info().width}, {"oe", heatmap->info().oe}};
-      if (decoders.size() > 1) {
-        summary.heatmap["decoders"] = decoder_paths;
-        summary.heatmap["epochs_each"] = nlohmann::json::array();
-        for (const auto& d : decoders) summary.heatmap["epochs_each"].push_back(d->info().epoch);
-      }
-    }
-    save_safetensors(o.out_dir + "/scores.safetensors", run::eval_scores(summary));
-    write_text_file(o.out_dir + "/results.json", run::eval_json(summary).dump(2) + "\n");
-    write_text_file(o.out_dir + "/results.csv", run::eval_csv(summary));
-    const bool html = write_html_report(o.out_dir, "oodkit eval: " + lc.arch + " on " + o.id);
-    write_text_file(o.out_dir + "/results.md", md);  // last: marks the run finished
-    std::printf("\nwrote %s/results.{json,csv,md}, scores.safetensors%s\n", o.out_dir.c_str(),
-                html ? ", report.html and plots/" : "");
-  }
+  write_reports(o, plan, in, results, warnings, accuracy, int64_t(labels.size()));
   return 0;
 }
 
