@@ -150,6 +150,8 @@ EvalPlan plan_eval(const EvalOptions& o) {
     OODKIT_CHECK(!o.heatmap.empty() || !ood::needs_decoder({m}), "eval: method '", m,
                  "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
   }
+  const std::vector<double> ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
+  OODKIT_CHECK(!ta_thresholds.empty(), "eval: --ta-thresholds is empty");
   OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
                "eval: --tuning must be all, features or none, got '", o.tuning, "'");
   // --set entries that name no method of this run (nor a fusion's component) would do nothing.
@@ -178,7 +180,6 @@ EvalPlan plan_eval(const EvalOptions& o) {
   model.to(o.device);
   model.eval();
   p.norm = run::choose_normalization(o.mean, o.std, lc.metadata, checkpoint, o.id);
-  std::fprintf(stderr, "oodkit eval: input normalisation %s\n", run::describe(p.norm).c_str());
 
   // --heatmap DIR[,DIR...]: one decoder, or several (e.g. five seeds, as the paper averages): the
   // heatmap methods then run once per decoder and are reported as mean and standard deviation.
@@ -198,8 +199,7 @@ EvalPlan plan_eval(const EvalOptions& o) {
   xo.device = o.device;
   xo.batch = o.batch;
   xo.features.needs = ood::feature_needs(methods);
-  xo.features.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
-  OODKIT_CHECK(!xo.features.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
+  xo.features.ta_thresholds = ta_thresholds;
 
   // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
   data::LoadOptions train_lo = base_load_options();
@@ -239,6 +239,7 @@ EvalPlan plan_eval(const EvalOptions& o) {
     note_skipped("eval", ood_sets.back().second, spec);
   }
   p.test_rows = first_rows(test.size(), o.test_limit);
+  std::fprintf(stderr, "oodkit eval: input normalisation %s\n", run::describe(p.norm).c_str());
   std::printf("oodkit eval: %s (%s, %lld classes) from %s on %s (%s); fitting on %zu %s training images, %zu held out\n",
               lc.arch.c_str(), o.id.c_str(), (long long)lc.num_classes, checkpoint.c_str(), o.device.str().c_str(),
               o.tf32 ? "TF32" : "FP32", fit_rows.size(), o.id.c_str(), split.val.size());
