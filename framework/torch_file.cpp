@@ -600,8 +600,13 @@ void convert(const StorageType& st, const uint8_t* src, uint8_t* dst, size_t cou
   }
 }
 
+// Everything read or made from one file (storages read, tensors materialised) is bounded by this
+// many times the file's size: overlapping ZIP entries or views repeating one storage cannot ask
+// for more memory than a file this size could legitimately need (a torch.save file needs about 2x).
+constexpr uint64_t kBudgetFactor = 64;
+
 Tensor materialise(const std::string& prefix, const std::string& name, const TensorRef& t, const StorageRef& s,
-                   const std::vector<uint8_t>& bytes, uint64_t file_size) {
+                   const std::vector<uint8_t>& bytes, uint64_t& budget_left) {
   const StorageType& st = *s.type;
   uint64_t numel = 1;
   bool overflow = false;
@@ -619,11 +624,13 @@ Tensor materialise(const std::string& prefix, const std::string& name, const Ten
                  " elements of storage '", s.key, "' (damaged file)");
   }
   OODKIT_CHECK(!overflow, prefix, "tensor '", name, "': size ", shape_str(t.size), " overflows (damaged file)");
-  // A view may repeat its storage's elements (stride 0, as expand() makes): materialised, it is
-  // bounded by 64 times the file's size, so that a few bytes cannot ask for terabytes.
-  OODKIT_CHECK(numel <= s.numel || numel <= 64 * file_size / dtype_size(st.loaded), prefix, "tensor '", name,
-               "': a view of size ", shape_str(t.size), " (", numel, " elements) repeats the ", s.numel,
-               " elements of storage '", s.key, "' beyond what oodkit materialises (64 times the file's size)");
+  // A view may repeat its storage's elements (stride 0, as expand() makes), and many views may
+  // share one storage: what is materialised counts against the budget (see load_torch_file).
+  const uint64_t nbytes = numel * dtype_size(st.loaded);  // used only once numel <= 2^60 is checked
+  OODKIT_CHECK(numel <= (uint64_t(1) << 60) && nbytes <= budget_left, prefix, "tensor '", name, "': its view of size ",
+               shape_str(t.size), " on storage '", s.key, "' would bring the tensors read past ", kBudgetFactor,
+               " times the file's size; oodkit does not materialise that much from this file (damaged or hostile)");
+  budget_left -= nbytes;
   Tensor out = Tensor::empty(t.size, st.loaded, Device::cpu());
   if (numel == 0) return out;
   uint8_t* dst = static_cast<uint8_t*>(out.raw_data());
@@ -771,6 +778,7 @@ NamedTensors load_torch_file(const std::string& path) {
     if (dict->items[k]->kind == Kind::String && dict->items[k + 1]->kind == Kind::Tensor)
       ++uses[u.tensors[size_t(dict->items[k + 1]->i)].storage];
   std::map<size_t, std::vector<uint8_t>> loaded;
+  uint64_t budget_left = zip.file_size() > UINT64_MAX / kBudgetFactor ? UINT64_MAX : zip.file_size() * kBudgetFactor;
   NamedTensors out;
   for (size_t k = 0; k < dict->items.size(); k += 2) {
     const Value* key = dict->items[k];
@@ -783,9 +791,13 @@ NamedTensors load_torch_file(const std::string& path) {
       OODKIT_CHECK(s.type->supported, prefix, "tensor '", key->s, "' has dtype ", s.type->torch_dtype, " (torch.",
                    s.type->name, "), which oodkit does not read (float32, float64, float16, bfloat16, int64, int32, "
                    "uint8, bool)");
+      OODKIT_CHECK(s.entry->size <= budget_left, prefix, "storage '", s.key, "' of ", s.entry->size,
+                   " bytes would bring the data read past ", kBudgetFactor,
+                   " times the file's size (overlapping ZIP entries? damaged or hostile file)");
+      budget_left -= s.entry->size;
       it = loaded.emplace(t.storage, zip.read(*s.entry)).first;
     }
-    out.emplace_back(key->s, materialise(prefix, key->s, t, s, it->second, zip.file_size()));
+    out.emplace_back(key->s, materialise(prefix, key->s, t, s, it->second, budget_left));
     if (--uses[t.storage] == 0) loaded.erase(it);
   }
   return out;

@@ -28,7 +28,9 @@
 // False) or PyTorch < 1.6), TorchScript archives (torch.jit.save), big-endian files, compressed
 // entries other than deflate, and every damaged file (truncation, a failed CRC-32, sizes or offsets
 // outside the file, a view outside its storage, a malformed pickle). Sizes read from the file are
-// checked against the file's size before anything is allocated.
+// checked against the file's size before anything is allocated, and everything read or made from
+// the file (storages, materialised views) is bounded by 64 times its size, the pickle's objects by
+// 2^22: overlapping ZIP entries or many views of one storage cannot ask for unbounded memory.
 #pragma once
 #include <string>
 

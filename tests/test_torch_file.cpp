@@ -87,6 +87,8 @@ struct Twin {
   const char* expected;
 };
 
+void PrintTo(const Twin& t, std::ostream* os) { *os << t.file; }
+
 class TorchFileTwin : public ::testing::TestWithParam<Twin> {};
 
 TEST_P(TorchFileTwin, ReadsExactlyWhatTorchSaved) {
@@ -174,6 +176,24 @@ TEST(TorchFile, CheckpointWrapperReadsOnlyTheStateDict) {
   EXPECT_EQ(c.front().first, "0.weight");
 }
 
+// A pickle written by hand (fuzz/make_corpus.py, kept in tests/fixtures/fuzz/torch_file/): opcodes
+// torch.save does not write (DICT, LIST, APPENDS, POP, DUP, LONG1, BINFLOAT, SHORT_BINBYTES, 4-byte
+// memo ids) around three tensors, two of them views of one storage.
+TEST(TorchFile, HandMadePickle) {
+  const NamedTensors t =
+      load_torch_file(std::string(OODKIT_SOURCE_DIR) + "/tests/fixtures/fuzz/torch_file/ok_handmade");
+  ASSERT_EQ(t.size(), 3u);  // "lst", "d", "again" and "l" are not tensors
+  EXPECT_EQ(t[0].first, "w");
+  EXPECT_EQ(t[0].second.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t[0].second.to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(t[1].first, "wt");  // offset 1, size [2, 2], stride [1, 3]
+  EXPECT_EQ(t[1].second.to_vector<float>(), (std::vector<float>{1, 4, 2, 5}));
+  EXPECT_EQ(t[2].first, "n");  // a 0-dim int64 at offset 1
+  EXPECT_EQ(t[2].second.dtype(), DType::I64);
+  EXPECT_EQ(t[2].second.shape(), Shape{});
+  EXPECT_EQ(t[2].second.item(), 9.0);
+}
+
 // The payload of every malicious fixture: `touch /tmp/oodkit_torch_pwned`.
 constexpr const char* kPwned = "/tmp/oodkit_torch_pwned";
 
@@ -181,6 +201,8 @@ struct Refusal {
   const char* file;
   const char* message;
 };
+
+void PrintTo(const Refusal& r, std::ostream* os) { *os << r.file; }
 
 class TorchFileRefuses : public ::testing::TestWithParam<Refusal> {};
 
