@@ -5,12 +5,14 @@ slightly broken ones (truncated, wrong sizes, bad types). Deterministic; run fro
 JPEG seeds are written by stb_image_write through a throw-away C++ program (needs c++ and
 libstb-dev); every other format is written here. Files are kept small (a few kB at most)."""
 import gzip
+import io
 import json
 import os
 import shutil
 import struct
 import subprocess
 import tempfile
+import zipfile
 import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -235,11 +237,85 @@ def seeds_protocol():
     put("protocol", "err_syntax.json", json.dumps(good)[:-7])
 
 
+# ------------------------------------------------------------------ PyTorch checkpoints
+TORCH_FIXTURES = os.path.join(os.path.dirname(ROOT), "..", "tests", "fixtures", "torch")
+
+
+def pk_int(n):
+    if 0 <= n < 256:
+        return b"K" + bytes([n])
+    if 0 <= n < 65536:
+        return b"M" + struct.pack("<H", n)
+    if -(2 ** 31) <= n < 2 ** 31:
+        return b"J" + struct.pack("<i", n)
+    return b"\x8a\x08" + struct.pack("<q", n)  # LONG1
+
+
+def pk_str(text):
+    b = text.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def pk_tensor(key, numel, offset, size, stride, storage="FloatStorage"):
+    """torch._utils._rebuild_tensor_v2(persistent storage, offset, size, stride, False, OrderedDict())."""
+    tup = lambda xs: b"(" + b"".join(pk_int(x) for x in xs) + b"t"
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n((" + pk_str("storage") + b"ctorch\n" + storage.encode() + b"\n" +
+            pk_str(key) + pk_str("cpu") + pk_int(numel) + b"tQ" + pk_int(offset) + tup(size) + tup(stride) +
+            b"\x89ccollections\nOrderedDict\n)Rt" + b"R")
+
+
+def torch_zip(pickle, storages, archive="archive"):
+    """A torch.save-like ZIP: <archive>/data.pkl, byteorder, data/<key>, version (stored, fixed dates)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        def add(name, data):
+            z.writestr(zipfile.ZipInfo(archive + "/" + name, date_time=(2024, 1, 1, 0, 0, 0)), data)
+        add("data.pkl", pickle)
+        add("byteorder", b"little")
+        for key, data in storages.items():
+            add("data/" + key, data)
+        add("version", b"3\n")
+    return buf.getvalue()
+
+
+def seeds_torch_file():
+    # The test fixtures (tests/fixtures/torch/, written by PyTorch) that fit libFuzzer's -max_len.
+    for name in sorted(os.listdir(TORCH_FIXTURES)):
+        path = os.path.join(TORCH_FIXTURES, name)
+        if name.endswith(".pt") and os.path.getsize(path) <= 8192:
+            ok = name.split(".")[0] in ("dtypes", "protocol4", "views", "checkpoint", "module", "deflated", "zip64")
+            with open(path, "rb") as f:
+                put("torch_file", ("ok_" if ok else "err_") + name, f.read())
+    # Hand-made pickles: opcodes torch.save does not write (DICT, LIST, APPENDS, POP, DUP, LONG1,
+    # BINFLOAT, bytes, memo by 4-byte ids), views of one storage, an int64 storage.
+    w = f32(*range(6))
+    body = (b"\x80\x02}q\x00(" +
+            pk_str("w") + pk_tensor("0", 6, 0, [2, 3], [3, 1]) +
+            pk_str("wt") + pk_tensor("0", 6, 1, [2, 2], [1, 3]) +
+            pk_str("n") + pk_tensor("1", 2, 1, [], [], "LongStorage") +
+            pk_str("lst") + b"](" + pk_int(-5) + pk_int(70000) + pk_int(2 ** 40) + b"G" + struct.pack(">d", 0.25) +
+            b"N\x88\x89C\x03abce" +
+            pk_str("d") + b"(" + pk_str("a") + pk_int(1) + b"dr\x05\x00\x00\x00" +
+            pk_str("again") + b"j\x05\x00\x00\x00" +
+            pk_str("l") + b"(" + pk_int(1) + pk_int(2) + b"l2\x30" +
+            b"u.")
+    put("torch_file", "ok_handmade", torch_zip(body, {"0": w, "1": i64(7, 9)}))
+    put("torch_file", "err_global", torch_zip(b"\x80\x02}(" + pk_str("x") + b"cos\nsystem\n" + pk_str("ls") +
+                                              b"\x85Ru.", {}))
+    put("torch_file", "err_view_oob", torch_zip(b"\x80\x02}(" + pk_str("w") + pk_tensor("0", 6, 4, [2, 2], [2, 1]) +
+                                                b"u.", {"0": w}))
+    # 300 views of one 4 kB storage: 1.2 MB to materialise from a 10 kB file (over the 64x budget).
+    many = b"".join(pk_str("v%d" % k) + b"h\x01" for k in range(300))
+    put("torch_file", "err_budget", torch_zip(b"\x80\x02}(" + pk_str("w") + pk_tensor("0", 1000, 0, [1000], [1]) +
+                                              b"q\x01" + many + b"u.", {"0": f32(*range(1000))}))
+    put("torch_file", "err_truncated", torch_zip(body, {"0": w, "1": i64(7, 9)})[:-30])
+
+
 if __name__ == "__main__":
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
     for f in (seeds_safetensors, seeds_cifar, seeds_idx, seeds_image, seeds_tiny_imagenet, seeds_detector_state,
-              seeds_protocol):
+              seeds_protocol, seeds_torch_file):
         f()
     for t in sorted(os.listdir(ROOT)):
         files = os.listdir(os.path.join(ROOT, t))

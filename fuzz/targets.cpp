@@ -14,6 +14,7 @@
 #include "data/image_folder.h"
 #include "framework/error.h"
 #include "framework/safetensors.h"
+#include "framework/torch_file.h"
 #include "ood/dice.h"
 #include "ood/mahalanobis.h"
 #include "ood/react.h"
@@ -161,9 +162,15 @@ std::string fuzz_protocol(const uint8_t* data, size_t size) {
   return err;
 }
 
+std::string fuzz_torch_file(const uint8_t* data, size_t size) {
+  ScratchFile file("checkpoint.pt", data, size);
+  return attempt([&] { load_torch_file(file.path); });
+}
+
 const std::vector<std::string>& target_names() {
   static const std::vector<std::string> names = {"safetensors", "cifar", "idx", "image",
-                                                 "tiny_imagenet", "detector_state", "protocol"};
+                                                 "tiny_imagenet", "detector_state", "protocol",
+                                                 "torch_file"};
   return names;
 }
 
@@ -172,7 +179,7 @@ Entry find_target(const std::string& name) {
       {"safetensors", fuzz_safetensors}, {"cifar", fuzz_cifar},
       {"idx", fuzz_idx},                 {"image", fuzz_image},
       {"tiny_imagenet", fuzz_tiny_imagenet}, {"detector_state", fuzz_detector_state},
-      {"protocol", fuzz_protocol}};
+      {"protocol", fuzz_protocol},       {"torch_file", fuzz_torch_file}};
   const auto it = entries.find(name);
   return it == entries.end() ? nullptr : it->second;
 }

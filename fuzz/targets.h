@@ -32,9 +32,11 @@ std::string fuzz_tiny_imagenet(const uint8_t* data, size_t size);
 std::string fuzz_detector_state(const uint8_t* data, size_t size);
 // protocol.json as `oodkit score` reads it (tools/protocol_file.h).
 std::string fuzz_protocol(const uint8_t* data, size_t size);
+// A PyTorch checkpoint (torch.save's ZIP archive): load_torch_file (framework/torch_file.h).
+std::string fuzz_torch_file(const uint8_t* data, size_t size);
 
 // The targets by name ("safetensors", "cifar", "idx", "image", "tiny_imagenet",
-// "detector_state", "protocol"); find_target returns nullptr for an unknown name.
+// "detector_state", "protocol", "torch_file"); find_target returns nullptr for an unknown name.
 const std::vector<std::string>& target_names();
 Entry find_target(const std::string& name);
 

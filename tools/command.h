@@ -38,12 +38,14 @@ const CLI::Validator& positive_count();
 const CLI::Validator& positive_number();
 
 // Registered by info.cpp, train.cpp, eval.cpp, score.cpp, study.cpp, heatmap_common.cpp (the
-// `heatmap` group; its subcommands by heatmap_fit.cpp, heatmap_view.cpp, heatmap_oe_size.cpp).
+// `heatmap` group; its subcommands by heatmap_fit.cpp, heatmap_view.cpp, heatmap_oe_size.cpp),
+// convert.cpp.
 void add_info_command(CLI::App& app, CommandList& commands);
 void add_eval_command(CLI::App& app, CommandList& commands);
 void add_train_command(CLI::App& app, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
 void add_heatmap_command(CLI::App& app, CommandList& commands);
 void add_study_command(CLI::App& app, CommandList& commands);
+void add_convert_command(CLI::App& app, CommandList& commands);
 
 }  // namespace oodkit::tools

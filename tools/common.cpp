@@ -16,6 +16,8 @@
 #include <sstream>
 
 #include "framework/safetensors.h"
+#include "framework/torch_file.h"
+#include "framework/zip_reader.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "framework/cuda_api.h"
@@ -72,17 +74,22 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
                                  int input_size) {
   std::error_code ec;
   OODKIT_CHECK(std::filesystem::is_regular_file(checkpoint, ec), "checkpoint '", checkpoint,
-               "' does not exist or is not a file; pass --checkpoint <model.safetensors>",
+               "' does not exist or is not a file; pass --checkpoint <model.safetensors or a torch.save .pt/.pth>",
                checkpoint == shipped_weights_path() ? " (or set OODKIT_SHARED_DIR to the folder holding "
                                                       "weights/resnet20_cifar10.safetensors)"
                                                     : "");
   std::map<std::string, std::string> meta;
-  const NamedTensors state = load_safetensors(checkpoint, &meta);
+  // A PyTorch checkpoint (torch.save's ZIP archive, told by its magic, whatever its extension)
+  // holds a state dict and no oodkit metadata.
+  const bool from_torch = has_zip_magic(checkpoint);
+  const NamedTensors state = from_torch ? load_torch_file(checkpoint) : load_safetensors(checkpoint, &meta);
   LoadedClassifier out;
   if (!arch.empty()) {
     out.arch = arch;
   } else {
     const std::vector<std::string> known = models::classifier_names();
+    OODKIT_CHECK(!from_torch, "'", checkpoint, "' is a PyTorch checkpoint, which records no oodkit architecture; "
+                 "pass --arch");
     OODKIT_CHECK(meta.count("arch") && std::find(known.begin(), known.end(), meta["arch"]) != known.end(), "'",
                  checkpoint, "' does not name an oodkit architecture in its metadata (arch = '",
                  meta.count("arch") ? meta["arch"] : "", "'); pass --arch");

@@ -42,8 +42,9 @@ struct LoadedClassifier {
   std::map<std::string, std::string> metadata;  // the checkpoint's (input_mean/input_std: run/normalization.h)
 };
 // Builds `arch` (or, when empty, the checkpoint's "arch" metadata, which must then name an
-// oodkit architecture) and
-// loads the safetensors state dict strictly. Errors name the file; a floating-point tensor
+// oodkit architecture) and loads the state dict strictly: a safetensors file, or a PyTorch
+// checkpoint (torch.save's ZIP archive, told by its "PK\x03\x04" magic, read by load_torch_file;
+// it has no metadata, so `arch` must be given). Errors name the file; a floating-point tensor
 // holding NaN or Inf is an error naming the file, the tensor and the count (such weights would
 // make every score NaN).
 LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,

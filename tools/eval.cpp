@@ -482,7 +482,7 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   EvalOptions& ev = *opts;
   Command c;
   auto* eval_cmd = c.app = app.add_subcommand("eval", "Evaluate a classifier against OOD sets with every post-hoc detector");
-  eval_cmd->add_option("--checkpoint", ev.checkpoint, "safetensors state dict (default: the shipped ResNet-20)");
+  eval_cmd->add_option("--checkpoint", ev.checkpoint, "safetensors state dict, or a torch.save .pt/.pth one (default: the shipped ResNet-20)");
   eval_cmd->add_option("--arch", ev.arch, "architecture (default: the checkpoint's, else resnet20)");
   eval_cmd->add_option("--num-classes", ev.num_classes, "classes (default: from the checkpoint)");
   eval_cmd->add_option("--mean", ev.mean,

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=20
 build=build-fuzz
 jobs=$(nproc)
-targets="safetensors cifar idx image tiny_imagenet detector_state protocol"
+targets="safetensors cifar idx image tiny_imagenet detector_state protocol torch_file"
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;

@@ -43,7 +43,7 @@ std::vector<double> heatmap_scores(ood::HeatmapModel& model, const ood::Features
 }
 
 void add_heatmap_fit_options(CLI::App* c, HeatmapFitOptions& f, Command& command) {
-  c->add_option("--checkpoint", f.checkpoint, "classifier safetensors (default: the shipped ResNet-20)");
+  c->add_option("--checkpoint", f.checkpoint, "classifier safetensors, or a torch.save .pt/.pth state dict (default: the shipped ResNet-20)");
   c->add_option("--arch", f.arch, "architecture (default: the checkpoint's, else resnet20)");
   c->add_option("--id", f.id, "ID dataset (its train split)")->capture_default_str();
   c->add_option("--oe", f.oe, "outlier-exposure set name[:split]")->capture_default_str();
