@@ -178,25 +178,23 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
   nlohmann::ordered_json j = s.json_header;
   if (seen.split_average) j["seen_sets"] = seen.list;
   if (!s.heatmap.is_null()) j["heatmap"] = s.heatmap;
+  // One result's setting, validation AUROC, per-set metrics and their average.
+  const auto result_json = [&](const ood::MethodResult& r) {
+    nlohmann::ordered_json rj;
+    rj["chosen"] = r.chosen;
+    rj["validation_auroc"] = 100 * r.val_auroc;
+    for (size_t si = 0; si < s.test_sets.size(); ++si) rj["sets"][s.test_sets[si]] = metrics_json(r.per_set[si]);
+    rj["average"] = metrics_json(r.average);
+    return rj;
+  };
   for (const ood::MethodResult& r : s.results) {
-    nlohmann::ordered_json mj;
-    mj["chosen"] = r.chosen;
-    mj["validation_auroc"] = 100 * r.val_auroc;
-    for (size_t si = 0; si < s.test_sets.size(); ++si) mj["sets"][s.test_sets[si]] = metrics_json(r.per_set[si]);
-    mj["average"] = metrics_json(r.average);
+    nlohmann::ordered_json mj = result_json(r);
     if (seen.split_average) mj["average_unseen"] = metrics_json(unseen_average(r, seen));
     if (r.runs > 1) {  // several decoders: the figures above are means; their spread and each run
       mj["runs"] = r.runs;
       for (size_t si = 0; si < s.test_sets.size(); ++si) mj["std"]["sets"][s.test_sets[si]] = metrics_json(r.per_set_std[si]);
       mj["std"]["average"] = metrics_json(r.average_std);
-      for (const ood::MethodResult& run : r.per_run) {
-        nlohmann::ordered_json rj;
-        rj["chosen"] = run.chosen;
-        rj["validation_auroc"] = 100 * run.val_auroc;
-        for (size_t si = 0; si < s.test_sets.size(); ++si) rj["sets"][s.test_sets[si]] = metrics_json(run.per_set[si]);
-        rj["average"] = metrics_json(run.average);
-        mj["per_run"].push_back(rj);
-      }
+      for (const ood::MethodResult& run : r.per_run) mj["per_run"].push_back(result_json(run));
     }
     j["methods"][r.name] = mj;
   }
