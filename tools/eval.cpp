@@ -187,7 +187,11 @@ EvalPlan plan_eval(const EvalOptions& o) {
   std::vector<std::string>& decoder_paths = p.decoder_paths;
   for (const std::string& dir : split_list(o.heatmap)) {
     const std::string path = heatmap_decoder_path(dir);
-    decoders.push_back(ood::HeatmapModel::load(path));
+    try {
+      decoders.push_back(ood::HeatmapModel::load(path));
+    } catch (const Error& e) {
+      throw Error("--heatmap '" + dir + "': " + e.what(), e.where());
+    }
     decoder_paths.push_back(path);
     decoders.back()->check_classifier(ood::module_fingerprint(model), "the heatmap decoder '" + path + "'");
     const ood::HeatmapModelInfo& hi = decoders.back()->info();

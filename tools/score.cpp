@@ -50,10 +50,8 @@ int run_score(const ScoreOptions& o) {
   // before any feature is extracted or anything written.
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
-  if (!o.out.empty()) {
-    const std::string parent = std::filesystem::path(o.out).parent_path().string();
-    run::check_output_dir(parent.empty() ? "." : parent, "--out");
-  }
+  const std::string out_parent = o.out.empty() ? "" : std::filesystem::path(o.out).parent_path().string();
+  if (!o.out.empty()) run::check_output_dir(out_parent.empty() ? "." : out_parent, "--out");
   const std::string checkpoint = o.checkpoint.empty() ? proto.checkpoint : o.checkpoint;
   const int64_t size = proto.image_size;
   LoadedClassifier lc = load_classifier(checkpoint, proto.arch, proto.num_classes, int(size));
@@ -111,6 +109,7 @@ int run_score(const ScoreOptions& o) {
 
   // ---- the run: features (on stderr the progress: stdout may be the CSV), then every method on
   // the one path the protocol uses (ood::score_method), each scored once.
+  if (!out_parent.empty()) make_output_dir(out_parent, "--out");  // its missing parents, as mkdir -p
   const ood::ScoredSet set = run::extract(*lc.model, ds, first_rows(ds.size()), norm, o.data, xo);
   const ood::ScoreContext ctx{lc.model.get(), norm.std, o.device, o.batch};
   std::map<std::string, std::vector<double>> columns;

@@ -122,7 +122,7 @@ def provenance_and_decisions(oodkit):
     held = {k: st_reader.values(d, b) for k, (d, _, b) in
             st_reader.tensors(os.path.join(ev, "detectors", "heldout_scores.safetensors")).items()}
     # score: every column, and each decision against the threshold recomputed from the held-out scores.
-    csv_path = os.path.join(TMP, "scores.csv")
+    csv_path = os.path.join(TMP, "new", "folder", "scores.csv")  # its folder is created
     rc, _, err = run(oodkit, "score", "--detectors", os.path.join(ev, "detectors"), "--data", "isun", "--limit", "40",
                      "--out", csv_path, timeout=300)
     if not check(rc == 0, "score failed: %r" % err[-500:]):
