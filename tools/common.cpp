@@ -124,47 +124,6 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
 }
 
 
-std::string option_differences(const std::string& saved, const nlohmann::json& now) {
-  const nlohmann::json was = nlohmann::json::parse(saved, nullptr, /*allow_exceptions=*/false);
-  if (!was.is_object()) return "(unreadable \"options\" metadata)";
-  std::string diff;
-  for (const auto& [key, value] : now.items()) {
-    if (was.contains(key) && was[key] == value) continue;
-    diff += (diff.empty() ? "" : ", ") + key + " " + (was.contains(key) ? was[key].dump() : "(absent)") +
-            " (now " + value.dump() + ")";
-  }
-  return diff;
-}
-
-void make_output_dir(const std::string& dir, const char* option) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (!ec && !std::filesystem::is_directory(dir, ec))
-    ec = std::make_error_code(std::errc::not_a_directory);
-  OODKIT_CHECK(!ec, option, ": cannot create the folder '", dir, "': ", ec.message());
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const auto fail = [&](const char* what, int fd) {
-    const std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    std::remove(tmp.c_str());
-    OODKIT_FAIL("cannot write '", path, "': ", what, ": ", why);
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create its temporary file", -1);
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t k = ::write(fd, text.data() + done, text.size() - done);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) fail("write failed (disk full?)", fd);
-    done += size_t(k);
-  }
-  if (::fsync(fd) != 0) fail("fsync failed", fd);
-  if (::close(fd) != 0) fail("close failed", -1);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename failed", -1);
-}
-
 std::string heatmap_decoder_path(const std::string& dir_or_file) {
   const std::string ext = ".safetensors";
   if (dir_or_file.size() > ext.size() && dir_or_file.compare(dir_or_file.size() - ext.size(), ext.size(), ext) == 0)

@@ -13,6 +13,7 @@
 #include "models/classifier.h"
 #include "ood/features.h"
 #include "run/extract.h"
+#include "run/run_folder.h"
 
 namespace CLI {
 class App;
@@ -93,21 +94,9 @@ using run::normalized_rows;
 // itself when it names a .safetensors file.
 std::string heatmap_decoder_path(const std::string& dir_or_file);
 
-// --resume's check that a run continues with the options it started with (train, heatmap fit).
-// `saved` is the "options" metadata of a checkpoint (a JSON object: command-line name -> value)
-// and `now` the current run's; keys of `now` only are compared. Empty when they agree, else each
-// difference as "<name> <saved> (now <current>)", comma-separated, e.g. "--lr 0.001 (now 0.002)";
-// a key the checkpoint lacks reads "(absent)", metadata that is not a JSON object one message.
-std::string option_differences(const std::string& saved, const nlohmann::json& now);
-
-// Creates the output folder `dir` and any missing parents (as mkdir -p), before a command does
-// any work. Throws naming `option` (e.g. "--out") and the path when it cannot: a component is a
-// file, no permission, a read-only file system.
-void make_output_dir(const std::string& dir, const char* option);
-
-// Writes `text` to `path` atomically (temp file, fsync, rename). On any failure (a full disk
-// included) the temporary file is removed, `path` is left as it was, and the Error names the path
-// and the system's reason ("File too large", "No space left on device", ...).
-void write_text_file(const std::string& path, const std::string& text);
+// run/run_folder.h: mkdir -p naming the option, atomic text files, --resume's option check.
+using run::make_output_dir;
+using run::option_differences;
+using run::write_text_file;
 
 }  // namespace oodkit::tools

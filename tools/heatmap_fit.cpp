@@ -159,28 +159,23 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   const std::string options = trajectory.dump();
 
   // ---- resume: the checkpoint must belong to this run; checked before anything in --out changes
-  make_output_dir(o.out_dir, "--out");
-  const std::string last_path = o.out_dir + "/last.safetensors";
+  const run::RunFolder folder(o.out_dir, "heatmap fit", "fit into another --out");
+  const std::string& last_path = folder.last_path();
   std::shared_ptr<ood::HeatmapModel> resumed;
   NamedTensors optim_state;
-  if (o.resume && file_exists(last_path)) {
+  if (o.resume && folder.has_checkpoint()) {
     resumed = ood::HeatmapModel::load(last_path, &optim_state);
     const ood::HeatmapModelInfo& ri = resumed->info();
     OODKIT_CHECK(ri.classifier_fingerprint == cs.fingerprint && ri.oe == oe_desc, "heatmap fit --resume: '",
                  last_path, "' is a run for another classifier or OE set; use another --out or drop --resume");
     // Checkpoints written before the options were recorded have none: classifier, width and OE only.
-    if (!ri.fit_options.empty()) {
-      const std::string diff = option_differences(ri.fit_options, trajectory);
-      OODKIT_CHECK(diff.empty(), "heatmap fit --resume: '", last_path, "' was written with other options: ", diff,
-                   "; resume with the checkpoint's options (or fit into another --out)");
-    }
+    folder.check_options(ri.fit_options, trajectory);
   }
-  remove_stale_temp_files(o.out_dir, {"targets.safetensors", "decoder.safetensors", "log.json", "last.safetensors",
-                                      "skipped_images.txt"});
+  folder.remove_stale({"targets.safetensors", "decoder.safetensors", "skipped_images.txt"});
   // Files --skip-unreadable left out: listed in <out>/skipped_images.txt (an earlier list removed).
-  write_skipped_list("heatmap fit", o.out_dir + "/skipped_images.txt");
+  write_skipped_list("heatmap fit", folder.path("skipped_images.txt"));
   // ---- targets: features once, nearest ID neighbours once
-  const std::string targets_path = o.out_dir + "/targets.safetensors";
+  const std::string targets_path = folder.path("targets.safetensors");
   const std::map<std::string, std::string> targets_meta{{"classifier_fingerprint", cs.fingerprint},
                                                          {"id", o.id},
                                                          {"id_rows", rows_key(id_rows)},
@@ -269,14 +264,9 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
     hm = resumed;
     hm->info().fit_options = options;  // recorded from now on in a checkpoint written before options were
     start_epoch = ri.epoch;
-    if (file_exists(o.out_dir + "/log.json")) {
-      std::ifstream f(o.out_dir + "/log.json");
-      log = nlohmann::json::parse(f);
-      while (!log.empty() && log.back().at("epoch").get<int>() > start_epoch) log.erase(log.size() - 1);
-    }
-    std::printf("resuming from %s after epoch %d\n", last_path.c_str(), start_epoch);
+    log = folder.resume_log(start_epoch);
   } else if (o.resume) {
-    std::printf("no checkpoint at %s: starting from scratch\n", last_path.c_str());
+    folder.note_fresh_start();
   }
   ood::DecoderTrainer trainer(*hm, set, topt);
   if (!optim_state.empty()) trainer.load_optimizer_state(optim_state);
@@ -325,17 +315,9 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
     for (const auto& [n, t] : trainer.optimizer_state()) extra.emplace_back("optim/" + n, t);
     NamedTensors all = hm->decoder().state_dict();
     all.insert(all.end(), extra.begin(), extra.end());
-    // An update can overflow with finite losses and gradients (a huge step): never save that.
-    const std::string bad = ood::first_nonfinite(all);
-    OODKIT_CHECK(bad.empty(), "heatmap fit: '", bad, "' became non-finite (NaN or Inf) in epoch ", epoch + 1,
-                 " (lower --lr?); not saved: ", last_path, " keeps the last finished epoch");
-    hm->save(o.out_dir + "/decoder.safetensors");
-    write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
-    hm->save(last_path, extra);
-    if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
-      std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
-      break;
-    }
+    folder.commit(epoch + 1, all, [&] { hm->save(folder.path("decoder.safetensors")); }, log,
+                  [&] { hm->save(last_path, extra); });
+    if (run::RunFolder::stop_after(o.stop_after, epoch + 1)) break;
     if (o.max_minutes > 0 && trained_seconds >= 60 * o.max_minutes) {
       std::printf("stopping after epoch %d: %.1f min of training reached --max-minutes %g\n", epoch + 1,
                   trained_seconds / 60, o.max_minutes);

@@ -18,14 +18,9 @@
 #include "tools/train.h"
 
 #include <CLI/CLI.hpp>
-#include <dirent.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -126,35 +121,6 @@ double evaluate(models::Classifier& model, const data::Dataset& ds, const std::v
   return double(correct) / double(seen);
 }
 
-bool file_exists(const std::string& p) { return ::access(p.c_str(), R_OK) == 0; }
-
-}  // namespace
-
-int remove_stale_temp_files(const std::string& dir, const std::vector<std::string>& names) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return 0;
-  int removed = 0;
-  for (const dirent* e; (e = ::readdir(d)) != nullptr;) {
-    const std::string f = e->d_name;
-    for (const std::string& n : names) {
-      const std::string prefix = n + ".tmp.";
-      if (f.size() <= prefix.size() || f.compare(0, prefix.size(), prefix) != 0) continue;
-      const std::string digits = f.substr(prefix.size());
-      if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-      const pid_t pid = pid_t(std::stol(digits));
-      // Left alone while its writer may still run (kill fails with EPERM for another user's process).
-      if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-      if (::unlink((dir + "/" + f).c_str()) == 0) {
-        std::printf("removed %s/%s (left by a run killed while writing)\n", dir.c_str(), f.c_str());
-        ++removed;
-      }
-    }
-  }
-  ::closedir(d);
-  return removed;
-}
-
-namespace {
 // The options that decide a run's trajectory, by their command-line names: saved in every
 // checkpoint's metadata ("options") so that --resume refuses to continue with other ones (the
 // resumed run would not end at the weights of an uninterrupted one).
@@ -193,22 +159,17 @@ int run_train(const TrainOptions& o) {
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, model->parameters());
   std::unique_ptr<optim::LRSchedule> schedule = make_schedule(o);
 
-  make_output_dir(o.out_dir, "--out");
-  remove_stale_temp_files(o.out_dir, {"model.safetensors", "log.json", "last.safetensors"});
-  const std::string last_path = o.out_dir + "/last.safetensors";
+  const run::RunFolder folder(o.out_dir, "train", "train into another --out");
+  const std::string& last_path = folder.last_path();
   nlohmann::json log = nlohmann::json::array();
   int start_epoch = 0;
-  if (o.resume && file_exists(last_path)) {
+  if (o.resume && folder.has_checkpoint()) {
     std::map<std::string, std::string> meta;
     const NamedTensors all = load_safetensors(last_path, &meta);
     OODKIT_CHECK(meta["arch"] == o.arch && meta["dataset"] == o.dataset, "train --resume: '", last_path,
                  "' is a ", meta["arch"], " on ", meta["dataset"], ", not ", o.arch, " on ", o.dataset);
     // Checkpoints written before the options were recorded have no "options" key: arch and dataset only.
-    if (meta.count("options")) {
-      const std::string diff = option_differences(meta["options"], trajectory_options(o));
-      OODKIT_CHECK(diff.empty(), "train --resume: '", last_path, "' was written with other options: ", diff,
-                   "; resume with the checkpoint's options (or train into another --out)");
-    }
+    folder.check_options(meta["options"], trajectory_options(o));
     NamedTensors model_state, optim_state;
     for (const auto& [n, t] : all) {
       if (n.rfind("optim/", 0) == 0) optim_state.emplace_back(n.substr(6), t);
@@ -217,16 +178,10 @@ int run_train(const TrainOptions& o) {
     model->load_state_dict(model_state);
     opt->load_state(optim_state);
     start_epoch = std::stoi(meta["epoch"]);
-    if (file_exists(o.out_dir + "/log.json")) {
-      std::ifstream f(o.out_dir + "/log.json");
-      log = nlohmann::json::parse(f);
-      // Entries of an epoch that was logged but whose checkpoint was not committed are redone.
-      while (!log.empty() && log.back().at("epoch").get<int>() > start_epoch) log.erase(log.size() - 1);
-    }
-    std::printf("resuming from %s after epoch %d\n", last_path.c_str(), start_epoch);
-  } else if (o.resume) {
-    std::printf("no checkpoint at %s: starting from scratch\n", last_path.c_str());
   }
+  folder.remove_stale({"model.safetensors"});  // only now: a refused --resume changes nothing in --out
+  if (start_epoch > 0) log = folder.resume_log(start_epoch);
+  else if (o.resume) folder.note_fresh_start();
 
   data::LoaderOptions train_lo;
   train_lo.batch_size = o.batch;
@@ -335,17 +290,9 @@ int run_train(const TrainOptions& o) {
     const NamedTensors state = model->state_dict();
     NamedTensors all = state;
     for (const auto& [n, t] : opt->state()) all.emplace_back("optim/" + n, t);
-    // An update can overflow with finite losses and gradients (a huge step): never save that.
-    const std::string bad = ood::first_nonfinite(all);
-    OODKIT_CHECK(bad.empty(), "train: '", bad, "' became non-finite (NaN or Inf) in epoch ", epoch + 1,
-                 " (lower --lr?); not saved: ", last_path, " keeps the last finished epoch");
-    save_safetensors(o.out_dir + "/model.safetensors", state, meta);
-    write_text_file(o.out_dir + "/log.json", log.dump(2) + "\n");
-    save_safetensors(last_path, all, meta);
-    if (o.stop_after > 0 && epoch + 1 >= o.stop_after) {
-      std::printf("stopping after epoch %d (--stop-after)\n", epoch + 1);
-      break;
-    }
+    folder.commit(epoch + 1, all, [&] { save_safetensors(folder.path("model.safetensors"), state, meta); }, log,
+                  [&] { save_safetensors(last_path, all, meta); });
+    if (run::RunFolder::stop_after(o.stop_after, epoch + 1)) break;
   }
   return 0;
 }

@@ -33,9 +33,4 @@ struct TrainOptions {
 
 int run_train(const TrainOptions& o);
 
-// Removes the files "<dir>/<name>.tmp.<pid>" (the temporaries of save_safetensors and
-// write_text_file) for each of `names` whose writing process no longer runs: what a run killed
-// while writing a checkpoint leaves behind. Prints each; returns how many were removed.
-int remove_stale_temp_files(const std::string& dir, const std::vector<std::string>& names);
-
 }  // namespace oodkit::tools
