@@ -450,6 +450,7 @@ class Registration {
   Registration& grid(Axes a) { info_.grid = std::move(a); return *this; }
   Registration& reads(FeatureNeeds n) { info_.needs = n; return *this; }
   Registration& needs_decoder() { info_.needs_decoder = true; return *this; }
+  Registration& family(Family f) { info_.family = f; return *this; }
   operator DetectorInfo() const { return info_; }
 
  private:
@@ -467,10 +468,11 @@ const std::vector<DetectorInfo>& detector_registry() {
     const std::vector<double> ash_p{60, 65, 70, 75, 80, 85, 90, 95};
     const FeatureNeeds nap{true, false, false}, fs{false, true, false}, fs_ta{false, false, true};
     std::vector<DetectorInfo> r{
-        Registration("msp", make<Msp>()),
-        Registration("maxlogit", make<MaxLogit>()),
-        Registration("energy", make<Energy>()),
+        Registration("msp", make<Msp>()).family(Family::Logit),
+        Registration("maxlogit", make<MaxLogit>()).family(Family::Logit),
+        Registration("energy", make<Energy>()).family(Family::Logit),
         Registration("odin", make<Odin>())
+            .family(Family::Logit)
             .scores_images()
             .defaults({{"T", 1000.0}, {"eps", 0.0014}})
             .grid({{"T", {1.0, 10.0, 100.0, 1000.0}}, {"eps", {0.0, 0.0005, 0.001, 0.0014, 0.002, 0.003}}}),
@@ -486,15 +488,15 @@ const std::vector<DetectorInfo>& detector_registry() {
         Registration("knn", make<KnnDetector>()).defaults({{"k", 50.0}}).grid({{"k", {1, 10, 20, 50, 100, 200}}}),
         Registration("gradnorm", make<GradNorm>()),
         Registration("vim", make<VimDetector>()),
-        Registration("nap", make<Nap>(true)).reads(nap),
-        Registration("nap_mean", make<Nap>(false)).reads(nap),
-        Registration("fs", make<Fs>()).reads(fs),
-        Registration("fs_ta", make<FsTa>()).grid({{"ta_k", {}}}).reads(fs_ta),
-        Registration("heatmap", make<HeatmapDetector>()).needs_decoder(),
+        Registration("nap", make<Nap>(true)).reads(nap).family(Family::FeatureMap),
+        Registration("nap_mean", make<Nap>(false)).reads(nap).family(Family::FeatureMap),
+        Registration("fs", make<Fs>()).reads(fs).family(Family::FeatureMap),
+        Registration("fs_ta", make<FsTa>()).grid({{"ta_k", {}}}).reads(fs_ta).family(Family::FeatureMap),
+        Registration("heatmap", make<HeatmapDetector>()).needs_decoder().family(Family::Heatmap),
     };
     // Fusions, from the fusion table (ood/fusion.h): they read, need and score what their components do.
     for (const FusionSpec& spec : fusion_specs(/*with_heatmap=*/true)) {
-      DetectorInfo f = Registration(spec.name, make<Fusion>(spec)).grid({{spec.key(), spec.grid}});
+      DetectorInfo f = Registration(spec.name, make<Fusion>(spec)).grid({{spec.key(), spec.grid}}).family(Family::Fusion);
       f.components = {spec.a, spec.b};
       for (const DetectorInfo& c : r)
         if (c.name == spec.a || c.name == spec.b) {
@@ -507,6 +509,17 @@ const std::vector<DetectorInfo>& detector_registry() {
     return r;
   }();
   return registry;
+}
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::Logit: return "logit";
+    case Family::Feature: return "feature";
+    case Family::FeatureMap: return "feature map";
+    case Family::Heatmap: return "heatmap";
+    case Family::Fusion: return "fusion";
+  }
+  return "?";
 }
 
 std::string method_list(bool with_heatmap) {

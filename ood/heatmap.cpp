@@ -94,6 +94,7 @@ void HeatmapModel::save(const std::string& path, const NamedTensors& extra) cons
                                           {"oe", info_.oe},
                                           {"classifier_checkpoint", info_.classifier_checkpoint}};
   if (!info_.fit_options.empty()) meta["options"] = info_.fit_options;
+  if (!info_.provenance.empty()) meta["provenance"] = info_.provenance;
   save_safetensors(path, all, meta);
 }
 
@@ -120,6 +121,7 @@ std::shared_ptr<HeatmapModel> HeatmapModel::load(const std::string& path, NamedT
     info.oe = meta.at("oe");
     info.classifier_checkpoint = meta.at("classifier_checkpoint");
     if (meta.count("options")) info.fit_options = meta.at("options");
+    if (meta.count("provenance")) info.provenance = meta.at("provenance");
   } catch (const std::exception& e) {
     OODKIT_FAIL("'", path, "': bad or missing decoder metadata (", e.what(), ")");
   }

@@ -51,6 +51,9 @@ struct HeatmapModelInfo {
   // (written by `oodkit heatmap fit`, which refuses a --resume with other ones); "" when not
   // recorded (files written before it was): then neither saved nor checked.
   std::string fit_options;
+  // What wrote it (run/provenance.h: version, commit, command line, date; a JSON object), set by
+  // `oodkit heatmap fit` at every save; "" when not recorded: then not saved.
+  std::string provenance;
 };
 
 class HeatmapModel {

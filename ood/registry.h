@@ -13,8 +13,15 @@
 
 namespace oodkit::ood {
 
+// What a detector reads, for grouping in reports: the logits (MSP, Energy, ODIN, ...), the
+// penultimate feature vector (with or without the last layer: KNN, ViM, ReAct, ...), the feature
+// maps before pooling (NAP, FS, FS+TA), the image through the heatmap decoder, or a fusion of two.
+enum class Family { Logit, Feature, FeatureMap, Heatmap, Fusion };
+const char* family_name(Family f);  // "logit", "feature", "feature map", "heatmap", "fusion"
+
 struct DetectorInfo {
   std::string name;
+  Family family = Family::Feature;
   std::function<std::unique_ptr<Detector>()> make;  // unfitted, without tuning (make_detector adds it)
   bool uses_images = false;      // input perturbation: scores images (ImageContext), not features
   Params defaults;               // the official setting; empty: the grid's first

@@ -7,6 +7,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "ood/registry.h"
+
 namespace oodkit::run {
 
 namespace {
@@ -93,6 +95,11 @@ std::pair<ood::OodMetrics, ood::OodMetrics> mean_and_std(const std::vector<ood::
   return {from_figures(mean, counts), from_figures(var, counts)};
 }
 
+// The five reported metrics of a table row, in its column order (AUROC ... FPR95*).
+std::array<double, 5> metric_values(const ood::OodMetrics& m) {
+  return {m.auroc, m.aupr_in, m.aupr_out, m.fpr_at_95_tpr, m.fpr_at_95_tpr_openood};
+}
+
 // "12.34" or, for averaged runs, "12.34 ± 0.56".
 std::string cell(double mean, double std, int runs) {
   return runs > 1 ? pct(mean) + " ± " + pct(std) : pct(mean);
@@ -146,7 +153,7 @@ std::string eval_markdown(const EvalSummary& s) {
      << " held-out vs " << s.val_ood
      << (s.val_ood == "pseudo" ? " (pseudo-OOD: the held-out images jigsawed, blurred or inverted)" : "")
      << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
-     << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD).\n";
+     << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD). The best of each column is bold.\n";
   for (const std::string& w : s.warnings) md << "\n**Warning:** " << w << ".\n";
   if (seen.split_average)
     md << "\n" << seen.list << " shares its distribution with the validation set"
@@ -156,6 +163,15 @@ std::string eval_markdown(const EvalSummary& s) {
   for (size_t si = 0; si < names.size(); ++si) {
     md << "\n## " << names[si] << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
        << "|---|---|---|---|---|---|---|\n";
+    // The best value of each metric column (higher AUROC/AUPR, lower FPR), printed bold.
+    std::array<double, 5> best{-INFINITY, -INFINITY, -INFINITY, INFINITY, INFINITY};
+    for (const ood::MethodResult& r : s.results) {
+      const std::array<double, 5> v = metric_values(column(r, si, s.test_sets.size(), seen));
+      for (size_t k = 0; k < 5; ++k) best[k] = k < 3 ? std::max(best[k], v[k]) : std::min(best[k], v[k]);
+    }
+    const auto shown = [&](size_t k, double mean, double sd, int n) {
+      return mean == best[k] ? "**" + cell(mean, sd, n) + "**" : cell(mean, sd, n);
+    };
     for (const ood::MethodResult& r : s.results) {
       const ood::OodMetrics m = column(r, si, s.test_sets.size(), seen);
       // The spread of averaged runs: per set and of the average (the unseen average shows means only).
@@ -164,10 +180,10 @@ std::string eval_markdown(const EvalSummary& s) {
                                                                           : ood::OodMetrics{};
       const int n = si <= s.test_sets.size() ? r.runs : 1;
       md << "| " << r.name << " | " << ood::params_str(r.chosen)
-         << (r.runs > 1 ? " (run 1 of " + std::to_string(r.runs) + ")" : "") << " | " << cell(m.auroc, sd.auroc, n)
-         << " | " << cell(m.aupr_in, sd.aupr_in, n) << " | " << cell(m.aupr_out, sd.aupr_out, n) << " | "
-         << cell(m.fpr_at_95_tpr, sd.fpr_at_95_tpr, n) << " | "
-         << cell(m.fpr_at_95_tpr_openood, sd.fpr_at_95_tpr_openood, n) << " |\n";
+         << (r.runs > 1 ? " (run 1 of " + std::to_string(r.runs) + ")" : "") << " | "
+         << shown(0, m.auroc, sd.auroc, n) << " | " << shown(1, m.aupr_in, sd.aupr_in, n) << " | "
+         << shown(2, m.aupr_out, sd.aupr_out, n) << " | " << shown(3, m.fpr_at_95_tpr, sd.fpr_at_95_tpr, n) << " | "
+         << shown(4, m.fpr_at_95_tpr_openood, sd.fpr_at_95_tpr_openood, n) << " |\n";
     }
   }
   return md.str();
@@ -181,6 +197,8 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
   // One result's setting, validation AUROC, per-set metrics and their average.
   const auto result_json = [&](const ood::MethodResult& r) {
     nlohmann::ordered_json rj;
+    // Rows outside the registry (combinations named on the command line) are fusions.
+    rj["family"] = ood::family_name(ood::is_registered(r.name) ? ood::detector_info(r.name).family : ood::Family::Fusion);
     rj["chosen"] = r.chosen;
     rj["validation_auroc"] = 100 * r.val_auroc;
     for (size_t si = 0; si < s.test_sets.size(); ++si) rj["sets"][s.test_sets[si]] = metrics_json(r.per_set[si]);

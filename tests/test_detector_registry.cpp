@@ -81,6 +81,26 @@ TEST(DetectorRegistry, NamesAreUniqueAndListsDeriveFromTheTable) {
   expect_error([] { ood::make_detector("bogus"); }, {"bogus", "msp", "heatmap_energy"});
 }
 
+// The family each method is reported under (results.json "family", the report's grouping),
+// written out by hand from what each detector reads (docs/methods.md).
+TEST(DetectorRegistry, FamiliesAreWhatEachDetectorReads) {
+  const std::map<std::string, std::string> expected = {
+      {"msp", "logit"},         {"maxlogit", "logit"},          {"energy", "logit"},    {"odin", "logit"},
+      {"mahalanobis", "feature"}, {"mahalanobis_noise", "feature"}, {"react", "feature"}, {"ash_p", "feature"},
+      {"ash_b", "feature"},     {"ash_s", "feature"},           {"dice", "feature"},    {"knn", "feature"},
+      {"gradnorm", "feature"},  {"vim", "feature"},             {"nap", "feature map"}, {"nap_mean", "feature map"},
+      {"fs", "feature map"},    {"fs_ta", "feature map"},       {"heatmap", "heatmap"}};
+  for (const ood::DetectorInfo& d : ood::detector_registry()) {
+    const std::string family = ood::family_name(d.family);
+    if (!d.components.empty()) {
+      EXPECT_EQ(family, "fusion") << d.name;
+    } else {
+      ASSERT_TRUE(expected.count(d.name)) << d.name << " (" << family << ") is not in this test's list";
+      EXPECT_EQ(family, expected.at(d.name)) << d.name;
+    }
+  }
+}
+
 TEST(DetectorRegistry, GridsAndDefaultsComeFromTheRegistration) {
   for (const std::string& n : ood::all_method_names(true)) {
     const ood::DetectorInfo& info = ood::detector_info(n);

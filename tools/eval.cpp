@@ -97,7 +97,7 @@ void check_decoder_disjoint(const ood::HeatmapModelInfo& hi, const std::string& 
 }  // namespace
 
 void remove_eval_results(const std::string& out_dir) {
-  for (const char* f : {"results.md", "results.json", "results.csv", "scores.safetensors", "report.html",
+  for (const char* f : {"results.md", "results.json", "results.csv", "scores.safetensors", "report.html", "findings.md",
                         "detectors/protocol.json"})
     std::remove((out_dir + "/" + f).c_str());
   std::error_code ec;  // plots of sets this run may not have: the folder goes (a missing one is fine)

@@ -37,6 +37,7 @@
 #include "run/extract.h"
 #include "run/plan.h"
 #include "run/progress.h"
+#include "run/provenance.h"
 #include "tools/heatmap.h"
 #include "tools/heatmap_common.h"
 #include "tools/train.h"
@@ -244,6 +245,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
   info.heldout_seed = o.split_seed;
   info.oe = oe_desc;
   info.fit_options = options;
+  info.provenance = run::provenance().dump();
   Generator gen(o.seed);
   std::shared_ptr<ood::HeatmapModel> hm = std::make_shared<ood::HeatmapModel>(info, gen);
   ood::DecoderTrainSet set{image_rows(train, id_rows), image_rows(oe_all, oe_rows), targets};
@@ -262,6 +264,7 @@ int run_heatmap_fit(const HeatmapFitOptions& o) {
                  "heatmap fit --resume: '", last_path, "' is a decoder of another width; use another --out or drop "
                  "--resume");
     hm = resumed;
+    hm->info().provenance = info.provenance;  // the run that wrote the latest epochs
     hm->info().fit_options = options;  // recorded from now on in a checkpoint written before options were
     start_epoch = ri.epoch;
     log = folder.resume_log(start_epoch);

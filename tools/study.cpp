@@ -121,7 +121,18 @@ int run_study(const StudyOptions& o) {
       report << line;
     }
   }
-  report << "\n## OOD detection\n\nScore histograms and ROC curves: eval/report.html (open it in a browser).\n" << body;
+  report << "\n## OOD detection\n\nScore histograms and ROC curves: eval/report.html (open it in a browser).\n";
+  // What tools/report.py drew and found (absent when Python/matplotlib are missing).
+  if (std::ifstream(ev.out_dir + "/plots/summary.png"))
+    report << "\n![AUROC and FPR95 of every detector on every OOD set](eval/plots/summary.png)\n";
+  if (std::ifstream findings{ev.out_dir + "/findings.md"}) {
+    std::stringstream f;
+    f << findings.rdbuf();
+    std::string text = f.str();
+    if (text.rfind("## ", 0) == 0) text = "#" + text;  // a sub-section of "OOD detection"
+    report << "\n" << text;
+  }
+  report << body;
   write_text_file(o.out_dir + "/report.md", report.str());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\nstudy finished in %.0f s: report %s/report.md, pictures %s/report.html\n", secs, o.out_dir.c_str(),

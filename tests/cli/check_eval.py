@@ -127,6 +127,35 @@ def main():
                 check(r["auroc"] > 80, "%s/%s AUROC %.2f is not well above chance" % (method, ood_set, r["auroc"]))
     check(checked >= 25 * 2 * 5, "too few metrics checked: %d" % checked)
 
+    # results.md: in each table (a set, then "average"), the bold cells of a metric column are the
+    # rows whose results.json value is the column's best (higher AUROC/AUPR, lower FPR95).
+    keys = [("auroc", max), ("aupr_in", max), ("aupr_out", max), ("fpr95_tpr", min), ("fpr95_tpr_openood", min)]
+    tables, current = {}, None
+    for line in open(out + "/results.md", encoding="utf-8"):
+        if line.startswith("## "):
+            current = line[3:].strip()
+            tables[current] = {}
+        elif current and line.startswith("| ") and not line.startswith("| method"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            tables[current][cells[0]] = cells[2:7]
+    unseen = ["average without " + res["seen_sets"]] if "seen_sets" in res else []
+    check(sorted(tables) == sorted(list(res["methods"]["msp"]["sets"]) + ["average"] + unseen),
+          "results.md tables %s" % sorted(tables))
+
+    def row_of(m, table):
+        mj = res["methods"][m]
+        return mj["average"] if table == "average" else mj["average_unseen"] if table in unseen else mj["sets"][table]
+    bolds = 0
+    for table, rows in tables.items():
+        for k, (key, pick) in enumerate(keys):
+            vals = {m: row_of(m, table)[key] for m in rows}
+            best = pick(vals.values())
+            for m, cells in rows.items():
+                bold = cells[k].startswith("**") and cells[k].endswith("**")
+                bolds += bold
+                check(bold == (vals[m] == best), "results.md %s %s %s: '%s' (best %.4f)" % (table, m, key, cells[k], best))
+    check(bolds >= len(tables) * len(keys), "results.md: only %d bold cells" % bolds)
+
     # The saved detectors score new images without refitting: `oodkit score` on the iSUN images
     # must reproduce the scores the evaluation dumped for them.
     csv_path = out + "/isun_scores.csv"

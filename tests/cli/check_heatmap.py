@@ -119,6 +119,14 @@ def main():
     if "targets: reusing" not in resumed or "resuming from" not in resumed:
         failures.append("resume did not reuse the targets and the checkpoint:\n" + resumed)
 
+    # ---- what wrote the decoder (provenance): the command line of the run that wrote its last epoch
+    for folder, want in ((full, "--out " + full), (part, "--resume")):
+        prov = json.loads(metadata(os.path.join(folder, "decoder.safetensors")).get("provenance", "{}"))
+        if "heatmap fit" not in prov.get("command", "") or want not in prov.get("command", "") or \
+                not prov.get("oodkit") or not prov.get("commit"):
+            failures.append("%s/decoder.safetensors: provenance %s lacks the command (%s), version or commit" % (
+                folder, prov, want))
+
     # ---- the audit file: its rows, then (fit_failures) its neighbours, predictions and the decoder's
     # normalisation against computations written here
     h, d, meta = read_safetensors(os.path.join(full, "targets.safetensors"))

@@ -10,6 +10,10 @@ matplotlib) and checks:
   - the ROC points the script draws enclose exactly the AUROC of a naive pair count (ties 1/2),
     for every method and set;
   - report.html lists every method with its figures and links only files that exist;
+  - the summary figure's inputs (plots/summary.png; report.summary_matrix): every method once,
+    grouped by family, the best of each column as a naive scan finds it, for 3 and for 30 methods
+    and for 1; the HTML tables' bold cells are exactly those best values; 30 methods' ROC curves
+    get 30 distinct (colour, line style) pairs;
   - headless Chromium renders report.html from disk with every image loaded (a copy with one
     extra broken image must be caught: the check can fail);
   - exit 2 and a message naming results.json when it is missing; exit 3 and a tables-only page
@@ -61,7 +65,8 @@ def make_run(run_dir):
     scores = {}
     for m in ids:
         scores["%s/synthetic-id" % m] = ids[m]
-        mj = {"chosen": {"k": 5} if m == "b" else {}, "validation_auroc": 60.0, "sets": {}}
+        mj = {"family": {"a": "fusion", "b": "logit", "c": "feature"}[m], "chosen": {"k": 5} if m == "b" else {},
+              "validation_auroc": 60.0, "sets": {}}
         for s in sets:
             scores["%s/%s" % (m, s)] = sets[s][m]
             au = 100 * naive_auroc(ids[m], sets[s][m])
@@ -75,17 +80,97 @@ def make_run(run_dir):
     return results, ids, sets
 
 
+def make_wide_run(run_dir, n):
+    """n methods (families in turn, reversed order), one OOD set; returns results."""
+    g = lcg(11 + n)
+    fams = ["fusion", "heatmap", "feature map", "feature", "logit"]
+    results = {"arch": "small_cnn", "checkpoint": "m.safetensors", "id": "id", "id_accuracy": 90.0, "n_id_test": 50,
+               "validation": {"id": "id:heldout", "ood": "pseudo"}, "methods": {}}
+    scores = {}
+    for k in range(n):
+        m = "method_%02d" % k
+        ids, oods = [next(g) + 0.1 * (k % 7) for _ in range(50)], [next(g) for _ in range(40)]
+        scores[m + "/id"], scores[m + "/far"] = ids, oods
+        cell = {"auroc": round(100 * naive_auroc(ids, oods), 1), "aupr_in": 50.0, "aupr_out": 40.0,
+                "fpr95_tpr": float(k % 5 * 10), "fpr95_tpr_openood": 65.0}
+        results["methods"][m] = {"family": fams[k % len(fams)], "chosen": {}, "validation_auroc": 60.0,
+                                 "sets": {"far": cell}, "average": dict(cell)}
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(results, f)
+    write_safetensors(os.path.join(run_dir, "scores.safetensors"), scores)
+    return results
+
+
+FAMILY_ORDER = ["logit", "feature", "feature map", "heatmap", "fusion"]
+
+
+def check_summary(report, results, failures, what):
+    """The summary figure's inputs against a naive scan of results.json."""
+    for key, higher in (("auroc", True), ("fpr95_tpr", False)):
+        methods, cols, values, best = report.summary_matrix(results, key)
+        if sorted(methods) != sorted(results["methods"]) or len(methods) != len(results["methods"]):
+            failures.append("%s: summary rows %s are not the methods once each" % (what, methods))
+        ranks = [FAMILY_ORDER.index(results["methods"][m]["family"]) for m in methods]
+        if ranks != sorted(ranks):
+            failures.append("%s: summary rows not grouped by family: %s" % (what, methods))
+        sets = list(next(iter(results["methods"].values()))["sets"])
+        if cols != sets + ["average"]:
+            failures.append("%s: summary columns %s" % (what, cols))
+        for j, c in enumerate(cols):
+            col = [(results["methods"][m]["average"] if c == "average" else results["methods"][m]["sets"][c])[key]
+                   for m in methods]
+            if [row[j] for row in values] != col:
+                failures.append("%s: summary %s column %s differs from results.json" % (what, key, c))
+            want = [i for i, v in enumerate(col) if v == (max(col) if higher else min(col))]
+            if best[j] != want:
+                failures.append("%s: best %s of column %s: %s, want rows %s" % (what, key, c, best[j], want))
+
+
+def check_findings(report, failures):
+    """findings() on a hand-made result: a logit detector inverted on noise, a feature one not."""
+    def cell(a, f):
+        return {"auroc": a, "aupr_in": 0.0, "aupr_out": 0.0, "fpr95_tpr": f, "fpr95_tpr_openood": 0.0}
+    results = {"id": "id", "methods": {
+        "msp": {"family": "logit", "sets": {"noise": cell(30.0, 99.0), "shapes": cell(80.0, 60.0)},
+                "average": cell(55.0, 79.5)},
+        "knn": {"family": "feature", "sets": {"noise": cell(90.0, 20.0), "shapes": cell(70.0, 70.0)},
+                "average": cell(80.0, 45.0)},
+        "nap": {"family": "feature map", "sets": {"noise": cell(40.0, 90.0), "shapes": cell(96.0, 10.0)},
+                "average": cell(68.0, 50.0)}}}
+    want = [
+        "Best on average over the 2 OOD sets: knn (AUROC 80.0, FPR95 45.0).",
+        "Best of each family (average AUROC): logit msp 55.0; feature knn 80.0; feature map nap 68.0.",
+        "Hardest set: noise (best AUROC 90.0, by knn); easiest: shapes (96.0, by nap).",
+        "On noise, 2 of 3 detectors score the OOD images as more ID than the ID test images (AUROC below 50: msp "
+        "30.0, nap 40.0): used as they are, they would flag the ID images instead. msp reads the logits: the "
+        "classifier is more confident on noise than on its own test images, a known weakness of confidence scores "
+        "far from the training data (Hein et al., CVPR 2019), not a fault of the implementation. Detectors that "
+        "read the features do not rely on that confidence: knn reaches 90.0.",
+        "Near chance on average (AUROC 45-55): msp 55.0."]
+    got = report.findings(results)
+    if got != want:
+        failures.append("findings:\n    got  %s\n    want %s" % (got, want))
+
+
 class Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
-        self.imgs, self.cells = [], []
+        self.imgs, self.cells, self.bold = [], [], []
+        self.in_bold = False
 
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.imgs.append(dict(attrs).get("src"))
+        self.in_bold = tag == "b"
+
+    def handle_endtag(self, tag):
+        if tag == "b":
+            self.in_bold = False
 
     def handle_data(self, data):
         self.cells.append(data.strip())
+        if self.in_bold:
+            self.bold.append(data.strip())
 
 
 CHECK_JS = """<script>
@@ -145,11 +230,39 @@ def main():
             if abs(area - want) > 1e-12 or fpr[-1] != 1.0 or tpr[-1] != 1.0:
                 failures.append("ROC of %s on %s: area %.15f, naive AUROC %.15f" % (m, s, area, want))
 
+    check_summary(report, results, failures, "3 methods")
+    check_findings(report, failures)
+    styles = report.curve_styles(30)
+    if len(set(styles)) != 30:
+        failures.append("30 methods' ROC curves share a colour and style: %s" % styles)
+    for n in (1, 30):
+        wide = tempfile.mkdtemp(prefix="oodkit_report_%d_" % n)
+        wide_results = make_wide_run(wide, n)
+        p = subprocess.run([python, script, wide], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+        if p.returncode != 0 or not os.path.isfile(os.path.join(wide, "plots", "summary.png")):
+            failures.append("%d methods: exit %d, summary.png %s: %s" % (
+                n, p.returncode, os.path.isfile(os.path.join(wide, "plots", "summary.png")), p.stdout[-300:]))
+        check_summary(report, wide_results, failures, "%d methods" % n)
+        shutil.rmtree(wide, ignore_errors=True)
+
     page = os.path.join(run, "report.html")
     parser = Page()
     parser.feed(open(page, encoding="utf-8").read())
-    if len(parser.imgs) != 2 * len(sets):
-        failures.append("report.html has %d images, want %d" % (len(parser.imgs), 2 * len(sets)))
+    if len(parser.imgs) != 2 * len(sets) + 1 or parser.imgs[0] != "plots/summary.png":
+        failures.append("report.html has images %s, want the summary first and 2 per set" % parser.imgs)
+    # Bold cells: per table (average, then each set), each metric column's best value(s), as text.
+    want_bold = []
+    for where in [None] + list(sets):
+        cells = [(mj["average"] if where is None else mj["sets"][where]) for mj in results["methods"].values()]
+        for key, higher in (("auroc", True), ("aupr_in", True), ("aupr_out", True), ("fpr95_tpr", False),
+                            ("fpr95_tpr_openood", False)):
+            col = [c[key] for c in cells]
+            best = max(col) if higher else min(col)
+            want_bold += ["%.2f" % v for v in col if v == best]
+    if sorted(parser.bold) != sorted(want_bold):
+        failures.append("report.html's bold cells %s, want the best per column %s" % (sorted(parser.bold),
+                                                                                      sorted(want_bold)))
     for src in parser.imgs:
         if not os.path.isfile(os.path.join(run, src)):
             failures.append("report.html links a missing file %s" % src)
@@ -170,7 +283,7 @@ def main():
     try:
         got = render(chromium, checked)
         print("chromium:", got)
-        if got["total"] != 2 * len(sets) or got["loaded"] != got["total"] or got["broken"]:
+        if got["total"] != 2 * len(sets) + 1 or got["loaded"] != got["total"] or got["broken"]:
             failures.append("chromium: %s" % got)
         got = render(chromium, broken)
         if got["broken"] != ["plots/missing.png"]:
