@@ -131,8 +131,10 @@ std::string resnet_guess(const NamedTensors& state) {
   const bool seven = is_7x7_stem(state);
   std::string shape;
   for (size_t i = 0; i < counts.size(); ++i) shape += (i ? "," : "") + std::to_string(counts[i]);
-  const std::string what = std::to_string(counts.size()) + " stages of " + shape + (bottleneck ? " bottleneck" : " basic") +
-                           " blocks" + (seven ? ", 7x7 stem" : "");
+  const bool one = counts.size() == 1 && counts[0] == 1;
+  const std::string what = std::to_string(counts.size()) + (counts.size() == 1 ? " stage of " : " stages of ") + shape +
+                           (bottleneck ? " bottleneck" : " basic") + (one ? " block" : " blocks") +
+                           (seven ? ", 7x7 stem" : "");
   std::string arch;
   if (counts.size() == 4) {
     const std::vector<int> r18{2, 2, 2, 2}, r34{3, 4, 6, 3};
@@ -143,9 +145,7 @@ std::string resnet_guess(const NamedTensors& state) {
     const int depth = 6 * counts[0] + 2;
     if (depth == 20 || depth == 32 || depth == 44 || depth == 56) arch = "resnet" + std::to_string(depth);
   }
-  if (!arch.empty() && seven) {
-    arch += "_imagenet (--arch " + arch + " picks it from the 7x7 conv1)";
-  }
+  if (!arch.empty() && seven) arch += "_imagenet (--arch " + arch + " picks it from the 7x7 conv1)";
   return arch.empty() ? "its names look like a ResNet of " + what + ", which no oodkit architecture has"
                       : "its names look like " + arch + ": " + what;
 }

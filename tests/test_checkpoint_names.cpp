@@ -110,7 +110,7 @@ TEST(CheckpointNames, MismatchSummary) {
   EXPECT_EQ(models::describe_mismatch(ckpt, model),
             "2 of 5 names fit; missing 2: linear.{weight,bias}; unexpected 2: head.{weight,bias}; wrong shape 1: "
             "conv1.weight (checkpoint [64, 3, 7, 7], model [64, 3, 3, 3]); its names look like a ResNet of 1 "
-            "stages of 1 basic blocks, 7x7 stem, which no oodkit architecture has");
+            "stage of 1 basic block, 7x7 stem, which no oodkit architecture has");
   EXPECT_EQ(models::describe_mismatch(model, model), "");
   // Many modules: the first four groups, then a count of the names left.
   std::vector<std::string> many;
