@@ -13,6 +13,10 @@ namespace oodkit::models {
 namespace {
 // The architectures, one row each: the name `--arch` takes and how to build it (num_classes,
 // input_size 32 or 64, generator). Adding an architecture means adding one row.
+std::shared_ptr<Classifier> imagenet_resnet(int depth, int64_t num_classes, Generator& gen) {
+  return std::make_shared<ResNet>(ResNetSpec::of_depth(depth, ResNetStem::ImageNet), num_classes, gen);
+}
+
 struct Architecture {
   const char* name;
   std::function<std::shared_ptr<Classifier>(int64_t, int, Generator&)> make;
@@ -27,6 +31,9 @@ const std::vector<Architecture>& architectures() {
       {"resnet18", [](int64_t k, int s, Generator& g) { return std::make_shared<ResNet>(18, k, s, g); }},
       {"resnet34", [](int64_t k, int s, Generator& g) { return std::make_shared<ResNet>(34, k, s, g); }},
       {"resnet50", [](int64_t k, int s, Generator& g) { return std::make_shared<ResNet>(50, k, s, g); }},
+      {"resnet18_imagenet", [](int64_t k, int, Generator& g) { return imagenet_resnet(18, k, g); }},
+      {"resnet34_imagenet", [](int64_t k, int, Generator& g) { return imagenet_resnet(34, k, g); }},
+      {"resnet50_imagenet", [](int64_t k, int, Generator& g) { return imagenet_resnet(50, k, g); }},
       {"wrn40_2", [](int64_t k, int, Generator& g) { return std::make_shared<WideResNet>(40, 2, k, 0.3, g); }},
       {"densenet100", [](int64_t k, int, Generator& g) { return std::make_shared<DenseNet>(100, k, 12, 0.5, g); }},
       {"small_cnn", [](int64_t k, int, Generator& g) { return std::make_shared<SmallCnn>(k, g); }},

@@ -64,37 +64,52 @@ Tensor Bottleneck::forward(const Tensor& x) {
   return ops::relu(ops::add(h, shortcut(x, shortcut_conv, shortcut_bn)));
 }
 
-ResNet::ResNet(int depth, int64_t num_classes, int input_size, Generator& gen)
-    : Classifier("ResNet"), input_size_(input_size) {
-  bool bottleneck = false;
-  std::vector<int> blocks;
+ResNetSpec ResNetSpec::of_depth(int depth, ResNetStem stem, int input_size) {
+  ResNetSpec s;
+  s.stem = stem;
+  s.input_size = input_size;
   switch (depth) {
-    case 18: blocks = {2, 2, 2, 2}; break;
-    case 34: blocks = {3, 4, 6, 3}; break;
-    case 50: blocks = {3, 4, 6, 3}; bottleneck = true; break;
-    case 101: blocks = {3, 4, 23, 3}; bottleneck = true; break;
-    case 152: blocks = {3, 8, 36, 3}; bottleneck = true; break;
+    case 18: s.blocks = {2, 2, 2, 2}; break;
+    case 34: s.blocks = {3, 4, 6, 3}; break;
+    case 50: s.blocks = {3, 4, 6, 3}; s.bottleneck = true; break;
+    case 101: s.blocks = {3, 4, 23, 3}; s.bottleneck = true; break;
+    case 152: s.blocks = {3, 8, 36, 3}; s.bottleneck = true; break;
     default: OODKIT_FAIL("ResNet: depth must be 18, 34, 50, 101 or 152, got ", depth);
   }
-  OODKIT_CHECK(num_classes > 0, "ResNet: num_classes must be positive, got ", num_classes);
-  OODKIT_CHECK(input_size == 32 || input_size == 64, "ResNet: input_size must be 32 or 64, got ", input_size);
-  const int64_t expansion = bottleneck ? Bottleneck::kExpansion : BasicBlock::kExpansion;
+  return s;
+}
 
-  conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(3, 64, 3, 1, 1, false, 1, gen));
-  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm>(64));
-  stage_channels_.push_back(64);
-  int64_t in = 64;
-  const int64_t widths[4] = {64, 128, 256, 512};
+ResNet::ResNet(int depth, int64_t num_classes, int input_size, Generator& gen)
+    : ResNet(ResNetSpec::of_depth(depth, ResNetStem::Cifar, input_size), num_classes, gen) {}
+
+ResNet::ResNet(const ResNetSpec& spec, int64_t num_classes, Generator& gen) : Classifier("ResNet"), spec_(spec) {
+  OODKIT_CHECK(spec.blocks.size() == 4, "ResNet: 4 stages expected, got ", spec.blocks.size());
+  for (int b : spec.blocks) OODKIT_CHECK(b >= 1, "ResNet: every stage needs a block, got ", b);
+  OODKIT_CHECK(spec.width >= 1, "ResNet: width must be positive, got ", spec.width);
+  OODKIT_CHECK(num_classes > 0, "ResNet: num_classes must be positive, got ", num_classes);
+  OODKIT_CHECK(spec.input_size == 32 || spec.input_size == 64, "ResNet: input_size must be 32 or 64, got ",
+               spec.input_size);
+  const int64_t expansion = spec.bottleneck ? Bottleneck::kExpansion : BasicBlock::kExpansion;
+  const int64_t w = spec.width;
+
+  if (spec.stem == ResNetStem::ImageNet)
+    conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(3, w, 7, 2, 3, false, 1, gen));
+  else
+    conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(3, w, 3, 1, 1, false, 1, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm>(w));
+  stage_channels_.push_back(w);
+  int64_t in = w;
   for (int s = 0; s < 4; ++s) {
+    const int64_t planes = w << s;
     auto stage = std::make_shared<ModuleList>();
     layers_.emplace_back();
-    for (int b = 0; b < blocks[size_t(s)]; ++b) {
+    for (int b = 0; b < spec.blocks[size_t(s)]; ++b) {
       const int stride = (s > 0 && b == 0) ? 2 : 1;
       std::shared_ptr<ResidualBlock> block;
-      if (bottleneck) block = std::make_shared<Bottleneck>(in, widths[s], stride, gen);
-      else block = std::make_shared<BasicBlock>(in, widths[s], stride, gen);
+      if (spec.bottleneck) block = std::make_shared<Bottleneck>(in, planes, stride, gen);
+      else block = std::make_shared<BasicBlock>(in, planes, stride, gen);
       layers_.back().push_back(stage->add(std::to_string(b), block));
-      in = widths[s] * expansion;
+      in = planes * expansion;
     }
     register_module("layer" + std::to_string(s + 1), stage);
     stage_channels_.push_back(in);
@@ -105,7 +120,8 @@ ResNet::ResNet(int depth, int64_t num_classes, int input_size, Generator& gen)
 Tensor ResNet::run_stage(int stage, const Tensor& x) {
   if (stage == 0) {
     Tensor h = ops::relu(bn1_->forward(conv1_->forward(x)));
-    if (input_size_ == 64) h = ops::max_pool2d(h, ops::Pool2dOptions::square(2, 2));
+    if (spec_.stem == ResNetStem::ImageNet) h = ops::max_pool2d(h, ops::Pool2dOptions::square(3, 2, 1));
+    else if (spec_.input_size == 64) h = ops::max_pool2d(h, ops::Pool2dOptions::square(2, 2));
     return h;
   }
   Tensor h = x;

@@ -12,6 +12,13 @@
 // [N,64e,32,32], layer2 [N,128e,16,16], layer3 [N,256e,8,8], layer4 = F [N,512e,4,4].
 // The network is fully convolutional before the global pooling, so other sizes run too.
 //
+// The ImageNet stem (ResNetStem::ImageNet, torchvision's resnet18/34/50 and the architectures
+// resnet18_imagenet/34/50 of models/registry.h): 7x7 conv (3 -> 64, stride 2, pad 3, no bias) + BN
+// + ReLU + 3x3 max-pool (stride 2, pad 1), whatever the input size: a 32x32 image reaches layer1
+// at 8x8 and layer4 at 1x1, a 224x224 one at 56x56 and 7x7. Everything after the stem, and every
+// state-dict name, is the same as with the CIFAR stem (torchvision's own names `downsample` and
+// `fc` are mapped to these by models/checkpoint_names.h).
+//
 // State-dict names as kuangliu/pytorch-cifar: conv1, bn1, layer{1..4}.{i}.{conv1,bn1,conv2,bn2
 // [,conv3,bn3]}, layer{s}.0.shortcut.0 (1x1 conv) and .shortcut.1 (BN), linear.
 // Initialisation as that reference: PyTorch's defaults (convs and the linear layer
@@ -55,16 +62,36 @@ class Bottleneck : public ResidualBlock {
   std::shared_ptr<nn::BatchNorm> bn1, bn2, bn3, shortcut_bn;
 };
 
+enum class ResNetStem {
+  Cifar,     // 3x3 conv, stride 1 (+ a 2x2 max-pool when input_size is 64)
+  ImageNet,  // 7x7 conv, stride 2, + 3x3 max-pool, stride 2 (torchvision's; input_size not used)
+};
+
+// What a ResNet is made of: blocks per stage (4 stages), the block type, the stem, the input size
+// of the CIFAR stem and the base width (stem and layer1 width; layer s has width << (s-1)).
+struct ResNetSpec {
+  std::vector<int> blocks;
+  bool bottleneck = false;
+  ResNetStem stem = ResNetStem::Cifar;
+  int input_size = 32;
+  int64_t width = 64;
+  // The standard depths 18, 34, 50, 101 and 152 (width 64); another depth is an Error.
+  static ResNetSpec of_depth(int depth, ResNetStem stem = ResNetStem::Cifar, int input_size = 32);
+};
+
 class ResNet : public Classifier {
  public:
   // depth in {18, 34, 50, 101, 152}; input_size 32 (plain 3x3 stem) or 64 (stem + 2x2 max-pool).
   ResNet(int depth, int64_t num_classes, int input_size = 32, Generator& gen = default_generator());
+  // Any spec (tests build narrow ones: the width and the block counts are free).
+  ResNet(const ResNetSpec& spec, int64_t num_classes, Generator& gen = default_generator());
   nn::Linear& head() override { return *linear_; }
-  int input_size() const { return input_size_; }
+  int input_size() const { return spec_.input_size; }
+  ResNetStem stem() const { return spec_.stem; }
 
  private:
   Tensor run_stage(int stage, const Tensor& x) override;
-  int input_size_;
+  ResNetSpec spec_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm> bn1_;
   std::vector<std::vector<std::shared_ptr<ResidualBlock>>> layers_;

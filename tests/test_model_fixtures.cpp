@@ -44,37 +44,16 @@
 #include "models/registry.h"
 #include "models/wide_resnet.h"
 #include "tests/testing.h"
+#include "tests/weight_rule.h"
 
 namespace oodkit {
 namespace {
 
 constexpr int64_t kBatch = 3, kClasses = 10, kDecoderDim = 512;
-constexpr double kGamma = 0.5;
 
-// ---- the rule shared with tools/make_model_fixtures.py -------------------------------------
-uint64_t fnv1a64(const std::string& key) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 0x100000001B3ull;
-  }
-  return h;
-}
-
-// n values in [-1, 1): splitmix64 seeded with FNV-1a-64(key).
-std::vector<double> rule_values(const std::string& key, int64_t n) {
-  std::vector<double> v(static_cast<size_t>(n));
-  uint64_t state = fnv1a64(key);
-  for (auto& x : v) {
-    state += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    x = 2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0;
-  }
-  return v;
-}
+// ---- the rule shared with tools/make_model_fixtures.py: tests/weight_rule.h ----------------
+using testing::fnv1a64;
+using testing::rule_values;
 
 // ||a - b|| / ||b|| (||a - b|| when b = 0); INFINITY on a size mismatch or a non-finite value.
 double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
@@ -95,27 +74,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // The state-dict value rule (see tools/make_model_fixtures.py), loaded strictly.
 void fill(nn::Module& m) {
   NamedTensors state;
-  for (const auto& [name, t] : m.state_dict()) {
-    if (ends_with(name, "num_batches_tracked")) {
-      state.emplace_back(name, Tensor::zeros(t.shape(), t.dtype()));
-      continue;
-    }
-    std::vector<double> v = rule_values(name, t.numel());
-    for (double& x : v) {
-      if (ends_with(name, "running_mean")) {
-        x = 0.1 * x;
-      } else if (ends_with(name, "running_var")) {
-        x = 1.0 + 0.25 * (x + 1.0);
-      } else if (t.ndim() >= 2) {
-        x *= std::sqrt(6.0 / (double(t.numel()) / double(t.size(0))));
-      } else if (ends_with(name, ".weight")) {
-        x = kGamma + 0.1 * x;
-      } else {
-        x = 0.1 * x;
-      }
-    }
-    state.emplace_back(name, Tensor::from_vector(v, t.shape()));
-  }
+  for (const auto& [name, t] : m.state_dict()) state.emplace_back(name, testing::rule_entry(name, t.shape()));
   m.load_state_dict(state, true);
 }
 

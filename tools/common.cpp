@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "framework/cuda_api.h"
+#include "models/checkpoint_names.h"
 #include "models/registry.h"
 #include "run/progress.h"
 
@@ -95,11 +96,16 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
                  meta.count("arch") ? meta["arch"] : "", "'); pass --arch");
     out.arch = meta["arch"];
   }
+  // PyTorch's names for this architecture (torchvision ResNets, 'module.' prefixes) -> oodkit's.
+  const models::MappedCheckpoint mapped = models::map_checkpoint_names(state, out.arch);
+  std::string mapping_note;
+  for (const std::string& n : mapped.notes) mapping_note += (mapping_note.empty() ? "" : "; ") + n;
+  out.arch = mapped.arch;
   out.num_classes = num_classes;
   if (out.num_classes <= 0 && meta.count("num_classes")) out.num_classes = std::stoll(meta["num_classes"]);
   if (out.num_classes <= 0) {
     // The head's bias (or weight) gives K.
-    for (const auto& [name, t] : state)
+    for (const auto& [name, t] : mapped.state)
       if ((name == "linear.bias" || name == "fc.bias") && t.ndim() == 1) out.num_classes = t.size(0);
   }
   OODKIT_CHECK(out.num_classes > 0, "'", checkpoint, "': cannot tell the number of classes; pass --num-classes");
@@ -116,10 +122,18 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
   }
   out.model = models::make_classifier(out.arch, out.num_classes, input_size);
   try {
-    out.model->load_state_dict(state);
+    out.model->load_state_dict(mapped.state);
+    out.state = mapped.state;
   } catch (const Error& e) {
-    OODKIT_FAIL("'", checkpoint, "' does not fit architecture ", out.arch, ": ", e.what());
+    // Names or shapes that differ, summarised by module; otherwise (a dtype) load_state_dict's words.
+    const std::string diff = models::describe_mismatch(mapped.state, out.model->state_dict());
+    OODKIT_FAIL("'", checkpoint, "' does not fit architecture ", out.arch,
+                mapping_note.empty() ? "" : " (" + mapping_note + ")", ": ", diff.empty() ? e.what() : diff, ". ",
+                models::architecture_hint());
   }
+  if (!mapping_note.empty())  // once the load has succeeded (a refusal stays one line)
+    std::fprintf(stderr, "oodkit: checkpoint '%s': %s (--arch %s)\n", checkpoint.c_str(), mapping_note.c_str(),
+                 mapped.arch.c_str());
   return out;
 }
 

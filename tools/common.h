@@ -41,11 +41,16 @@ struct LoadedClassifier {
   int64_t num_classes = 0;
   std::string dataset;  // the ID dataset recorded in the checkpoint ("" when unknown)
   std::map<std::string, std::string> metadata;  // the checkpoint's (input_mean/input_std: run/normalization.h)
+  NamedTensors state;  // the checkpoint's tensors under oodkit's names, in the file's order
 };
 // Builds `arch` (or, when empty, the checkpoint's "arch" metadata, which must then name an
 // oodkit architecture) and loads the state dict strictly: a safetensors file, or a PyTorch
 // checkpoint (torch.save's ZIP archive, told by its "PK\x03\x04" magic, read by load_torch_file;
-// it has no metadata, so `arch` must be given). Errors name the file; a floating-point tensor
+// it has no metadata, so `arch` must be given). PyTorch's names are mapped to oodkit's first
+// (models/checkpoint_names.h: 'module.'/'model.' prefixes, torchvision ResNet names, the 7x7 stem
+// picking <arch>_imagenet; what was done is printed on stderr in one line, and `arch` of the result
+// is the architecture built). A checkpoint that still does not fit is an Error summarising the
+// names and shapes that differ and listing the --arch choices. Errors name the file; a floating-point tensor
 // holding NaN or Inf is an error naming the file, the tensor and the count (such weights would
 // make every score NaN).
 LoadedClassifier load_classifier(const std::string& checkpoint, const std::string& arch, int64_t num_classes,
