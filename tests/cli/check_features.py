@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import shutil
 import struct
 import sys
 import tempfile
@@ -84,8 +85,8 @@ def refused(oodkit, args, must_name, what, out=None):
     ok = ok and check(len(lines) == 1, "%s: not one line on stderr: %r" % (what, stderr))
     for word in must_name:
         ok = ok and check(word in stderr, "%s: the error does not name %r: %r" % (what, word, stderr))
-    if out is not None:
-        check(not os.path.exists(out), "%s: --out %s was created" % (what, out))
+    if out is not None and not check(not os.path.exists(out), "%s: --out %s was created" % (what, out)):
+        shutil.rmtree(out)  # so that the next check starts without it
     return stderr
 
 
@@ -166,6 +167,13 @@ def synthetic_checks(oodkit, tmp):
         md = open(out + "/results.md").read()
         check("mlp on toy" in md and "Not run on features alone" not in md, "results.md header: %s" % md[:300])
 
+    # ASH needs percentiles that keep a feature of D = 4: out of "all" (listed), refused by name, runs when set.
+    code, stdout, err = run(oodkit, "eval", "--features", good)
+    check(code == 0 and "not run: ash_p (its percentile p = 90 keeps none of the 4 features" in stdout
+          and "| knn |" in stdout and "| ash_s |" not in stdout, "ash on D = 4 in --methods all: %s" % (stdout + err)[-1500:])
+    code, stdout, err = run(oodkit, "eval", "--features", good, "--methods", "ash_b", "--set", "ash_b.p=50,70")
+    check(code == 0 and "| ash_b | p=" in stdout, "ash_b with --set ash_b.p=50,70 on D = 4: %s" % err[-800:])
+
     bad_out = tmp + "/never"
 
     def variant(what, change, must_name, args=()):
@@ -244,7 +252,8 @@ def synthetic_checks(oodkit, tmp):
                               (["--methods", "msp,fs"], ["'fs'", "feature maps"], "fs on features"),
                               (["--methods", "heatmap"], ["heatmap", "decoder"], "heatmap on features"),
                               (["--methods", "fsta_msp"], ["fsta_msp", "fs_ta"], "a fusion with fs_ta on features"),
-                              (["--methods", "nosuch"], ["nosuch"], "unknown method")]:
+                              (["--methods", "nosuch"], ["nosuch"], "unknown method"),
+                              (["--methods", "msp,ash_s"], ["ash_s", "p = 90", "4 features"], "ash_s on D = 4")]:
         refused(oodkit, ["eval", "--features", good, "--out", bad_out] + args, names, what, bad_out)
     refused(oodkit, ["eval", "--features", tmp + "/missing.safetensors", "--out", bad_out], ["missing.safetensors"],
             "missing file", bad_out)
@@ -297,12 +306,29 @@ def pytorch_fixture(oodkit, tmp):
           list(r["data"]["test_ood"]) == ["far", "near"], "PyTorch fixture results: %s" % r["data"])
 
 
+def snippet(path):
+    """The PyTorch block between the features-snippet markers, without the README's list indent."""
+    text = open(path).read()
+    start = text.index("<!-- features-snippet")
+    body = text[text.index("```python\n", start) + 10:text.index("```", text.index("```python\n", start) + 10)]
+    return "\n".join(l[2:] if l.startswith("  ") and path.endswith("README.md") else l
+                     for l in body.splitlines()).rstrip()
+
+
+def readme_snippet():
+    """README.md's copy of the docs' snippet (the one the PyTorch fixture ran) is the same code."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    check(snippet(root + "/README.md") == snippet(root + "/docs/data.md"),
+          "README.md's features snippet differs from docs/data.md's")
+
+
 def main():
     oodkit = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         good, syn_out = synthetic_checks(oodkit, tmp)
         score_compat(oodkit, tmp, good, syn_out)
         pytorch_fixture(oodkit, tmp)
+        readme_snippet()
         if "--quick" not in sys.argv:
             same_rows(oodkit, tmp)
     for f in failures:
