@@ -72,6 +72,7 @@ def main():
         for cls, n in [("a", 3), ("b", 2)]:
             for i in range(n):
                 touch("%s/svhn/train/%s/%d.png" % (ds, cls, i), bytes([i, n]))
+        touch(ds + "/svhn/train/stray.png")           # beside class folders: the loader ignores it
         touch(ds + "/svhn/test/a/0.jpg")
         touch(ds + "/svhn/test/a/notes.txt")          # not an image: not counted
         for i in range(4):
