@@ -235,6 +235,12 @@ def seeds_protocol():
     put("protocol", "err_type.json", json.dumps(bad))
     put("protocol", "err_missing.json", json.dumps({"arch": "resnet20"}))
     put("protocol", "err_syntax.json", json.dumps(good)[:-7])
+    # `oodkit eval --features` runs: the file, its width and head fingerprint instead of a classifier.
+    feats = {"features": "rows.safetensors", "model": "vit", "num_classes": 10, "feature_dim": 768,
+             "head_fingerprint": "fnv1a64:0123456789abcdef", "id": "cifar10", "methods": ["msp", "knn"],
+             "thresholds": {"msp": 0.5, "knn": -0.7}}
+    put("protocol", "ok_features.json", json.dumps(feats, indent=2))
+    put("protocol", "err_features_dim.json", json.dumps(dict(feats, feature_dim=0)))
 
 
 # ------------------------------------------------------------------ PyTorch checkpoints

@@ -66,7 +66,9 @@ std::unique_ptr<Detector> make_method(const ProtocolInput& in, const std::string
 
 std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vector<std::string>& methods,
                                        const ProgressFn& progress) {
-  OODKIT_CHECK(in.model, "run_protocol: no model");
+  for (const std::string& m : methods)
+    OODKIT_CHECK(in.model || !is_registered(m) || !detector_info(m).uses_images, "run_protocol: no model for '", m,
+                 "' (it scores images)");
   OODKIT_CHECK(in.val_id.features.size() > 0 && in.val_ood.features.size() > 0,
                "run_protocol: the validation pair is empty");
   OODKIT_CHECK(!in.test_ood.empty(), "run_protocol: no OOD test set");

@@ -23,7 +23,7 @@ enum class Tuning { All, FeatureOnly, None };
 
 struct ProtocolInput {
   Tuning tuning = Tuning::All;
-  models::Classifier* model = nullptr;  // in eval mode, on `device`
+  models::Classifier* model = nullptr;  // in eval mode, on `device`; null: no input-perturbation method
   Device device = Device::cpu();
   std::array<float, 3> input_std{1.f, 1.f, 1.f};
   int64_t batch_size = 256;             // for input-perturbation detectors

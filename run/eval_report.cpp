@@ -155,6 +155,18 @@ std::string eval_markdown(const EvalSummary& s) {
      << " (AUROC). FPR95 = fraction of OOD at or above the 95%-TPR threshold "
      << "(classic); FPR95* = fraction of ID flagged at 95% OOD caught (OpenOOD). The best of each column is bold.\n";
   for (const std::string& w : s.warnings) md << "\n**Warning:** " << w << ".\n";
+  if (!s.unavailable.empty()) {  // one line per reason, in the order the reasons first appear
+    md << "\nNot run on features alone (they need more than the features, logits and last layer):\n";
+    std::vector<std::string> reasons;
+    for (const auto& [m, why] : s.unavailable)
+      if (std::find(reasons.begin(), reasons.end(), why) == reasons.end()) reasons.push_back(why);
+    for (const std::string& why : reasons) {
+      std::string names;
+      for (const auto& [m, w] : s.unavailable)
+        if (w == why) names += (names.empty() ? "" : ", ") + m;
+      md << "- " << names << ": " << why << "\n";
+    }
+  }
   if (seen.split_average)
     md << "\n" << seen.list << " shares its distribution with the validation set"
        << (s.decoder_oe.empty() ? "" : " or the heatmap decoder's OE set")

@@ -21,6 +21,9 @@ struct EvalSummary {
   std::string decoder_oe;                     // the heatmap decoder's OE set spec ("" without a decoder)
   std::vector<std::string> test_sets;         // the OOD test sets, in results' per_set order
   std::vector<std::string> warnings;          // shown first in results.md, listed in results.json
+  // Methods not run, each with the reason (`eval --features`: those needing more than features,
+  // logits and the head); listed in results.md after the warnings (the caller puts them in json_header).
+  std::vector<std::pair<std::string, std::string>> unavailable;
   std::vector<ood::MethodResult> results;
   // results.json's leading fields (provenance, data counts, run settings), in order; "seen_sets",
   // then `heatmap` (when not null), then "methods" follow.

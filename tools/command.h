@@ -47,5 +47,6 @@ void add_score_command(CLI::App& app, CommandList& commands);
 void add_heatmap_command(CLI::App& app, CommandList& commands);
 void add_study_command(CLI::App& app, CommandList& commands);
 void add_convert_command(CLI::App& app, CommandList& commands);
+void add_data_command(CLI::App& app, CommandList& commands);
 
 }  // namespace oodkit::tools

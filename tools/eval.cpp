@@ -36,6 +36,7 @@
 #include "tools/report.h"
 #include "run/eval_report.h"
 #include "run/extract.h"
+#include "run/features_file.h"
 #include "run/normalization.h"
 #include "run/plan.h"
 #include "run/provenance.h"
@@ -121,6 +122,28 @@ struct EvalPlan {
   std::vector<int64_t> fit_rows, test_rows;
 };
 
+// --save-features: the rows this run extracted, as a features file (run/features_file.h) that
+// `oodkit eval --features` evaluates to the same scores.
+void save_features(const EvalOptions& o, const EvalPlan& plan, const ood::ScoredSet& fit_set,
+                   const ood::ProtocolInput& in) {
+  const auto with = [](const ood::ScoredSet& s, Tensor labels) { return run::FeatureSet{s.name, s.features, labels}; };
+  const run::FeatureSet fit = with(fit_set, data::take_rows(plan.train, plan.fit_rows).labels);
+  const run::FeatureSet id_val = with(in.val_id, data::take_rows(plan.train, plan.split.val).labels);
+  const run::FeatureSet id_test = with(in.test_id, data::take_rows(plan.test, plan.test_rows).labels);
+  const run::FeatureSet val_ood = with(in.val_ood, Tensor());
+  std::vector<run::FeatureSet> ood;
+  for (const ood::ScoredSet& s : in.test_ood) ood.push_back(with(s, Tensor()));
+  std::vector<std::pair<std::string, const run::FeatureSet*>> sets{
+      {"fit", &fit}, {"id_val", &id_val}, {"id_test", &id_test}, {"val_ood." + o.val_ood, &val_ood}};
+  for (size_t i = 0; i < ood.size(); ++i) sets.emplace_back("ood." + in.test_ood[i].name, &ood[i]);
+  if (const std::string parent = std::filesystem::path(o.save_features).parent_path().string(); !parent.empty())
+    make_output_dir(parent, "--save-features");
+  const nn::Linear& head = plan.lc.model->head();
+  run::write_features_file(o.save_features, head.weight, head.bias, sets,
+                           {{"id", o.id}, {"model", plan.lc.arch}, {"checkpoint", plan.checkpoint}});
+  std::printf("wrote the features of every set to %s\n", o.save_features.c_str());
+}
+
 // ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
 // is extracted and nothing written before it passes (tests/cli/check_plan.py).
 EvalPlan plan_eval(const EvalOptions& o) {
@@ -162,6 +185,10 @@ EvalPlan plan_eval(const EvalOptions& o) {
     OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
                  "', which this run does not use (--methods ", o.methods, ")");
   if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
+  if (!o.save_features.empty()) {
+    const std::string parent = std::filesystem::path(o.save_features).parent_path().string();
+    run::check_output_dir(parent.empty() ? "." : parent, "--save-features");
+  }
   p.checkpoint = o.checkpoint.empty() ? shipped_weights_path() : o.checkpoint;
   const std::string& checkpoint = p.checkpoint;
   // The shipped weights are a CIFAR ResNet-20 (their metadata names the source repository).
@@ -410,6 +437,7 @@ int run_eval(const EvalOptions& o) {
   for (const auto& [spec, d] : ood_sets)
     in.test_ood.push_back(run::extract(model, d, first_rows(d.size(), -1), norm, spec, xi));
   OODKIT_CHECK(!in.test_ood.empty(), "eval: no OOD test set given (--ood)");
+  if (!o.save_features.empty()) save_features(o, plan, fit_set, in);
   // Files --skip-unreadable left out: listed in <out>/skipped_images.txt, or on stderr without --out.
   write_skipped_list("eval", o.out_dir.empty() ? "" : o.out_dir + "/skipped_images.txt");
 
@@ -528,9 +556,23 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   eval_cmd->add_option("--heatmap", ev.heatmap,
                        "a decoder trained by `oodkit heatmap fit` (its --out folder): adds the heatmap detector and "
                        "its fusions");
-  c.run = [opts](Device device) {
+  eval_cmd->add_option("--features", ev.features,
+                       "a features file from any network (docs/data.md): evaluates its rows instead of a "
+                       "classifier's images; only --methods, --set, --tuning, --device and --out apply");
+  eval_cmd->add_option("--save-features", ev.save_features,
+                       "also write the extracted rows as a features file (for `eval --features`)");
+  c.run = [opts, eval_cmd](Device device) {
     opts->device = device;
-    return run_eval(*opts);
+    if (opts->features.empty()) return run_eval(*opts);
+    // Everything else names images, a classifier or how to split them: the file decides those.
+    for (const CLI::Option* opt : eval_cmd->get_options()) {
+      const std::string name = opt->get_name();
+      const bool applies = name == "--features" || name == "--methods" || name == "--set" || name == "--tuning" ||
+                           name == "--device" || name == "--out" || name == "--help";
+      OODKIT_CHECK(applies || opt->count() == 0, "eval: ", name,
+                   " does not apply with --features (the file holds the rows, their split and the head: docs/data.md)");
+    }
+    return run_eval_features(*opts);
   };
   commands.push_back(std::move(c));
 }

@@ -30,11 +30,17 @@ struct EvalOptions {
   std::string out_dir;          // results.{json,csv,md}, scores.safetensors, report.html, plots/
   std::string heatmap;          // `oodkit heatmap fit` folders (or decoder files), comma-separated: "heatmap" and its fusions
   std::string mean, std;        // --mean/--std: input normalisation ("" = checkpoint metadata, else the ID set's default)
+  std::string features;         // --features FILE: rows from any network instead of a classifier and images
+  std::string save_features;    // --save-features FILE: the extracted rows as a features file
 };
 
 // Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the
 // contract: results.md exists only when the run finished).
 int run_eval(const EvalOptions& o);
+
+// `oodkit eval --features FILE` (tools/eval_features.cpp): the same protocol and reports on the
+// rows of a features file (run/features_file.h); only --methods, --set, --tuning, --device and --out apply.
+int run_eval_features(const EvalOptions& o);
 
 // Removes an earlier run's results.{md,json,csv}, scores.safetensors, report.html, plots/ and detectors/protocol.json
 // from `out_dir` (run_eval does it first; `oodkit study` too, for its report).

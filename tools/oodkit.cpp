@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   oodkit::tools::add_heatmap_command(app, commands);
   oodkit::tools::add_study_command(app, commands);
   oodkit::tools::add_convert_command(app, commands);
+  oodkit::tools::add_data_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -31,18 +31,19 @@ int64_t positive_integer(const std::string& path, const json& doc, const char* k
                "' must be a positive integer, got ", v.type_name() == std::string("number") ? v.dump() : v.type_name());
   return v.get<int64_t>();
 }
-}  // namespace
 
-SavedProtocol read_saved_protocol(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  OODKIT_CHECK(in.good(), "cannot open '", path, "' (pass --detectors DIR/detectors, the folder an `oodkit eval --out DIR` run writes)");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  // No exceptions from the parser: a discarded value means invalid JSON.
-  const json doc = json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
-  OODKIT_CHECK(!doc.is_discarded(), "'", path, "' is not valid JSON");
-  OODKIT_CHECK(doc.is_object(), "'", path, "' must hold a JSON object, got ", doc.type_name());
-  SavedProtocol p;
+// methods, common to both kinds of runs.
+void read_methods(const std::string& path, const json& doc, SavedProtocol& p) {
+  const json& methods = field(path, doc, "methods");
+  OODKIT_CHECK(methods.is_array(), "'", path, "': 'methods' must be an array of names, got ", methods.type_name());
+  for (const json& v : methods) {
+    OODKIT_CHECK(v.is_string(), "'", path, "': 'methods' must be an array of names, holds a ", v.type_name());
+    p.methods.push_back(v.get<std::string>());
+  }
+}
+
+// The fields of an eval run on images but the thresholds, in the order they are checked.
+void read_image_fields(const std::string& path, const json& doc, SavedProtocol& p) {
   p.arch = text(path, doc, "arch");
   p.num_classes = positive_integer(path, doc, "num_classes");
   p.checkpoint = text(path, doc, "checkpoint");
@@ -58,12 +59,7 @@ SavedProtocol read_saved_protocol(const std::string& path) {
   const json& eps = field(path, doc, "nap_eps");
   OODKIT_CHECK(eps.is_number(), "'", path, "': 'nap_eps' must be a number, got ", eps.type_name());
   p.nap_eps = eps.get<double>();
-  const json& methods = field(path, doc, "methods");
-  OODKIT_CHECK(methods.is_array(), "'", path, "': 'methods' must be an array of names, got ", methods.type_name());
-  for (const json& v : methods) {
-    OODKIT_CHECK(v.is_string(), "'", path, "': 'methods' must be an array of names, holds a ", v.type_name());
-    p.methods.push_back(v.get<std::string>());
-  }
+  read_methods(path, doc, p);
   if (doc.contains("input_mean") || doc.contains("input_std")) {
     for (const char* key : {"input_mean", "input_std"}) {
       const json& v = field(path, doc, key);
@@ -77,6 +73,10 @@ SavedProtocol read_saved_protocol(const std::string& path) {
     }
     p.has_normalization = true;
   }
+}
+
+// thresholds (optional), common to both kinds of runs.
+void read_thresholds(const std::string& path, const json& doc, SavedProtocol& p) {
   if (doc.contains("thresholds")) {
     const json& t = doc["thresholds"];
     OODKIT_CHECK(t.is_object(), "'", path, "': 'thresholds' must be an object (method -> number), got ", t.type_name());
@@ -85,6 +85,30 @@ SavedProtocol read_saved_protocol(const std::string& path) {
       p.thresholds[m] = v.get<double>();
     }
   }
+}
+}  // namespace
+
+SavedProtocol read_saved_protocol(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  OODKIT_CHECK(in.good(), "cannot open '", path, "' (pass --detectors DIR/detectors, the folder an `oodkit eval --out DIR` run writes)");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  // No exceptions from the parser: a discarded value means invalid JSON.
+  const json doc = json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  OODKIT_CHECK(!doc.is_discarded(), "'", path, "' is not valid JSON");
+  OODKIT_CHECK(doc.is_object(), "'", path, "' must hold a JSON object, got ", doc.type_name());
+  SavedProtocol p;
+  if (doc.contains("features")) {  // written by `oodkit eval --features`: no classifier, no images
+    p.features = text(path, doc, "features");
+    p.feature_dim = positive_integer(path, doc, "feature_dim");
+    p.head_fingerprint = text(path, doc, "head_fingerprint");
+    p.num_classes = positive_integer(path, doc, "num_classes");
+    p.id = text(path, doc, "id");
+    read_methods(path, doc, p);
+  } else {
+    read_image_fields(path, doc, p);
+  }
+  read_thresholds(path, doc, p);
   return p;
 }
 

@@ -10,6 +10,11 @@
 namespace oodkit::tools {
 
 struct SavedProtocol {
+  // `oodkit eval --features FILE` runs: FILE, the feature width and the head's fingerprint
+  // (run::head_fingerprint); then only num_classes, id, methods and thresholds are read besides.
+  std::string features;          // "" for a run on images
+  int64_t feature_dim = 0;
+  std::string head_fingerprint;
   std::string arch;
   int64_t num_classes = 0;       // > 0
   std::string checkpoint;

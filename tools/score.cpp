@@ -23,6 +23,7 @@
 #include "tools/command.h"
 #include "tools/common.h"
 #include "run/extract.h"
+#include "run/features_file.h"
 #include "run/plan.h"
 #include "tools/protocol_file.h"
 
@@ -43,13 +44,113 @@ std::string csv_field(const std::string& v) {
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
+
+using Loaded = std::map<std::string, std::unique_ptr<ood::Detector>>;
+
+// Every saved method of `methods`, fusion or not, through load_detector; a composite's components
+// too. `check` sees each detector loaded (with its path) and may refuse it.
+Loaded load_saved(const std::string& dir, const std::vector<std::string>& methods, const SavedProtocol& proto,
+                  const std::function<void(const ood::Detector&, const std::string&)>& check) {
+  Loaded loaded;
+  std::function<void(const std::string&)> load = [&](const std::string& m) {
+    if (loaded.count(m)) return;
+    const std::string path = dir + "/" + m;
+    OODKIT_CHECK(std::ifstream(ood::state_json_path(path)).good(), "--methods: no saved detector or fusion '", m,
+                 "' in '", dir, "' (saved: ", join(proto.methods), ")");
+    std::unique_ptr<ood::Detector> d = ood::load_detector(path);
+    check(*d, path);
+    const std::vector<std::string> parts = d->components();
+    loaded.emplace(m, std::move(d));
+    for (const std::string& c : parts) load(c);
+  };
+  for (const std::string& m : methods) load(m);
+  return loaded;
+}
+
+// One row per image: its index, where it came from (`source`), the predicted class, every score,
+// then each method's decision at its saved threshold (ID: score >= t).
+std::string score_csv(const std::vector<std::string>& methods, std::map<std::string, std::vector<double>>& columns,
+                      const std::vector<int64_t>& predicted, const SavedProtocol& proto, int64_t n,
+                      const std::function<std::string(int64_t)>& source) {
+  std::vector<std::string> decided;
+  for (const std::string& m : methods)
+    if (proto.thresholds.count(m)) decided.push_back(m);
+  std::ostringstream csv;
+  csv << "index,source,predicted_class";
+  for (const std::string& m : methods) csv << "," << m;
+  for (const std::string& m : decided) csv << "," << m << ":decision";
+  csv << "\n";
+  csv.precision(9);
+  for (int64_t i = 0; i < n; ++i) {
+    csv << i << "," << csv_field(source(i)) << "," << predicted[size_t(i)];
+    for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
+    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= proto.thresholds.at(m) ? "id" : "ood");
+    csv << "\n";
+  }
+  return csv.str();
+}
 }  // namespace
+
+// `score --features FILE --data SET`: the rows of one set of a features file (run/features_file.h)
+// through detectors saved by `eval --features`, checked against their head before anything is scored.
+int run_score_features(const ScoreOptions& o, const SavedProtocol& proto) {
+  OODKIT_CHECK(!o.features.empty(), "score: the detectors in '", o.detectors, "' were fitted on the features file '",
+               proto.features, "' (`oodkit eval --features`): score the rows of a features file with --features FILE "
+               "--data SET");
+  OODKIT_CHECK(!proto.features.empty(), "score: --features needs detectors saved by `oodkit eval --features`; those in '",
+               o.detectors, "' were fitted on ", proto.arch, " images (score images with --data alone)");
+  const std::string out_parent = o.out.empty() ? "" : std::filesystem::path(o.out).parent_path().string();
+  if (!o.out.empty()) run::check_output_dir(out_parent.empty() ? "." : out_parent, "--out");
+  std::pair<run::FeaturesFile, run::FeatureSet> read;
+  try {
+    read = run::read_features_set(o.features, o.data);
+  } catch (const Error& e) {
+    throw Error(std::string("--features: ") + e.what(), e.where());
+  }
+  const run::FeaturesFile& f = read.first;
+  OODKIT_CHECK(f.feature_dim() == proto.feature_dim && f.num_classes() == proto.num_classes, "score: --features '",
+               o.features, "' has a head of ", f.num_classes(), " classes and ", f.feature_dim(),
+               " features, but the detectors in '", o.detectors, "' were fitted with ", proto.num_classes,
+               " classes and ", proto.feature_dim, " features ('", proto.features, "')");
+  OODKIT_CHECK(run::head_fingerprint(f.weight, f.bias) == proto.head_fingerprint, "score: --features '", o.features,
+               "' has another head (head.weight, head.bias) than the one the detectors in '", o.detectors,
+               "' were fitted with ('", proto.features, "'): the rows must come from the same network");
+  std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
+  OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
+  const Loaded loaded = load_saved(o.detectors, methods, proto, [](const ood::Detector&, const std::string&) {});
+
+  if (!out_parent.empty()) make_output_dir(out_parent, "--out");
+  ood::ScoredSet set{o.data, read.second.features, Tensor()};
+  set.features.z = set.features.z.to(o.device);
+  set.features.logits = set.features.logits.to(o.device);
+  const ood::ScoreContext ctx{nullptr, {1.f, 1.f, 1.f}, o.device, 256};
+  std::map<std::string, std::vector<double>> columns;
+  std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
+      -> const std::vector<double>& {
+    if (auto it = columns.find(m); it != columns.end()) return it->second;
+    std::vector<double> s = ood::score_method(*loaded.at(m), set, ctx, score_of);
+    return columns.emplace(m, std::move(s)).first->second;
+  };
+  for (const std::string& m : methods) score_of(m);
+  const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
+  const int64_t n = set.features.size();
+  const std::string csv =
+      score_csv(methods, columns, predicted, proto, n, [&](int64_t i) { return o.data + ":" + std::to_string(i); });
+  if (o.out.empty()) std::printf("%s", csv.c_str());
+  else {
+    write_text_file(o.out, csv);
+    std::printf("scored %lld rows of %s in %s with %zu methods -> %s\n", (long long)n, o.data.c_str(),
+                o.features.c_str(), methods.size(), o.out.c_str());
+  }
+  return 0;
+}
 
 int run_score(const ScoreOptions& o) {
   // ---- the plan: the saved protocol, the classifier, every saved method and the images, checked
   // before any feature is extracted or anything written.
   const MathModeGuard math(o.tf32 ? MathMode::TF32 : MathMode::FP32);
   const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
+  if (!o.features.empty() || !proto.features.empty()) return run_score_features(o, proto);
   const std::string out_parent = o.out.empty() ? "" : std::filesystem::path(o.out).parent_path().string();
   if (!o.out.empty()) run::check_output_dir(out_parent.empty() ? "." : out_parent, "--out");
   const std::string checkpoint = o.checkpoint.empty() ? proto.checkpoint : o.checkpoint;
@@ -63,20 +164,9 @@ int run_score(const ScoreOptions& o) {
   std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
   OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
 
-  // Every saved method, fusion or not, through load_detector; a composite's components too.
-  std::map<std::string, std::unique_ptr<ood::Detector>> loaded;
-  std::function<void(const std::string&)> load = [&](const std::string& m) {
-    if (loaded.count(m)) return;
-    const std::string path = o.detectors + "/" + m;
-    OODKIT_CHECK(std::ifstream(ood::state_json_path(path)).good(), "--methods: no saved detector or fusion '", m,
-                 "' in '", o.detectors, "' (saved: ", join(proto.methods), ")");
-    std::unique_ptr<ood::Detector> d = ood::load_detector(path);
-    d->check_classifier(ood::module_fingerprint(*lc.model), "the detector saved in '" + path + "'");
-    const std::vector<std::string> parts = d->components();
-    loaded.emplace(m, std::move(d));
-    for (const std::string& c : parts) load(c);
-  };
-  for (const std::string& m : methods) load(m);
+  Loaded loaded = load_saved(o.detectors, methods, proto, [&](const ood::Detector& d, const std::string& path) {
+    d.check_classifier(ood::module_fingerprint(*lc.model), "the detector saved in '" + path + "'");
+  });
   // Only the feature columns the loaded detectors read; images only for input perturbation.
   run::ExtractOptions xo;
   xo.device = o.device;
@@ -122,30 +212,15 @@ int run_score(const ScoreOptions& o) {
   for (const std::string& m : methods) score_of(m);
   const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
 
-  // One row per image: its index, where it came from (the file, or <set>:<row>), the predicted
-  // class, every score, then each method's decision at its saved threshold (ID: score >= t).
-  std::vector<std::string> decided;
-  for (const std::string& m : methods)
-    if (proto.thresholds.count(m)) decided.push_back(m);
-  std::ostringstream csv;
-  csv << "index,source,predicted_class";
-  for (const std::string& m : methods) csv << "," << m;
-  for (const std::string& m : decided) csv << "," << m << ":decision";
-  csv << "\n";
-  csv.precision(9);
-  for (int64_t i = 0; i < ds.size(); ++i) {
-    csv << i << "," << csv_field(ds.files.empty() ? o.data + ":" + std::to_string(i) : ds.files[size_t(i)]) << ","
-        << predicted[size_t(i)];
-    for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
-    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= proto.thresholds.at(m) ? "id" : "ood");
-    csv << "\n";
-  }
+  const std::string csv = score_csv(methods, columns, predicted, proto, ds.size(), [&](int64_t i) {
+    return ds.files.empty() ? o.data + ":" + std::to_string(i) : ds.files[size_t(i)];
+  });
   // Files --skip-unreadable left out: listed in <out>.skipped.txt, or on stderr without --out. The
   // index column counts the images read.
   write_skipped_list("score", o.out.empty() ? "" : o.out + ".skipped.txt");
-  if (o.out.empty()) std::printf("%s", csv.str().c_str());
+  if (o.out.empty()) std::printf("%s", csv.c_str());
   else {
-    write_text_file(o.out, csv.str());
+    write_text_file(o.out, csv);
     std::printf("scored %lld images of %s with %zu methods -> %s\n", (long long)ds.size(), o.data.c_str(),
                 methods.size(), o.out.c_str());
   }
@@ -158,7 +233,8 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   Command c;
   auto* score_cmd = c.app = app.add_subcommand("score", "Score new images with detectors saved by `oodkit eval --out` (no refit)");
   score_cmd->add_option("--detectors", sc.detectors, "the detectors/ folder of an eval run")->required();
-  score_cmd->add_option("--data", sc.data, "dataset name[:split] or folder:<path>")->required();
+  score_cmd->add_option("--data", sc.data, "dataset name[:split] or folder:<path> (with --features: a set of the file)")
+      ->required();
   score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
   score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
@@ -168,8 +244,19 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   add_device_option(score_cmd, c);
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
   score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
-  c.run = [opts](Device device) {
+  score_cmd->add_option("--features", sc.features,
+                        "a features file (docs/data.md): score its set --data (fit, id_val, id_test, val_ood.<name> "
+                        "or ood.<name>) with detectors saved by `oodkit eval --features`");
+  c.run = [opts, score_cmd](Device device) {
     opts->device = device;
+    if (!opts->features.empty())  // the file holds the rows: image and classifier options name nothing
+      for (const CLI::Option* opt : score_cmd->get_options()) {
+        const std::string name = opt->get_name();
+        const bool applies = name == "--features" || name == "--detectors" || name == "--data" ||
+                             name == "--methods" || name == "--device" || name == "--out" || name == "--help";
+        OODKIT_CHECK(applies || opt->count() == 0, "score: ", name,
+                     " does not apply with --features (the file holds the rows: docs/data.md)");
+      }
     return run_score(*opts);
   };
   commands.push_back(std::move(c));

@@ -16,6 +16,7 @@ struct ScoreOptions {
   Device device = Device::cpu();
   bool tf32 = false;        // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out;          // CSV: index, then one column per method ("" = stdout)
+  std::string features;     // --features FILE: score the set --data of a features file (detectors of `eval --features`)
 };
 
 int run_score(const ScoreOptions& o);
