@@ -66,7 +66,8 @@ std::unique_ptr<Detector> make_method(const ProtocolInput& in, const std::string
 
 std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vector<std::string>& methods,
                                        const ProgressFn& progress) {
-  OODKIT_CHECK(in.model, "run_protocol: no model");
+  // The classifier is needed only by input-perturbation methods (score_method refuses them
+  // without it, naming the method): features alone suffice for the others (the Python package).
   OODKIT_CHECK(in.val_id.features.size() > 0 && in.val_ood.features.size() > 0,
                "run_protocol: the validation pair is empty");
   OODKIT_CHECK(!in.test_ood.empty(), "run_protocol: no OOD test set");
