@@ -220,19 +220,24 @@ const std::map<std::string, Needs>& needs_table() {
     Needs maps;
     maps.maps = true;
     m["nap"] = m["nap_mean"] = m["fs"] = maps;
+    Needs heatmap;  // loaded only (on_arrays)
+    heatmap.z = heatmap.logits = true;
+    m["heatmap"] = heatmap;
     return m;
   }();
   return t;
 }
 
-// A registered method usable on arrays: a detector, or a fusion of two such.
-bool on_arrays(const std::string& name) {
+// A registered method usable on arrays: a detector, or a fusion of two such. "heatmap" (and its
+// fusions) only when loaded (a saved state carries its decoder; oodkit.Heatmap reads a decoder).
+bool on_arrays(const std::string& name, bool loaded = false) {
+  if (name == "heatmap") return loaded;
   if (needs_table().count(name)) return true;
   if (!ood::is_registered(name)) return false;
   const ood::DetectorInfo& info = ood::detector_info(name);
   if (info.components.empty()) return false;
   for (const std::string& c : info.components)
-    if (!on_arrays(c)) return false;
+    if (!on_arrays(c, loaded)) return false;
   return true;
 }
 
@@ -249,8 +254,8 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-void check_on_arrays(const std::string& name) {
-  if (on_arrays(name)) return;
+void check_on_arrays(const std::string& name, bool loaded = false) {
+  if (on_arrays(name, loaded)) return;
   if (!ood::is_registered(name)) OODKIT_FAIL("unknown detector '", name, "'; on arrays: ", join(array_methods()));
   OODKIT_FAIL("detector '", name, "' runs the network (input perturbation, the TA path or a heatmap decoder) and "
               "cannot score arrays; on arrays: ", join(array_methods()), " (and oodkit.Heatmap for a decoder)");
@@ -278,7 +283,7 @@ class PyDetector {
   explicit PyDetector(const std::string& path, bool) {
     d_ = ood::load_detector(path);
     name_ = d_->name();
-    check_on_arrays(name_);
+    check_on_arrays(name_, /*loaded=*/true);
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     for (const std::string& c : d_->components())
       parts_.push_back(std::make_shared<PyDetector>((dir / c).string(), true));

@@ -47,7 +47,7 @@ CLI_METHODS = ["msp", "maxlogit", "energy", "mahalanobis", "react", "ash_p", "as
 def cli():
     """A small `oodkit eval` run (shipped ResNet-20, CIFAR-10 vs iSUN), then `oodkit score` on 300
     iSUN and 300 CIFAR-10 test images with --features-out: (binary, eval folder, {set: (features
-    file, csv)})."""
+    file, csv)}, heatmap decoder folder)."""
     binary = os.environ.get("OODKIT_BIN")
     shared = os.environ.get("OODKIT_SHARED_DIR")
     if not binary or not os.path.exists(binary):
@@ -55,17 +55,22 @@ def cli():
     if not shared or not os.path.isdir(os.path.join(shared, "datasets")):
         pytest.skip("OODKIT_SHARED_DIR (the datasets) is not set")
     root = tempfile.mkdtemp(prefix="oodkit_py_")
-    out = os.path.join(root, "eval")
+    out, hm = os.path.join(root, "eval"), os.path.join(root, "hm")
+    # A small heatmap decoder (tests/cli/check_heatmap.py's settings), evaluated with the rest.
+    subprocess.run([binary, "heatmap", "fit", "--id-limit", "300", "--oe-limit", "60", "--heldout", "300",
+                    "--val-ood-limit", "100", "--width", "0.125", "--epochs", "1", "--batch", "50", "--seed", "3",
+                    "--out", hm], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([binary, "eval", "--fit-limit", "1000", "--heldout", "300", "--val-ood-limit", "200",
                     "--ood", "isun", "--ood-limit", "200", "--test-limit", "200", "--tuning", "features",
-                    "--methods", ",".join(CLI_METHODS), "--out", out], check=True, stdout=subprocess.DEVNULL)
+                    "--methods", ",".join(CLI_METHODS + ["heatmap"]), "--heatmap", hm, "--out", out], check=True,
+                   stdout=subprocess.DEVNULL)
     sets = {}
     for data in ("isun", "cifar10:test"):
         tag = data.split(":")[0]
         feats, csv = os.path.join(root, tag + ".safetensors"), os.path.join(root, tag + ".csv")
         subprocess.run([binary, "score", "--detectors", out + "/detectors", "--data", data, "--limit", "300",
-                        "--methods", ",".join(CLI_METHODS), "--out", csv, "--features-out", feats], check=True,
+                        "--methods", ",".join(CLI_METHODS + ["heatmap"]), "--out", csv, "--features-out", feats], check=True,
                        stdout=subprocess.DEVNULL)
         sets[tag] = (feats, csv)
-    yield binary, out, sets
+    yield binary, out, sets, hm
     shutil.rmtree(root, ignore_errors=True)

@@ -17,7 +17,7 @@ def as_f32(column):
 
 
 def test_cli_fitted_detectors_score_bitwise_equal_in_python(cli):
-    _, out, sets = cli
+    _, out, sets, _ = cli
     for tag, (feats, csv) in sets.items():
         f, ref = read_safetensors(feats), read_score_csv(csv)
         for m in CLI_METHODS:
@@ -29,7 +29,7 @@ def test_cli_fitted_detectors_score_bitwise_equal_in_python(cli):
 
 
 def test_python_fitted_detectors_score_bitwise_equal_in_the_cli(cli, tmp_path):
-    binary, out, sets = cli
+    binary, out, sets, _ = cli
     train, query = read_safetensors(sets["cifar10"][0]), read_safetensors(sets["isun"][0])
     head = (train["head.weight"], train["head.bias"])
     fitted = {
@@ -56,3 +56,22 @@ def test_python_fitted_detectors_score_bitwise_equal_in_the_cli(cli, tmp_path):
     again = oodkit.load(folder / "knn")
     assert again.params == {"k": 7.0}
     np.testing.assert_array_equal(again.score(query["z"]), fitted["knn"].score(query["z"]))
+
+
+def test_heatmap_scores_bitwise_equal_the_cli(cli):
+    _, out, sets, hm = cli
+    f, ref = read_safetensors(sets["isun"][0]), read_score_csv(sets["isun"][1])
+    h = oodkit.Heatmap(hm)
+    assert (h.feature_dim, h.num_classes) == (64, 10)
+    s = h.score(f["z"], logits=f["logits"])
+    np.testing.assert_array_equal(s, as_f32(ref["heatmap"]))
+    # the saved heatmap detector (eval's detectors/heatmap + its decoder) loads too
+    np.testing.assert_array_equal(oodkit.load(os.path.join(out, "detectors", "heatmap")).score(
+        f["z"], logits=f["logits"]), s)
+    # the score is -(1/(H W)) sum over pixels of max over channels |h| (docs/heatmap.md)
+    maps = h.heatmaps(f["z"][:20], logits=f["logits"][:20])
+    assert maps.shape[:2] == (20, 3) and maps.dtype == np.float32 and np.abs(maps).max() <= 1
+    want = -np.abs(maps.astype(np.float64)).max(1).mean((1, 2))
+    np.testing.assert_allclose(s[:20], want, rtol=1e-6)
+    head = (f["head.weight"], f["head.bias"])  # logits from the head: the same scores
+    np.testing.assert_array_equal(h.score(f["z"], head=head), s)
