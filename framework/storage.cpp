@@ -53,8 +53,14 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   }
 }
 
+Storage::Storage(void* data, size_t bytes, Device device, std::shared_ptr<void> owner)
+    : data_(data), bytes_(bytes), device_(device), owner_(std::move(owner)) {
+  OODKIT_CHECK(owner_ != nullptr, "Storage: borrowed memory needs an owner to keep it alive");
+  OODKIT_CHECK(data_ != nullptr || bytes == 0, "Storage: borrowed memory at a null address");
+}
+
 Storage::~Storage() {
-  if (!data_) return;
+  if (!data_ || owner_) return;  // borrowed: owner_ is released after this body
   if (device_.is_cpu()) {
     OODKIT_UNPOISON(data_, rounded_bytes(bytes_));
     std::free(data_);

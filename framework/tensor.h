@@ -39,6 +39,12 @@ class Tensor {
   // Copies `values` (row-major) into a new CPU tensor of dtype_of<T>() and the given shape.
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+  // A tensor over memory owned elsewhere (no copy): `data` holds shape's elements of `dtype`,
+  // row-major and contiguous, on `device`; `owner` keeps that memory alive and is released when
+  // the last tensor (or view) over it goes (Storage's borrowing constructor). Used by the Python
+  // bindings (python/) to read NumPy arrays and DLPack tensors in place; oodkit ops never write
+  // into their inputs.
+  static Tensor from_external(void* data, const Shape& shape, DType dtype, Device device, std::shared_ptr<void> owner);
   // Random tensors drawn on the CPU from `gen` (reproducible for a seed), then moved to `device`.
   static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::F32,
                       Device device = Device::cpu());

@@ -197,3 +197,31 @@ TEST(Generator, SameSeedSameStream) {
 }
 
 }  // namespace
+
+// Tensor::from_external (the Python bindings' no-copy input): the tensor reads the caller's
+// memory in place, views share it, and the owner is released exactly when the last one goes.
+TEST(TensorExternal, WrapsCallerMemoryAndReleasesOwnerLast) {
+  std::vector<float> buf{1.5f, -2.f, 3.25f, 4.f, 5.f, -6.5f};
+  int released = 0;
+  std::shared_ptr<void> owner(&released, [](void* p) { ++*static_cast<int*>(p); });
+  Tensor view;
+  {
+    Tensor t = Tensor::from_external(buf.data(), {2, 3}, DType::F32, Device::cpu(), owner);
+    owner.reset();
+    EXPECT_EQ(t.raw_data(), static_cast<void*>(buf.data()));  // no copy
+    EXPECT_EQ(t.to_vector<float>(), buf);
+    buf[4] = 42.f;  // the caller's later writes are seen: the same memory
+    EXPECT_EQ(t.data<float>()[4], 42.f);
+    view = t.narrow(1, 1);
+    EXPECT_EQ(view.data<float>()[1], 42.f);
+    EXPECT_EQ(released, 0);
+  }
+  EXPECT_EQ(released, 0);  // the view still holds the storage
+  view = Tensor();
+  EXPECT_EQ(released, 1);
+}
+
+TEST(TensorExternal, RefusesAMissingOwner) {
+  float x = 1.f;
+  EXPECT_THROW(Tensor::from_external(&x, {1}, DType::F32, Device::cpu(), nullptr), Error);
+}

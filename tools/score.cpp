@@ -15,6 +15,7 @@
 
 #include "data/registry.h"
 #include "framework/cuda_api.h"
+#include "framework/safetensors.h"
 #include "ood/detectors.h"
 #include "ood/heatmap.h"  // module_fingerprint
 #include "ood/method_scores.h"
@@ -153,6 +154,9 @@ int run_score(const ScoreOptions& o) {
   if (!o.features.empty() || !proto.features.empty()) return run_score_features(o, proto);
   const std::string out_parent = o.out.empty() ? "" : std::filesystem::path(o.out).parent_path().string();
   if (!o.out.empty()) run::check_output_dir(out_parent.empty() ? "." : out_parent, "--out");
+  const std::string feat_parent =
+      o.features_out.empty() ? "" : std::filesystem::path(o.features_out).parent_path().string();
+  if (!o.features_out.empty()) run::check_output_dir(feat_parent.empty() ? "." : feat_parent, "--features-out");
   const std::string checkpoint = o.checkpoint.empty() ? proto.checkpoint : o.checkpoint;
   const int64_t size = proto.image_size;
   LoadedClassifier lc = load_classifier(checkpoint, proto.arch, proto.num_classes, int(size));
@@ -202,6 +206,19 @@ int run_score(const ScoreOptions& o) {
   if (!out_parent.empty()) make_output_dir(out_parent, "--out");  // its missing parents, as mkdir -p
   const ood::ScoredSet set = run::extract(*lc.model, ds, first_rows(ds.size()), norm, o.data, xo);
   const ood::ScoreContext ctx{lc.model.get(), norm.std, o.device, o.batch};
+  if (!o.features_out.empty()) {
+    if (!feat_parent.empty()) make_output_dir(feat_parent, "--features-out");
+    NamedTensors cols{{"logits", set.features.logits.cpu()}, {"z", set.features.z.cpu()}};
+    if (set.features.nap.defined()) {
+      cols.emplace_back("nap", set.features.nap.cpu());
+      cols.emplace_back("nap_unsquared", set.features.nap_unsquared.cpu());
+    }
+    if (set.features.fs.defined()) cols.emplace_back("fs", set.features.fs.cpu());
+    if (ds.labels.defined()) cols.emplace_back("labels", ds.labels.cpu());
+    cols.emplace_back("head.weight", lc.model->head().weight.cpu());
+    if (lc.model->head().bias.defined()) cols.emplace_back("head.bias", lc.model->head().bias.cpu());
+    save_safetensors(o.features_out, cols);
+  }
   std::map<std::string, std::vector<double>> columns;
   std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
       -> const std::vector<double>& {
@@ -243,6 +260,8 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   score_cmd->add_option("--batch", sc.batch)->capture_default_str()->check(positive_count());
   add_device_option(score_cmd, c);
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
+  score_cmd->add_option("--features-out", sc.features_out,
+                        "also write the extracted features, labels and classifier head (.safetensors; docs/python.md)");
   score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
   score_cmd->add_option("--features", sc.features,
                         "a features file (docs/data.md): score its set --data (fit, id_val, id_test, val_ood.<name> "

@@ -17,6 +17,11 @@ struct ScoreOptions {
   bool tf32 = false;        // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out;          // CSV: index, then one column per method ("" = stdout)
   std::string features;     // --features FILE: score the set --data of a features file (detectors of `eval --features`)
+  // "" or a .safetensors file: the extracted feature columns (float32 "logits" [N, K], "z" [N, D],
+  // "nap", "nap_unsquared", "fs" [N] when the methods read them), int64 "labels" [N] and the
+  // classifier head "head.weight" [K, D], "head.bias" [K]: the inputs the Python package
+  // (docs/python.md) scores, so its scores can be compared with these.
+  std::string features_out;
 };
 
 int run_score(const ScoreOptions& o);

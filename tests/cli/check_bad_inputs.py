@@ -285,6 +285,25 @@ def check_batch(ckpt, detectors):
     big = run(["score", "--detectors", detectors, "--data", "synthetic-ood-noise", "--limit", "23", "--batch", "100000"])
     check(small[0] == 0 and big[0] == 0 and small[1] == big[1] and len(big[1].splitlines()) == 24,
           "score with a batch larger than the set: exits %d/%d, outputs equal: %s" % (small[0], big[0], small[1] == big[1]))
+    # --features-out (docs/python.md): refused before any work under a file; else the extracted
+    # columns, the labels and the head of the scored rows.
+    blocker, csv = os.path.join(TMP, "features_blocker"), os.path.join(TMP, "features.csv")
+    open(blocker, "w").close()
+    refused = ["score", "--detectors", detectors, "--data", "synthetic-ood-noise", "--limit", "23", "--out", csv,
+               "--features-out", os.path.join(blocker, "f.safetensors")]
+    expect_error("score --features-out under a file", refused, ["--features-out"], absent=[csv], early=True)
+    err = run(refused)[2]  # before the extraction: the error line alone, no progress line
+    check(len(err.strip().splitlines()) == 1, "score --features-out under a file: refused late (stderr %r)" % err)
+    feats = os.path.join(TMP, "features", "f.safetensors")
+    rc, _, err = run(["score", "--detectors", detectors, "--data", "synthetic-id", "--limit", "23", "--out", csv,
+                      "--features-out", feats])  # a labelled set: the labels are written too
+    if check(rc == 0 and os.path.exists(feats), "score --features-out: exit %d, %r" % (rc, err[-300:])):
+        with open(feats, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        shapes = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+        k, d = shapes.get("head.weight", [0, 0])
+        check(shapes.get("z") == [23, d] and shapes.get("logits") == [23, k] and shapes.get("labels") == [23]
+              and shapes.get("head.bias") == [k] and k > 1 and d > 1, "score --features-out: shapes %r" % shapes)
 
 
 def check_cuda(ckpt, detectors):
