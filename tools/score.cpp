@@ -18,6 +18,8 @@
 #include "ood/detectors.h"
 #include "ood/heatmap.h"  // module_fingerprint
 #include "ood/method_scores.h"
+#include "ood/metrics.h"
+#include "ood/multi_fusion.h"
 #include "ood/scores.h"
 #include "ood/state_io.h"
 #include "tools/command.h"
@@ -76,6 +78,44 @@ int run_score(const ScoreOptions& o) {
     loaded.emplace(m, std::move(d));
     for (const std::string& c : parts) load(c);
   };
+  // --fuse: a fusion of saved methods made here, its scales fitted on their held-out ID scores
+  // (eval's detectors/heldout_scores.safetensors); equal weights (no validation pair here). Its
+  // decision threshold keeps 95% of the same held-out ID images, as eval's thresholds do.
+  std::map<std::string, double> thresholds = proto.thresholds;
+  NamedTensors heldout;
+  for (const std::string& f : o.fuse) {
+    const ood::FuseSpec spec = ood::parse_fuse_spec(f, "--fuse");
+    OODKIT_CHECK(!spec.tune_weights, "score: --fuse '", f, "': weights are chosen on a validation pair, which score "
+                 "does not have; use ", ood::combination_name(spec.combination), ": (equal weights), or fuse with "
+                 "`oodkit eval --fuse` and score its saved row");
+    const std::string name = spec.name();
+    OODKIT_CHECK(std::find(methods.begin(), methods.end(), name) == methods.end() &&
+                     !std::ifstream(ood::state_json_path(o.detectors + "/" + name)).good(),
+                 "score: --fuse '", f, "': ", name, " is already saved in '", o.detectors, "'; score it with --methods");
+    const std::string hs = o.detectors + "/heldout_scores.safetensors";
+    if (heldout.empty()) {
+      OODKIT_CHECK(std::ifstream(hs).good(), "score: --fuse needs the held-out ID scores '", hs,
+                   "' (written by `oodkit eval --out`)");
+      heldout = load_safetensors(hs);
+    }
+    ood::Detector::ScoreList parts;
+    std::vector<std::vector<double>> kept;
+    kept.reserve(spec.components.size());
+    for (const std::string& c : spec.components) {
+      const auto it = std::find_if(heldout.begin(), heldout.end(), [&](const auto& t) { return t.first == c; });
+      OODKIT_CHECK(it != heldout.end(), "score: --fuse '", f, "': '", hs, "' holds no held-out ID scores of '", c,
+                   "' (eval reports: ", join(proto.methods), ")");
+      kept.push_back(it->second.to(DType::F64).cpu().to_vector<double>());
+      parts.push_back(&kept.back());
+      load(c);
+    }
+    auto d = std::make_unique<ood::MultiFusion>(spec);
+    d->fit_components(parts);
+    d->configure(d->grid().front());
+    thresholds[name] = ood::id_threshold(d->combine(parts));
+    loaded.emplace(name, std::move(d));
+    methods.push_back(name);
+  }
   for (const std::string& m : methods) load(m);
   // Only the feature columns the loaded detectors read; images only for input perturbation.
   run::ExtractOptions xo;
@@ -126,7 +166,7 @@ int run_score(const ScoreOptions& o) {
   // class, every score, then each method's decision at its saved threshold (ID: score >= t).
   std::vector<std::string> decided;
   for (const std::string& m : methods)
-    if (proto.thresholds.count(m)) decided.push_back(m);
+    if (thresholds.count(m)) decided.push_back(m);
   std::ostringstream csv;
   csv << "index,source,predicted_class";
   for (const std::string& m : methods) csv << "," << m;
@@ -137,7 +177,7 @@ int run_score(const ScoreOptions& o) {
     csv << i << "," << csv_field(ds.files.empty() ? o.data + ":" + std::to_string(i) : ds.files[size_t(i)]) << ","
         << predicted[size_t(i)];
     for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
-    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= proto.thresholds.at(m) ? "id" : "ood");
+    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= thresholds.at(m) ? "id" : "ood");
     csv << "\n";
   }
   // Files --skip-unreadable left out: listed in <out>.skipped.txt, or on stderr without --out. The
@@ -161,6 +201,9 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   score_cmd->add_option("--data", sc.data, "dataset name[:split] or folder:<path>")->required();
   score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
   score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
+  score_cmd->add_option("--fuse", sc.fuse,
+                        "[z|p|pmean:]A+B[+C...]: also a column fusing saved methods with equal weights, each on the "
+                        "scale of its held-out ID scores from eval (see `oodkit eval --fuse`); repeatable");
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
   add_image_fit_option(score_cmd);
   add_skip_unreadable_option(score_cmd);
