@@ -78,7 +78,8 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     if (progress) progress(s);
   };
 
-  // Runs one method (memoised): a detector, or a fusion of two methods run first.
+  // Runs one method (memoised): a detector, or a fusion of methods run first ("fused": its
+  // components selected first among its candidates, each run as itself).
   std::function<const SetScores&(const std::string&)> run = [&](const std::string& name) -> const SetScores& {
     if (auto it = done.find(name); it != done.end()) return it->second;
     std::unique_ptr<Detector> d;

@@ -172,6 +172,15 @@ EvalPlan plan_eval(const EvalOptions& o) {
                  "' gives the method ", name, ", which this run already has");
     p.methods.push_back(name);
   }
+  // The --fused-* options tune the method fused: without it they would do nothing.
+  const EvalOptions defaults;
+  if (std::find(p.methods.begin(), p.methods.end(), "fused") == p.methods.end())
+    for (const auto& [given, option] : {std::pair{!o.fused_from.empty(), "--fused-from"},
+                                        std::pair{o.fused_kind != defaults.fused_kind, "--fused-kind"},
+                                        std::pair{o.fused_max != defaults.fused_max, "--fused-max"},
+                                        std::pair{o.fused_margin != defaults.fused_margin, "--fused-margin"}})
+      OODKIT_CHECK(!given, "eval: ", option, " applies to the method fused, which --methods '", o.methods,
+                   "' does not name");
   p.fused.combination = ood::parse_combination(o.fused_kind);
   OODKIT_CHECK(o.fused_max >= 1 && o.fused_max <= int64_t(ood::kMaxFuseComponents), "eval: --fused-max ", o.fused_max,
                " must be 1 to ", ood::kMaxFuseComponents);

@@ -130,6 +130,8 @@ def main():
                           (["--methods", "fused", "--fused-kind", "max"], "unknown combination 'max'"),
                           (["--methods", "fused", "--fused-max", "0"], "--fused-max 0"),
                           (["--methods", "fused,heatmap_nap"], "needs a trained decoder"),
+                          (["--fused-from", "knn,nap"], "--fused-from applies to the method fused"),
+                          (["--fused-margin", "1"], "--fused-margin applies to the method fused"),
                           (["--methods", "fused", "--fused-from", "knn,heatmap"], "'heatmap' needs a trained decoder")]:
         methods = [] if "--methods" in extra else ["--methods", "knn"]
         code, _, err = run(oodkit, *(base + methods + extra + ["--out", bad_out]))
