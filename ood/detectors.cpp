@@ -16,6 +16,7 @@
 #include "ood/input_ops.h"
 #include "ood/knn.h"
 #include "ood/mahalanobis.h"
+#include "ood/multi_fusion.h"
 #include "ood/react.h"
 #include "ood/scores.h"
 #include "ood/state_io.h"
@@ -83,6 +84,7 @@ std::unique_ptr<Detector> load_detector(const std::string& path) {
   OODKIT_CHECK(j.contains("kind") && j["kind"].is_string(), "'", state_json_path(path), "' names no detector kind");
   const std::string kind = j["kind"].get<std::string>();
   if (kind == "fusion") return Fusion::load_state(path);
+  if (kind == "multi_fusion") return MultiFusion::load_state(path);
   std::unique_ptr<Detector> d = make_detector(kind);
   d->load(path);
   return d;
@@ -555,6 +557,7 @@ std::vector<std::string> all_method_names(bool with_heatmap) {
 }
 
 std::unique_ptr<Detector> make_detector(const std::string& name) {
+  if (is_fuse_name(name)) return std::make_unique<MultiFusion>(parse_fuse_name(name));
   const DetectorInfo& info = detector_info(name);
   std::unique_ptr<Detector> d = info.make();
   d->set_tuning(info.grid, info.defaults);
@@ -563,19 +566,20 @@ std::unique_ptr<Detector> make_detector(const std::string& name) {
 
 FeatureNeeds feature_needs(const std::vector<std::string>& methods) {
   FeatureNeeds n;
-  for (const std::string& m : methods) n |= detector_info(m).needs;  // fusion entries hold their components'
+  for (const std::string& m : methods)  // fusion entries hold their components'
+    n |= is_fuse_name(m) ? feature_needs(parse_fuse_name(m).components) : detector_info(m).needs;
   return n;
 }
 
 bool needs_images(const std::vector<std::string>& methods) {
   for (const std::string& m : methods)
-    if (detector_info(m).uses_images) return true;
+    if (is_fuse_name(m) ? needs_images(parse_fuse_name(m).components) : detector_info(m).uses_images) return true;
   return false;
 }
 
 bool needs_decoder(const std::vector<std::string>& methods) {
   for (const std::string& m : methods)
-    if (detector_info(m).needs_decoder) return true;
+    if (is_fuse_name(m) ? needs_decoder(parse_fuse_name(m).components) : detector_info(m).needs_decoder) return true;
   return false;
 }
 

@@ -36,6 +36,7 @@ struct SetScores {
   double val_auroc = 0;
   std::vector<double> val_id, val_ood, test_id;
   std::vector<std::vector<double>> test_ood;
+  std::shared_ptr<FusionSummary> fusion;
 };
 
 // The sets a method is scored on: 0 val_id, 1 val_ood, 2 test_id, 3 + i test_ood[i].
@@ -52,6 +53,8 @@ std::unique_ptr<Detector> make_method(const ProtocolInput& in, const std::string
   if (const auto extra = in.extra_detectors.find(name); extra != in.extra_detectors.end()) {
     d = extra->second();
     if (is_registered(name)) d->set_tuning(detector_info(name).grid, detector_info(name).defaults);
+  } else if (is_fuse_name(name)) {
+    d = make_detector(name);
   } else {
     const DetectorInfo& info = detector_info(name);
     OODKIT_CHECK(!info.needs_decoder || !info.components.empty(), "run_protocol: method '", name,
@@ -77,10 +80,31 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     if (progress) progress(s);
   };
 
-  // Runs one method (memoised): a detector, or a fusion of two methods run first.
+  // Runs one method (memoised): a detector, or a fusion of methods run first ("fused": its
+  // components selected first among its candidates, each run as itself).
   std::function<const SetScores&(const std::string&)> run = [&](const std::string& name) -> const SetScores& {
     if (auto it = done.find(name); it != done.end()) return it->second;
-    std::unique_ptr<Detector> d = make_method(in, name);
+    std::unique_ptr<Detector> d;
+    std::shared_ptr<FusionSummary> summary;
+    if (name == "fused") {
+      // Greedy selection on the validation pair alone: each candidate run (and tuned) as itself.
+      summary = std::make_shared<FusionSummary>();
+      summary->candidates = in.fused.candidates.empty() ? fused_candidates(in.extra_detectors.count("heatmap") > 0)
+                                                        : in.fused.candidates;
+      std::vector<const std::vector<double>*> cid, cood;
+      for (const std::string& c : summary->candidates) {
+        const SetScores& s = run(c);
+        cid.push_back(&s.val_id);
+        cood.push_back(&s.val_ood);
+      }
+      const FusedSelection sel = select_fused(in.fused.combination, cid, cood, in.fused.margin, in.fused.max_size);
+      std::vector<std::string> chosen;
+      for (size_t i : sel.chosen) chosen.push_back(summary->candidates[i]);
+      summary->selection_auroc = sel.auroc;
+      d = std::make_unique<MultiFusion>("fused", in.fused.combination, chosen, /*tune_weights=*/false);
+    } else {
+      d = make_method(in, name);
+    }
     const std::vector<std::string> component_names = d->components();
     std::vector<const SetScores*> parts;
     for (const std::string& c : component_names) parts.push_back(&run(c));
@@ -119,6 +143,15 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
       }
     }
     d->configure(best.chosen);
+    if (const auto* mf = dynamic_cast<const MultiFusion*>(d.get())) {
+      if (!summary) summary = std::make_shared<FusionSummary>();
+      summary->combination = combination_name(mf->combination());
+      summary->components = mf->components();
+      summary->weights = mf->weights();
+      for (const ComponentScale& sc : mf->scales()) summary->scales.push_back(sc.z);
+      summary->n_heldout = int64_t(mf->scales().front().sorted.size());
+      best.fusion = summary;
+    }
     if (!in.save_dir.empty()) d->save(in.save_dir + "/" + name);
     best.test_id = score(2);
     for (size_t i = 0; i < in.test_ood.size(); ++i) best.test_ood.push_back(score(3 + i));
@@ -136,6 +169,7 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
     r.threshold = id_threshold(s.val_id);
     r.id_scores = s.test_id;
     r.ood_scores = s.test_ood;
+    r.fusion = s.fusion;
     for (const auto& ood : s.test_ood) r.per_set.push_back(compute_ood_metrics(s.test_id, ood));
     r.average = mean_metrics(r.per_set);
     results.push_back(std::move(r));

@@ -13,6 +13,7 @@
 #include "ood/registry.h"
 #include "ood/method_scores.h"
 #include "ood/metrics.h"
+#include "ood/multi_fusion.h"
 
 namespace oodkit::ood {
 
@@ -40,6 +41,20 @@ struct ProtocolInput {
   // (heatmap, heatmap_*) runs only when "heatmap" is here.
   std::map<std::string, std::function<std::unique_ptr<Detector>()>> extra_detectors;
   Settings settings;  // --set overrides of the registered grids (parse_settings)
+  // The method "fused" (ood/multi_fusion.h: select_fused): its combination, stopping rule and
+  // candidates (empty: fused_candidates(), with "heatmap" when extra_detectors has it).
+  FusedOptions fused;
+};
+
+// A fusion of several detectors (--fuse names, "fused"): what it combines and how.
+struct FusionSummary {
+  std::string combination;              // z | p | pmean
+  std::vector<std::string> components;  // the fusion's order ("fused": the order selected)
+  std::vector<double> weights;          // the kept w_i (sum 1)
+  std::vector<ScoreScale> scales;       // each component's held-out ID mean and std
+  int64_t n_heldout = 0;                // held-out ID scores each scale was fitted on
+  std::vector<std::string> candidates;  // "fused" only: the detectors it selected from
+  std::vector<double> selection_auroc;  // "fused" only: validation AUROC after each addition
 };
 
 struct MethodResult {
@@ -52,6 +67,7 @@ struct MethodResult {
   OodMetrics average;                   // field-wise mean over per_set
   std::vector<double> id_scores;        // test_id scores of the kept setting
   std::vector<std::vector<double>> ood_scores;  // per test_ood entry
+  std::shared_ptr<const FusionSummary> fusion;  // --fuse rows and "fused"; null for other methods
   // Several runs of one method averaged (`eval --heatmap` with several decoders, run::average_runs):
   // per_set, average and val_auroc are then the runs' means, the fields below their spread; the
   // scores, chosen and threshold are the first run's. runs = 1 for a single run.
@@ -66,7 +82,9 @@ using ProgressFn = std::function<void(const std::string&)>;
 // Runs the named methods (all_method_names(true) or extra_detectors names) in order, each on one
 // path: make, fit (a fusion: on its components' held-out ID scores), try each setting on the
 // validation pair, keep the best, save, score the test sets. Fusion components are run as
-// needed (once each) and reported only when named.
+// needed (once each) and reported only when named. Methods may also be --fuse names
+// (is_fuse_name) and "fused", whose components select_fused picks from in.fused's candidates
+// (each run once, shared with its stand-alone row) on the validation pair alone.
 std::vector<MethodResult> run_protocol(const ProtocolInput& input, const std::vector<std::string>& methods,
                                        const ProgressFn& progress = {});
 

@@ -35,10 +35,11 @@ const DetectorInfo& detector_info(const std::string& name);  // unknown name: er
 bool is_registered(const std::string& name);
 
 // A registered method, unfitted, with its registration's grid and defaults. "heatmap" comes
-// without a decoder (HeatmapDetector::load, or `oodkit eval --heatmap DIR`).
+// without a decoder (HeatmapDetector::load, or `oodkit eval --heatmap DIR`). A fusion name of
+// --fuse ("fuse_z(knn+nap)", ood/multi_fusion.h) is made from its spec (it is not registered).
 std::unique_ptr<Detector> make_detector(const std::string& name);
 // A detector or fusion saved with Detector::save (its kind is read from <path>.json; kind
-// "fusion" is a Fusion, ood/fusion.h).
+// "fusion" is a Fusion, ood/fusion.h; kind "multi_fusion" a MultiFusion, ood/multi_fusion.h).
 std::unique_ptr<Detector> load_detector(const std::string& path);
 // The registered detectors that score by themselves: no fusions, no "heatmap".
 std::vector<std::string> detector_names();
@@ -47,7 +48,8 @@ std::vector<std::string> all_method_names(bool with_heatmap = false);
 // all_method_names(with_heatmap) as one line "msp, maxlogit, ..." (errors, --help).
 std::string method_list(bool with_heatmap = true);
 
-// Over methods and (recursively) their components:
+// Over methods and (recursively) their components; --fuse names count as their components
+// ("fused" is not accepted: its candidates are the caller's to list):
 FeatureNeeds feature_needs(const std::vector<std::string>& methods);
 bool needs_images(const std::vector<std::string>& methods);
 bool needs_decoder(const std::vector<std::string>& methods);

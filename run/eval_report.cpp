@@ -105,6 +105,54 @@ std::string cell(double mean, double std, int runs) {
   return runs > 1 ? pct(mean) + " ± " + pct(std) : pct(mean);
 }
 
+// A number as the reports print settings (params_str's precision).
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// The multi-detector fusions' section of results.md (none: ""): each --fuse row and "fused" with
+// its components, weights and held-out ID scales, and fused's selection path.
+std::string fusions_markdown(const EvalSummary& s) {
+  std::ostringstream md;
+  for (const ood::MethodResult& r : s.results) {
+    if (!r.fusion) continue;
+    const ood::FusionSummary& f = *r.fusion;
+    if (md.tellp() == 0)
+      md << "\n## Fused detectors\n\nEach component standardised (z) or mapped to its empirical p-value (p, "
+            "pmean) by its " << f.n_heldout << " held-out ID scores; weights sum to 1.\n";
+    md << "\n**" << r.name << "** (" << f.combination << ", validation AUROC " << pct(r.val_auroc) << ")";
+    if (!f.candidates.empty()) {
+      md << ": chosen greedily from " << f.candidates.size() << " candidates, validation AUROC after each addition";
+      for (size_t i = 0; i < f.selection_auroc.size(); ++i)
+        md << (i ? ", " : " ") << f.components[i] << " " << pct(f.selection_auroc[i]);
+    }
+    md << "\n\n| component | weight | held-out ID mean | held-out ID std |\n|---|---|---|---|\n";
+    for (size_t i = 0; i < f.components.size(); ++i)
+      md << "| " << f.components[i] << " | " << num(f.weights[i]) << " | " << num(f.scales[i].mean) << " | "
+         << num(f.scales[i].std) << " |\n";
+  }
+  return md.str();
+}
+
+nlohmann::ordered_json fusion_json(const ood::FusionSummary& f) {
+  nlohmann::ordered_json j;
+  j["combination"] = f.combination;
+  j["n_heldout"] = f.n_heldout;
+  for (size_t i = 0; i < f.components.size(); ++i)
+    j["components"].push_back({{"method", f.components[i]},
+                               {"weight", f.weights[i]},
+                               {"heldout_mean", f.scales[i].mean},
+                               {"heldout_std", f.scales[i].std}});
+  if (!f.candidates.empty()) {
+    j["candidates"] = f.candidates;
+    j["selection_validation_auroc"] = nlohmann::ordered_json::array();
+    for (double a : f.selection_auroc) j["selection_validation_auroc"].push_back(100 * a);
+  }
+  return j;
+}
+
 }  // namespace
 
 ood::MethodResult average_runs(const std::vector<ood::MethodResult>& runs) {
@@ -198,6 +246,7 @@ std::string eval_markdown(const EvalSummary& s) {
          << shown(4, m.fpr_at_95_tpr_openood, sd.fpr_at_95_tpr_openood, n) << " |\n";
     }
   }
+  md << fusions_markdown(s);
   return md.str();
 }
 
@@ -220,6 +269,7 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
   for (const ood::MethodResult& r : s.results) {
     nlohmann::ordered_json mj = result_json(r);
     if (seen.split_average) mj["average_unseen"] = metrics_json(unseen_average(r, seen));
+    if (r.fusion) mj["fusion"] = fusion_json(*r.fusion);
     if (r.runs > 1) {  // several decoders: the figures above are means; their spread and each run
       mj["runs"] = r.runs;
       for (size_t si = 0; si < s.test_sets.size(); ++si) mj["std"]["sets"][s.test_sets[si]] = metrics_json(r.per_set_std[si]);

@@ -2,7 +2,7 @@
 // on the validation pair only (the test sets cannot change any choice), the reported metrics equal
 // a naive recomputation from the reported scores (pairwise AUROC, threshold sweeps for the FPRs),
 // and every fusion's scores follow its formula applied to its components' scores, with the weight
-// that is best on validation. Protocol.HeatmapFusionsFollowTheirFormula (test_detectors.cpp) does
+// that is best on validation (also for fusions of several detectors: --fuse rows and fused). Protocol.HeatmapFusionsFollowTheirFormula (test_detectors.cpp) does
 // the same for the heatmap fusions.
 #include <algorithm>
 #include <cmath>
@@ -211,6 +211,17 @@ int expect_same_choices(const std::vector<ood::MethodResult>& ra, const std::vec
     EXPECT_EQ(ra[i].chosen, rb[i].chosen) << methods[i] << ": " << ood::params_str(ra[i].chosen) << " vs "
                                           << ood::params_str(rb[i].chosen);
     EXPECT_EQ(ra[i].val_auroc, rb[i].val_auroc) << methods[i];
+    // Multi-detector fusions: the same components (fused: the same selection), scales and weights.
+    EXPECT_EQ(bool(ra[i].fusion), bool(rb[i].fusion)) << methods[i];
+    if (ra[i].fusion && rb[i].fusion) {
+      EXPECT_EQ(ra[i].fusion->components, rb[i].fusion->components) << methods[i];
+      EXPECT_EQ(ra[i].fusion->weights, rb[i].fusion->weights) << methods[i];
+      EXPECT_EQ(ra[i].fusion->selection_auroc, rb[i].fusion->selection_auroc) << methods[i];
+      for (size_t c = 0; c < ra[i].fusion->scales.size() && c < rb[i].fusion->scales.size(); ++c) {
+        EXPECT_EQ(ra[i].fusion->scales[c].mean, rb[i].fusion->scales[c].mean) << methods[i] << " component " << c;
+        EXPECT_EQ(ra[i].fusion->scales[c].std, rb[i].fusion->scales[c].std) << methods[i] << " component " << c;
+      }
+    }
     test_side_differs += ra[i].per_set[0].auroc != rb[i].per_set[0].auroc;
   }
   return test_side_differs;
@@ -219,6 +230,10 @@ int expect_same_choices(const std::vector<ood::MethodResult>& ra, const std::vec
 TEST(ProtocolSelection, TestSetsChangeNoChoice) {
   std::vector<std::string> methods = ood::all_method_names(/*with_heatmap=*/true);
   methods.push_back("coarse_msp");
+  // Multi-detector fusions: the recommended one (every detector and the heatmap its candidates),
+  // equal weights and weights on the simplex grid.
+  for (const char* m : {"fused", "fuse_z(heatmap+knn+nap)", "fuse_p(msp+odin+fs_ta)", "fuse_pmeanw(energy+vim)"})
+    methods.push_back(m);
   for (const char* m : {"heatmap", "heatmap_nap", "heatmap_fs_ta", "heatmap_msp", "heatmap_energy"})
     ASSERT_NE(std::find(methods.begin(), methods.end(), m), methods.end()) << m;
   // 8x8 images keep the fully tuned input-perturbation detectors quick.
@@ -250,6 +265,9 @@ TEST(ProtocolSelection, TestSetsChangeNoHeatmapFusionChoice) {
   const std::vector<std::string> fusions{"heatmap_nap", "heatmap_fs_ta", "heatmap_msp", "heatmap_energy"};
   std::vector<std::string> methods{"heatmap"};
   methods.insert(methods.end(), fusions.begin(), fusions.end());
+  // Fusions of several detectors whose scales (and the weights, and fused's choice) matter here.
+  const std::vector<std::string> multi{"fuse_zw(heatmap+nap+energy)", "fuse_p(heatmap+msp)", "fused"};
+  methods.insert(methods.end(), multi.begin(), multi.end());
   ProtocolSetup a(ood::Tuning::FeatureOnly, 8), b(ood::Tuning::FeatureOnly, 8);
   for (ProtocolSetup* s : {&a, &b}) {
     s->in.val_ood = s->f.set("val_ood_mixed", ood::concat_rows({s->f.images(12, 0.3), s->f.images(12, -0.3)}));
@@ -265,7 +283,7 @@ TEST(ProtocolSelection, TestSetsChangeNoHeatmapFusionChoice) {
   // Every method's test side differs (not a vacuous comparison).
   EXPECT_EQ(expect_same_choices(ra, rb, methods), int(methods.size()));
   for (size_t i = 0; i < methods.size() && i < ra.size(); ++i) {
-    if (i > 0) {  // a fusion: its choice depends on the standardisation (not vacuous)
+    if (i > 0 && i <= fusions.size()) {  // a fusion: its choice depends on the standardisation (not vacuous)
       const double w = ra[i].chosen.at("w");
       EXPECT_TRUE(w > 0 && w < 1) << methods[i] << " chose w = " << w;
     }
@@ -479,6 +497,163 @@ TEST(ProtocolFusions, NineFusionsFollowTheirFormula) {
   // The weights matter in this setup: most fusions keep an interior weight (w = 0.5 would hide
   // w <-> 1 - w; nap_e and nap_r keep 0.4 here).
   EXPECT_GE(interior, 5);
+}
+
+// ---- 4. fusions of several detectors (--fuse, fused) inside the protocol ---------------------------
+
+// docs/methods.md, "Fusing any detectors", as plain loops: z-scores and empirical p-values of each
+// component by its held-out ID scores h[i], combined with weights w (sum 1).
+double multi_ref(const std::string& kind, const std::vector<double>& w, const std::vector<std::vector<double>>& h,
+                 const std::vector<double>& s) {
+  const double k = double(s.size());
+  double out = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    double mean = 0, var = 0;
+    int at_or_below = 0;
+    for (double v : h[i]) mean += v / double(h[i].size());
+    for (double v : h[i]) {
+      var += (v - mean) * (v - mean) / double(h[i].size());
+      at_or_below += v <= s[i];
+    }
+    const double sd = var > 0 ? std::sqrt(var) : 1.0, p = double(1 + at_or_below) / double(h[i].size() + 1);
+    out += kind == "z" ? k * w[i] * (s[i] - mean) / sd : kind == "p" ? 2 * k * w[i] * std::log(p) : w[i] * p;
+  }
+  return out;
+}
+std::vector<double> multi_ref(const std::string& kind, const std::vector<double>& w,
+                              const std::vector<std::vector<double>>& h, const std::vector<const std::vector<double>*>& parts) {
+  std::vector<double> out;
+  for (size_t r = 0; r < parts[0]->size(); ++r) {
+    std::vector<double> s;
+    for (const auto* p : parts) s.push_back((*p)[r]);
+    out.push_back(multi_ref(kind, w, h, s));
+  }
+  return out;
+}
+
+// Every --fuse row and fused: its scales are its components' held-out ID (val_id) statistics, never
+// a test set's; its validation and test scores follow the formula on its components' reported
+// scores; tuned weights are the first best of the simplex grid on the validation pair; fused's
+// components are the documented greedy rule run here on the candidates' validation scores. A
+// protocol fitting a component's scale on test_id rows (or on the validation OOD set) fails here.
+TEST(ProtocolFuse, RowsFollowTheirFormulaWithHeldOutScales) {
+  ProtocolSetup s(ood::Tuning::FeatureOnly);
+  s.in.val_ood = s.f.set("val_ood", ood::concat_rows({s.f.images(12, 0.3), s.f.images(12, -0.3)}));
+  // A test ID side drawn unlike the held-out ID images: scales fitted on it would differ.
+  s.in.test_id = s.f.set("test_id", s.f.images(24, 0.4));
+  s.in.test_ood = {s.f.set("near", s.f.images(20, -0.3)), s.f.set("far", s.f.images(20, 1.5))};
+  s.in.fused.candidates = {"msp", "energy", "knn", "nap", "fs_ta", "maxlogit", "vim", "mahalanobis", "react", "ash_s"};
+  s.in.fused.margin = 0.0;  // any gain adds a component: selections of several
+  const std::vector<std::string> fuse_rows{"fuse_z(knn+nap+energy)", "fuse_p(knn+nap+energy)", "fuse_pmean(nap+msp)",
+                                           "fuse_zw(knn+energy)", "fuse_pw(fs_ta+nap)"};
+  std::vector<std::string> methods = s.in.fused.candidates;
+  methods.insert(methods.end(), fuse_rows.begin(), fuse_rows.end());
+  methods.push_back("fused");
+  const std::vector<ood::MethodResult> results = ood::run_protocol(s.in, methods);
+  const auto by = by_name(results);
+  // The candidates' validation OOD scores with their kept settings, by the detectors directly.
+  std::map<std::string, std::vector<double>> val_ood;
+  for (const std::string& name : s.in.fused.candidates) {
+    std::unique_ptr<ood::Detector> d = ood::make_detector(name);
+    d->fit(s.in.fit);
+    d->configure(by.at(name)->chosen);
+    val_ood[name] = ood::to_doubles(d->score(s.in.val_ood.features));
+    EXPECT_EQ(ood::to_doubles(d->score(s.in.val_id.features)), by.at(name)->val_id_scores) << name;
+  }
+  auto expect_near = [](const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12 * std::max(1.0, std::fabs(want[i]))) << what << " row " << i;
+  };
+  int tuned_unequal = 0;
+  for (const std::string& name : methods) {
+    const ood::MethodResult& r = *by.at(name);
+    if (!ood::is_fuse_name(name) && name != "fused") {
+      EXPECT_FALSE(r.fusion) << name;
+      continue;
+    }
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(r.fusion);
+    const ood::FusionSummary& f = *r.fusion;
+    std::vector<std::vector<double>> held;
+    std::vector<const std::vector<double>*> vid, vood, tid;
+    for (const std::string& c : f.components) {
+      held.push_back(by.at(c)->val_id_scores);
+      vid.push_back(&by.at(c)->val_id_scores);
+      vood.push_back(&val_ood.at(c));
+      tid.push_back(&by.at(c)->id_scores);
+    }
+    // The scales: the components' held-out ID mean and std (plain loops), 24 held-out images.
+    EXPECT_EQ(f.n_heldout, 24);
+    for (size_t c = 0; c < f.components.size(); ++c) {
+      double mean = 0, var = 0;
+      for (double v : held[c]) mean += v / double(held[c].size());
+      for (double v : held[c]) var += (v - mean) * (v - mean) / double(held[c].size());
+      EXPECT_NEAR(f.scales[c].mean, mean, 1e-12 * std::max(1.0, std::fabs(mean))) << f.components[c];
+      EXPECT_NEAR(f.scales[c].std, std::sqrt(var), 1e-12 * std::max(1.0, std::sqrt(var))) << f.components[c];
+    }
+    // Validation and test scores follow the formula at the kept weights.
+    expect_near(r.val_id_scores, multi_ref(f.combination, f.weights, held, vid), "val_id");
+    expect_near(r.id_scores, multi_ref(f.combination, f.weights, held, tid), "test_id");
+    for (size_t k = 0; k < s.in.test_ood.size(); ++k) {
+      std::vector<const std::vector<double>*> tood;
+      for (const std::string& c : f.components) tood.push_back(&by.at(c)->ood_scores[k]);
+      expect_near(r.ood_scores[k], multi_ref(f.combination, f.weights, held, tood), s.in.test_ood[k].name);
+    }
+    const double val_auroc = naive_auroc(multi_ref(f.combination, f.weights, held, vid),
+                                         multi_ref(f.combination, f.weights, held, vood));
+    EXPECT_NEAR(r.val_auroc, val_auroc, 1e-12);
+    // The weights: equal, or the first best of the simplex grid on validation.
+    const ood::FuseSpec spec = name == "fused" ? ood::FuseSpec{} : ood::parse_fuse_name(name);
+    const size_t k = f.components.size();
+    std::vector<double> want_w(k, 1.0 / double(k));
+    if (spec.tune_weights) {
+      double best = -1;
+      for (const std::vector<double>& w : ood::simplex_grid(k)) {
+        const double a = naive_auroc(multi_ref(f.combination, w, held, vid), multi_ref(f.combination, w, held, vood));
+        if (a > best) {
+          best = a;
+          want_w = w;
+        }
+      }
+      tuned_unequal += want_w != std::vector<double>(k, 1.0 / double(k));
+    }
+    EXPECT_EQ(f.weights, want_w);
+  }
+  EXPECT_GE(tuned_unequal, 1);  // the simplex grid is at work, not only its equal point
+  // fused: the greedy rule over the candidates' validation scores, each added while it gains.
+  const ood::FusionSummary& fu = *by.at("fused")->fusion;
+  EXPECT_EQ(fu.candidates, s.in.fused.candidates);
+  std::vector<std::string> chosen;
+  std::vector<double> path;
+  while (chosen.size() < s.in.fused.max_size) {
+    double best = -1;
+    std::string best_c;
+    for (const std::string& c : s.in.fused.candidates) {
+      if (std::find(chosen.begin(), chosen.end(), c) != chosen.end()) continue;
+      std::vector<std::string> set = chosen;
+      set.push_back(c);
+      std::vector<std::vector<double>> held;
+      std::vector<const std::vector<double>*> vid, vood;
+      for (const std::string& x : set) {
+        held.push_back(by.at(x)->val_id_scores);
+        vid.push_back(&by.at(x)->val_id_scores);
+        vood.push_back(&val_ood.at(x));
+      }
+      const std::vector<double> w(set.size(), 1.0 / double(set.size()));
+      const double a = naive_auroc(multi_ref("z", w, held, vid), multi_ref("z", w, held, vood));
+      if (a > best) {
+        best = a;
+        best_c = c;
+      }
+    }
+    if (best_c.empty() || (!path.empty() && !(best > path.back()))) break;
+    chosen.push_back(best_c);
+    path.push_back(best);
+  }
+  EXPECT_EQ(fu.components, chosen);
+  ASSERT_EQ(fu.selection_auroc.size(), path.size());
+  for (size_t i = 0; i < path.size(); ++i) EXPECT_NEAR(fu.selection_auroc[i], path[i], 1e-12);
+  EXPECT_GE(chosen.size(), 2u) << "fused chose " << chosen.front() << " alone, validation AUROC " << path.front();  // a fusion, not one detector
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "framework/safetensors.h"
 #include "ood/detectors.h"
 #include "ood/heatmap.h"
+#include "ood/multi_fusion.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
 #include "tools/command.h"
@@ -60,6 +61,19 @@ const char* chance_level(double accuracy, int64_t k) {
 std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
   if (limit < 0 || limit >= int64_t(rows.size())) return rows;
   return std::vector<int64_t>(rows.begin(), rows.begin() + limit);
+}
+
+// The detectors behind `methods`: "fused" replaced by its candidates, --fuse names by their
+// components (the others as they are): what is extracted, needed and --set-able.
+std::vector<std::string> scored_methods(const std::vector<std::string>& methods, const std::vector<std::string>& candidates) {
+  std::vector<std::string> out;
+  for (const std::string& m : methods) {
+    const std::vector<std::string> parts =
+        m == "fused" ? candidates : ood::is_fuse_name(m) ? ood::parse_fuse_name(m).components : std::vector<std::string>{m};
+    for (const std::string& p : parts)
+      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  }
+  return out;
 }
 
 // A heatmap decoder trained on any of eval's validation images would make its validation AUROC
@@ -107,7 +121,9 @@ void remove_eval_results(const std::string& out_dir) {
 
 // What plan_eval checked and loaded, for the run.
 struct EvalPlan {
-  std::vector<std::string> methods;
+  std::vector<std::string> methods;             // --methods, then the --fuse rows
+  std::vector<std::string> scored;              // scored_methods(methods, fused.candidates)
+  ood::FusedOptions fused;                      // "fused": candidates listed (never empty)
   ood::Settings settings;
   std::string checkpoint;
   data::Dataset test, train, val_ood;
@@ -168,17 +184,54 @@ EvalPlan plan_eval(const EvalOptions& o) {
   p.methods = o.methods == "all" ? ood::all_method_names(!o.heatmap.empty()) : split_list(o.methods);
   const std::vector<std::string>& methods = p.methods;
   for (const std::string& m : methods) {
-    OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ",
-                 ood::method_list(true));
+    OODKIT_CHECK(ood::is_registered(m) || m == "fused" || ood::is_fuse_name(m), "eval: unknown method '", m,
+                 "' in --methods; known: ", ood::method_list(true), ", fused");
+    if (ood::is_fuse_name(m)) ood::parse_fuse_name(m);  // checks its components
+  }
+  // --fuse rows follow --methods; "fused" selects among --fused-from (default: every detector).
+  for (const std::string& f : o.fuse) {
+    const std::string name = ood::parse_fuse_spec(f, "--fuse").name();
+    OODKIT_CHECK(std::find(p.methods.begin(), p.methods.end(), name) == p.methods.end(), "eval: --fuse '", f,
+                 "' gives the method ", name, ", which this run already has");
+    p.methods.push_back(name);
+  }
+  // The --fused-* options tune the method fused: without it they would do nothing.
+  const EvalOptions defaults;
+  if (std::find(p.methods.begin(), p.methods.end(), "fused") == p.methods.end())
+    for (const auto& [given, option] : {std::pair{!o.fused_from.empty(), "--fused-from"},
+                                        std::pair{o.fused_kind != defaults.fused_kind, "--fused-kind"},
+                                        std::pair{o.fused_max != defaults.fused_max, "--fused-max"},
+                                        std::pair{o.fused_margin != defaults.fused_margin, "--fused-margin"}})
+      OODKIT_CHECK(!given, "eval: ", option, " applies to the method fused, which --methods '", o.methods,
+                   "' does not name");
+  p.fused.combination = ood::parse_combination(o.fused_kind);
+  OODKIT_CHECK(o.fused_max >= 1 && o.fused_max <= int64_t(ood::kMaxFuseComponents), "eval: --fused-max ", o.fused_max,
+               " must be 1 to ", ood::kMaxFuseComponents);
+  p.fused.max_size = size_t(o.fused_max);
+  OODKIT_CHECK(std::isfinite(o.fused_margin) && o.fused_margin >= 0 && o.fused_margin < 100, "eval: --fused-margin ",
+               o.fused_margin, " must be an AUROC gain in points, 0 or more and under 100");
+  p.fused.margin = o.fused_margin / 100;
+  p.fused.candidates = ood::fused_candidates(!o.heatmap.empty());
+  if (!o.fused_from.empty()) {
+    p.fused.candidates.clear();
+    for (const std::string& c : split_list(o.fused_from)) {
+      OODKIT_CHECK(ood::is_registered(c), "eval: unknown method '", c, "' in --fused-from; known: ", ood::method_list(true));
+      OODKIT_CHECK(std::find(p.fused.candidates.begin(), p.fused.candidates.end(), c) == p.fused.candidates.end(),
+                   "eval: --fused-from names '", c, "' twice");
+      p.fused.candidates.push_back(c);
+    }
+    OODKIT_CHECK(!p.fused.candidates.empty(), "eval: --fused-from '", o.fused_from, "' names no method");
+  }
+  p.scored = scored_methods(methods, p.fused.candidates);
+  for (const std::string& m : p.scored)
     OODKIT_CHECK(!o.heatmap.empty() || !ood::needs_decoder({m}), "eval: method '", m,
                  "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
-  }
   const std::vector<double> ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
   OODKIT_CHECK(!ta_thresholds.empty(), "eval: --ta-thresholds is empty");
   OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
                "eval: --tuning must be all, features or none, got '", o.tuning, "'");
   // --set entries that name no method of this run (nor a fusion's component) would do nothing.
-  std::vector<std::string> run_methods = methods;
+  std::vector<std::string> run_methods = p.scored;
   for (size_t i = 0; i < run_methods.size(); ++i)
     for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
   for (const auto& [m, keys] : settings)
@@ -226,10 +279,21 @@ EvalPlan plan_eval(const EvalOptions& o) {
                  hi.id_dataset, "', not '", o.id, "'");
     std::printf("heatmap decoder: %s (%d epochs, width %g, OE %s)\n", path.c_str(), hi.epoch, hi.width, hi.oe.c_str());
   }
+  // "fused" chooses its components on the validation pair: with the heatmap among its candidates,
+  // validating on the decoder's OE distribution (other rows of it) would favour the heatmap.
+  const bool fused_heatmap = std::find(methods.begin(), methods.end(), "fused") != methods.end() &&
+                             std::find(p.fused.candidates.begin(), p.fused.candidates.end(), "heatmap") != p.fused.candidates.end();
+  for (size_t d = 0; d < decoders.size() && fused_heatmap; ++d) {
+    const std::string oe = decoders[d]->info().oe, val = o.val_ood;
+    OODKIT_CHECK(val == "pseudo" || val.substr(0, val.find(':')) != oe.substr(0, oe.find(':')), "eval: the method fused selects its components on --val-ood '",
+                 val, "', the OE distribution of the heatmap decoder '", decoder_paths[d], "' (", oe,
+                 "): the heatmap would look better there than on unseen OOD; validate on another set (e.g. --val-ood pseudo) "
+                 "or leave heatmap out of --fused-from");
+  }
   run::ExtractOptions& xo = p.extract;
   xo.device = o.device;
   xo.batch = o.batch;
-  xo.features.needs = ood::feature_needs(methods);
+  xo.features.needs = ood::feature_needs(p.scored);
   xo.features.ta_thresholds = ta_thresholds;
 
   // ID training data: a held-out part (validation pair, ReAct) and the fitting part.
@@ -292,7 +356,8 @@ std::vector<ood::MethodResult> run_methods(ood::ProtocolInput& in, const EvalPla
     // Several decoders: the methods without a decoder run once; the heatmap methods once per
     // decoder (the first decoder's detectors are the ones saved), then averaged (run::average_runs).
     std::vector<std::string> plain, with_decoder;
-    for (const std::string& m : methods) (ood::needs_decoder({m}) ? with_decoder : plain).push_back(m);
+    const auto with_heatmap = [&](const std::string& m) { return ood::needs_decoder(scored_methods({m}, plan.fused.candidates)); };
+    for (const std::string& m : methods) (with_heatmap(m) ? with_decoder : plain).push_back(m);
     std::vector<ood::MethodResult> once = plain.empty() ? std::vector<ood::MethodResult>{} : ood::run_protocol(in, plain, say);
     std::vector<std::vector<ood::MethodResult>> runs;
     for (size_t d = 0; d < decoders.size(); ++d) {
@@ -303,7 +368,7 @@ std::vector<ood::MethodResult> run_methods(ood::ProtocolInput& in, const EvalPla
       runs.push_back(ood::run_protocol(in, with_decoder, say));
     }
     for (const std::string& m : methods) {
-      if (!ood::needs_decoder({m})) {
+      if (!with_heatmap(m)) {
         results.push_back(*std::find_if(once.begin(), once.end(), [&](const ood::MethodResult& r) { return r.name == m; }));
         continue;
       }
@@ -408,7 +473,7 @@ int run_eval(const EvalOptions& o) {
   const run::ExtractOptions& xo = plan.extract;
   const ood::FeatureOptions& fo = xo.features;
   // Images are kept only for input-perturbation methods (and fusions of them).
-  const bool need_images = ood::needs_images(methods);
+  const bool need_images = ood::needs_images(plan.scored);
   const ood::Settings& settings = plan.settings;
   const data::Dataset& val_ood = plan.val_ood;
   const auto& ood_sets = plan.ood_sets;
@@ -426,6 +491,7 @@ int run_eval(const EvalOptions& o) {
   in.batch_size = o.batch;
   in.settings = settings;
   if (heatmap) in.extra_detectors["heatmap"] = [heatmap] { return std::make_unique<ood::HeatmapDetector>(heatmap); };
+  in.fused = plan.fused;
   in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
   run::ExtractOptions xi = xo;
   xi.keep_images = need_images;
@@ -527,7 +593,21 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
                        "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
                        "images: jigsaw, blur, inversion; no real OOD data)")
       ->capture_default_str();
-  eval_cmd->add_option("--methods", ev.methods, "comma-separated methods or 'all': " + ood::method_list(true))
+  eval_cmd->add_option("--methods", ev.methods,
+                       "comma-separated methods or 'all': " + ood::method_list(true) +
+                           "; also fused (the recommended fusion, not in 'all')")
+      ->capture_default_str();
+  eval_cmd->add_option("--fuse", ev.fuse,
+                       "[z|p|pmean[w]:]A+B[+C...]: a row fusing detectors on one scale fitted on held-out ID (z: sum "
+                       "of z-scores, the default; p: Fisher's method on empirical p-values; pmean: their mean; a "
+                       "trailing w chooses weights on the validation pair), e.g. --fuse z:knn+nap+energy; repeatable");
+  eval_cmd->add_option("--fused-from", ev.fused_from,
+                       "the method fused (greedy selection on the validation pair): its candidates, comma-separated "
+                       "(default: every detector, and heatmap with --heatmap)");
+  eval_cmd->add_option("--fused-kind", ev.fused_kind, "the method fused: z | p | pmean")->capture_default_str();
+  eval_cmd->add_option("--fused-max", ev.fused_max, "the method fused: at most this many components")->capture_default_str();
+  eval_cmd->add_option("--fused-margin", ev.fused_margin,
+                       "the method fused: add a component only if validation AUROC gains more than this (points)")
       ->capture_default_str();
   eval_cmd->add_option("--set", ev.set,
                        "<method>.<key>=<v>[,<v>...]: one value fixes a hyper-parameter (no tuning over it), a list is "

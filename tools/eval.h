@@ -29,6 +29,11 @@ struct EvalOptions {
   bool tf32 = false;            // TF32 math in cuDNN/cuBLAS for the classifier (CUDA only)
   std::string out_dir;          // results.{json,csv,md}, scores.safetensors, report.html, plots/
   std::string heatmap;          // `oodkit heatmap fit` folders (or decoder files), comma-separated: "heatmap" and its fusions
+  std::vector<std::string> fuse;  // --fuse [z|p|pmean[w]:]A+B[+...]: rows fusing detectors (ood/multi_fusion.h)
+  std::string fused_from;       // the method "fused": its candidates, comma-separated ("" = every detector)
+  std::string fused_kind = "z"; // its combination: z | p | pmean
+  int64_t fused_max = 4;        // at most this many components
+  double fused_margin = 0.2;    // stop when the best addition gains no more validation AUROC (points)
   std::string mean, std;        // --mean/--std: input normalisation ("" = checkpoint metadata, else the ID set's default)
   std::string features;         // --features FILE: rows from any network instead of a classifier and images
   std::string save_features;    // --save-features FILE: the extracted rows as a features file

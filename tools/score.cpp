@@ -6,6 +6,7 @@
 #include "tools/score.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -19,6 +20,8 @@
 #include "ood/detectors.h"
 #include "ood/heatmap.h"  // module_fingerprint
 #include "ood/method_scores.h"
+#include "ood/metrics.h"
+#include "ood/multi_fusion.h"
 #include "ood/scores.h"
 #include "ood/state_io.h"
 #include "tools/command.h"
@@ -71,11 +74,11 @@ Loaded load_saved(const std::string& dir, const std::vector<std::string>& method
 // One row per image: its index, where it came from (`source`), the predicted class, every score,
 // then each method's decision at its saved threshold (ID: score >= t).
 std::string score_csv(const std::vector<std::string>& methods, std::map<std::string, std::vector<double>>& columns,
-                      const std::vector<int64_t>& predicted, const SavedProtocol& proto, int64_t n,
+                      const std::vector<int64_t>& predicted, const std::map<std::string, double>& thresholds, int64_t n,
                       const std::function<std::string(int64_t)>& source) {
   std::vector<std::string> decided;
   for (const std::string& m : methods)
-    if (proto.thresholds.count(m)) decided.push_back(m);
+    if (thresholds.count(m)) decided.push_back(m);
   std::ostringstream csv;
   csv << "index,source,predicted_class";
   for (const std::string& m : methods) csv << "," << m;
@@ -85,10 +88,54 @@ std::string score_csv(const std::vector<std::string>& methods, std::map<std::str
   for (int64_t i = 0; i < n; ++i) {
     csv << i << "," << csv_field(source(i)) << "," << predicted[size_t(i)];
     for (const std::string& m : methods) csv << "," << columns[m][size_t(i)];
-    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= proto.thresholds.at(m) ? "id" : "ood");
+    for (const std::string& m : decided) csv << "," << (columns[m][size_t(i)] >= thresholds.at(m) ? "id" : "ood");
     csv << "\n";
   }
   return csv.str();
+}
+
+// --fuse: fusions of saved methods made here, their scales fitted on the components' held-out ID
+// scores (eval's detectors/heldout_scores.safetensors); equal weights (score has no validation
+// pair). Each is appended to `methods` and `loaded` (its components loaded as load_saved does,
+// seen by `check`), with a decision threshold keeping 95% of the same held-out ID images, as
+// eval's thresholds do.
+void add_fusions(const ScoreOptions& o, const SavedProtocol& proto,
+                 const std::function<void(const ood::Detector&, const std::string&)>& check,
+                 std::vector<std::string>& methods, Loaded& loaded, std::map<std::string, double>& thresholds) {
+  NamedTensors heldout;
+  for (const std::string& f : o.fuse) {
+    const ood::FuseSpec spec = ood::parse_fuse_spec(f, "--fuse");
+    OODKIT_CHECK(!spec.tune_weights, "score: --fuse '", f, "': weights are chosen on a validation pair, which score "
+                 "does not have; use ", ood::combination_name(spec.combination), ": (equal weights), or fuse with "
+                 "`oodkit eval --fuse` and score its saved row");
+    const std::string name = spec.name();
+    OODKIT_CHECK(std::find(methods.begin(), methods.end(), name) == methods.end() &&
+                     !std::ifstream(ood::state_json_path(o.detectors + "/" + name)).good(),
+                 "score: --fuse '", f, "': ", name, " is already saved in '", o.detectors, "'; score it with --methods");
+    const std::string hs = o.detectors + "/heldout_scores.safetensors";
+    if (heldout.empty()) {
+      OODKIT_CHECK(std::ifstream(hs).good(), "score: --fuse needs the held-out ID scores '", hs,
+                   "' (written by `oodkit eval --out`)");
+      heldout = load_safetensors(hs);
+    }
+    ood::Detector::ScoreList parts;
+    std::vector<std::vector<double>> kept;
+    kept.reserve(spec.components.size());
+    for (const std::string& c : spec.components) {
+      const auto it = std::find_if(heldout.begin(), heldout.end(), [&](const auto& t) { return t.first == c; });
+      OODKIT_CHECK(it != heldout.end(), "score: --fuse '", f, "': '", hs, "' holds no held-out ID scores of '", c,
+                   "' (eval reports: ", join(proto.methods), ")");
+      kept.push_back(it->second.to(DType::F64).cpu().to_vector<double>());
+      parts.push_back(&kept.back());
+      for (auto& [n, d] : load_saved(o.detectors, {c}, proto, check)) loaded.emplace(n, std::move(d));
+    }
+    auto d = std::make_unique<ood::MultiFusion>(spec);
+    d->fit_components(parts);
+    d->configure(d->grid().front());
+    thresholds[name] = ood::id_threshold(d->combine(parts));
+    loaded.emplace(name, std::move(d));
+    methods.push_back(name);
+  }
 }
 }  // namespace
 
@@ -118,7 +165,10 @@ int run_score_features(const ScoreOptions& o, const SavedProtocol& proto) {
                "' were fitted with ('", proto.features, "'): the rows must come from the same network");
   std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
   OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
-  const Loaded loaded = load_saved(o.detectors, methods, proto, [](const ood::Detector&, const std::string&) {});
+  const auto check = [](const ood::Detector&, const std::string&) {};
+  Loaded loaded = load_saved(o.detectors, methods, proto, check);
+  std::map<std::string, double> thresholds = proto.thresholds;
+  add_fusions(o, proto, check, methods, loaded, thresholds);
 
   if (!out_parent.empty()) make_output_dir(out_parent, "--out");
   ood::ScoredSet set{o.data, read.second.features, Tensor()};
@@ -136,7 +186,7 @@ int run_score_features(const ScoreOptions& o, const SavedProtocol& proto) {
   const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
   const int64_t n = set.features.size();
   const std::string csv =
-      score_csv(methods, columns, predicted, proto, n, [&](int64_t i) { return o.data + ":" + std::to_string(i); });
+      score_csv(methods, columns, predicted, thresholds, n, [&](int64_t i) { return o.data + ":" + std::to_string(i); });
   if (o.out.empty()) std::printf("%s", csv.c_str());
   else {
     write_text_file(o.out, csv);
@@ -168,9 +218,12 @@ int run_score(const ScoreOptions& o) {
   std::vector<std::string> methods = o.methods.empty() ? proto.methods : split_list(o.methods);
   OODKIT_CHECK(!methods.empty(), "score: --methods '", o.methods, "' names no method");
 
-  Loaded loaded = load_saved(o.detectors, methods, proto, [&](const ood::Detector& d, const std::string& path) {
+  const auto check = [&](const ood::Detector& d, const std::string& path) {
     d.check_classifier(ood::module_fingerprint(*lc.model), "the detector saved in '" + path + "'");
-  });
+  };
+  Loaded loaded = load_saved(o.detectors, methods, proto, check);
+  std::map<std::string, double> thresholds = proto.thresholds;
+  add_fusions(o, proto, check, methods, loaded, thresholds);
   // Only the feature columns the loaded detectors read; images only for input perturbation.
   run::ExtractOptions xo;
   xo.device = o.device;
@@ -229,7 +282,7 @@ int run_score(const ScoreOptions& o) {
   for (const std::string& m : methods) score_of(m);
   const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
 
-  const std::string csv = score_csv(methods, columns, predicted, proto, ds.size(), [&](int64_t i) {
+  const std::string csv = score_csv(methods, columns, predicted, thresholds, ds.size(), [&](int64_t i) {
     return ds.files.empty() ? o.data + ":" + std::to_string(i) : ds.files[size_t(i)];
   });
   // Files --skip-unreadable left out: listed in <out>.skipped.txt, or on stderr without --out. The
@@ -254,6 +307,9 @@ void add_score_command(CLI::App& app, CommandList& commands) {
       ->required();
   score_cmd->add_option("--limit", sc.limit, "first N images (-1: all)")->capture_default_str();
   score_cmd->add_option("--methods", sc.methods, "comma-separated (default: all saved)");
+  score_cmd->add_option("--fuse", sc.fuse,
+                        "[z|p|pmean:]A+B[+C...]: also a column fusing saved methods with equal weights, each on the "
+                        "scale of its held-out ID scores from eval (see `oodkit eval --fuse`); repeatable");
   score_cmd->add_option("--checkpoint", sc.checkpoint, "classifier (default: the one the detectors were fitted with)");
   add_image_fit_option(score_cmd);
   add_skip_unreadable_option(score_cmd);

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "framework/dtype.h"
 
@@ -11,6 +12,7 @@ struct ScoreOptions {
   std::string data;         // dataset name[:split] or folder:<path>
   int64_t limit = -1;
   std::string methods;      // "" = all saved
+  std::vector<std::string> fuse;  // --fuse: columns fusing saved methods (ood/multi_fusion.h), equal weights
   std::string checkpoint;   // "" = the one recorded in protocol.json
   int64_t batch = 256;
   Device device = Device::cpu();
