@@ -133,9 +133,12 @@ def main():
     tables, current = {}, None
     for line in open(out + "/results.md", encoding="utf-8"):
         if line.startswith("## "):
-            current = line[3:].strip()
+            current = None
+            title = line[3:].strip()
+        elif line.startswith("| method"):  # a results table (not, e.g., a fused row's component table)
+            current = title
             tables[current] = {}
-        elif current and line.startswith("| ") and not line.startswith("| method"):
+        elif current and line.startswith("| "):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             tables[current][cells[0]] = cells[2:7]
     unseen = ["average without " + res["seen_sets"]] if "seen_sets" in res else []
