@@ -5,16 +5,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/registry.h"
+#include "framework/safetensors.h"
 #include "ood/detectors.h"
+#include "ood/metrics.h"
+#include "ood/percentile.h"
 #include "ood/protocol.h"
 #include "tools/heatmap.h"
 #include "tools/heatmap_common.h"
+#include "tools/report.h"
 
 namespace oodkit::tools {
 
@@ -30,9 +35,10 @@ void hot(float v, uint8_t* rgb) {
 constexpr int kPerRow = 4;  // image triples per grid row
 constexpr int kGap = 4;     // pixels between triples and between sets
 
-// Grid of triples (input | max_c |h| in the hot ramp | 50/50 overlay), `scale`x magnified, kPerRow
-// triples per row, one block per set, blocks stacked with a grey band between them.
-Tensor render_grid(const std::vector<Tensor>& images, const std::vector<Tensor>& heatmaps, int64_t scale) {
+// Grid of triples (input | max_c |h| / vmax in the hot ramp | 50/50 overlay), `scale`x magnified,
+// kPerRow triples per row, one block per set, blocks stacked with a grey band between them.
+Tensor render_grid(const std::vector<Tensor>& images, const std::vector<Tensor>& heatmaps, int64_t scale,
+                   double vmax) {
   const int64_t s = images.front().size(2), t = s * scale;
   const int64_t triple_w = 3 * t, width = kPerRow * triple_w + (kPerRow + 1) * kGap;
   std::vector<int64_t> block_rows;
@@ -61,7 +67,7 @@ Tensor render_grid(const std::vector<Tensor>& images, const std::vector<Tensor>&
             in[c] = img[(i * 3 + c) * s * s + q];
             m = std::max(m, std::fabs(h[(i * 3 + c) * s * s + q]));
           }
-          hot(m, heat);
+          hot(float(m / vmax), heat);
           for (int c = 0; c < 3; ++c) mix[c] = uint8_t((int(in[c]) + int(heat[c]) + 1) / 2);
           put(ty + py, tx + px, in);
           put(ty + py, tx + t + px, heat);
@@ -106,32 +112,135 @@ Tensor transform_images(const Tensor& u8, double brightness, double contrast) {
 
 }  // namespace
 
+namespace {
+
+// max over channels of |h|: [N, C, H, W] -> float32 [N, H, W] on the CPU (what heatmap_score
+// averages, and what the pictures show).
+Tensor channel_max_abs(const Tensor& heatmaps) {
+  const Tensor h = heatmaps.cpu().to(DType::F32);
+  const int64_t n = h.size(0), c = h.size(1), hw = h.size(2) * h.size(3);
+  Tensor out = Tensor::zeros({n, h.size(2), h.size(3)}, DType::F32);
+  const float* p = h.data<float>();
+  float* q = out.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t k = 0; k < hw; ++k) q[i * hw + k] = std::max(q[i * hw + k], std::fabs(p[(i * c + ch) * hw + k]));
+  return out;
+}
+
+// The ID reference of a decoder's pictures: its held-out ID training images (the rows `heatmap fit`
+// kept out of decoder training, as `oodkit eval --heldout` with the same split seed), or, for a
+// decoder trained without any, the first 1000 ID training images (which it saw: flagged in `what`).
+struct IdReference {
+  double threshold = 0;  // ood::id_threshold of their heatmap scores: 95% of them called ID
+  double vmax = 0;       // 99th percentile of their max_c |h| pixels: the top of the colour scale
+  std::string what;      // "99th percentile of 1000 held-out cifar10 training images"
+};
+
+IdReference id_reference(const HeatmapSetup& hs, Device device) {
+  const ood::HeatmapModelInfo& info = hs.model->info();
+  data::LoadOptions lo = base_load_options();
+  lo.split = "train";
+  const data::Dataset train = data::load_dataset(info.id_dataset, "", lo);
+  OODKIT_CHECK(train.labels.defined() && info.heldout < train.size(), "heatmap show: the decoder's ID set '",
+               info.id_dataset, "' has ", train.size(), " training images, fewer than its --heldout ", info.heldout);
+  std::vector<int64_t> rows;
+  std::string what;
+  if (info.heldout > 0) {
+    rows = data::holdout_split(train.labels, double(info.heldout) / double(train.size()), info.heldout_seed,
+                               /*stratified=*/true).val;
+    what = std::to_string(rows.size()) + " held-out " + info.id_dataset + " training images";
+  } else {
+    rows = first_rows(train.size(), 1000);
+    what = std::to_string(rows.size()) + " " + info.id_dataset + " training images (the decoder saw them)";
+    std::fprintf(stderr, "heatmap show: note: the decoder was trained without held-out images; the colour scale and "
+                         "the ID/OOD threshold come from %s\n", what.c_str());
+  }
+  const ClassifierSetup& cs = hs.classifier;
+  const ood::Features f =
+      run::extract(*cs.lc.model, train, rows, cs.norm, info.id_dataset + ":heldout", {device, 256}).features;
+  const Tensor h = hs.model->heatmaps(f.z, f.logits);
+  IdReference ref;
+  ref.threshold = ood::id_threshold(ood::to_doubles(ood::heatmap_score(h)));
+  ref.vmax = ood::percentile(channel_max_abs(h).reshape({-1}), 99.0);
+  if (!(ref.vmax > 0)) ref.vmax = 1e-6;  // a decoder that outputs exact zeros on ID: any heat shows
+  ref.what = "99th percentile of " + what;
+  return ref;
+}
+
+// Rows of several [n_b, ...] CPU tensors of one dtype, stacked into [sum n_b, ...].
+Tensor stack_rows(const std::vector<Tensor>& parts) {
+  Shape shape = parts.front().shape();
+  shape[0] = 0;
+  for (const Tensor& p : parts) shape[0] += p.size(0);
+  Tensor out = Tensor::empty(shape, parts.front().dtype());
+  size_t offset = 0;
+  for (const Tensor& p : parts) {
+    const Tensor& c = p;
+    const size_t bytes = size_t(c.numel()) * dtype_size(c.dtype());
+    std::memcpy(static_cast<char*>(out.raw_data()) + offset, c.raw_data(), bytes);
+    offset += bytes;
+  }
+  return out;
+}
+
+}  // namespace
+
 int run_heatmap_show(const HeatmapShowOptions& o) {
   OODKIT_CHECK(o.limit > 0 && o.scale > 0, "heatmap show: --limit and --scale must be positive");
   HeatmapSetup hs = setup_heatmap(o.heatmap, o.checkpoint, o.device);
-  std::vector<Tensor> images, heatmaps;
+  const IdReference ref = id_reference(hs, o.device);
+  std::vector<Tensor> images, heatmaps, maps;
+  std::vector<double> scores;
+  std::vector<int64_t> set_index;
+  nlohmann::json set_names = nlohmann::json::array();
   std::ostringstream md;
-  md << "# " << o.out << "\n\nDecoder " << hs.decoder_path << ". Each image: input | max over channels of |h| (black 0, "
-     << "red, yellow, white 1) | overlay; " << kPerRow << " per row, one block per set, in order.\n\n"
-     << "| set | image | heatmap score |\n|---|---|---|\n";
+  md << "# " << o.out << "\n\nDecoder " << hs.decoder_path << ". Each image: input | max over channels of |h| "
+     << "(black 0 = looks ID, red, yellow, white " << ref.vmax << " and above: the " << ref.what << ") | overlay. "
+     << "An image is called ID when its heatmap score is >= " << ref.threshold << " (95% of the same images).\n\n"
+     << "| set | image | heatmap score | decision |\n|---|---|---|---|\n";
   for (const std::string& spec : split_list(o.data)) {
     const data::Dataset ds = load_named(spec, hs.classifier.image_size, o.limit);
     note_skipped("heatmap show", ds, spec);
     const ood::Features f = run::extract(*hs.classifier.lc.model, ds, first_rows(ds.size()), hs.classifier.norm, spec, {o.device, 256}).features;
     const Tensor h = hs.model->heatmaps(f.z, f.logits).cpu();
     const std::vector<double> sc = ood::to_doubles(ood::heatmap_score(h));
-    for (size_t i = 0; i < sc.size(); ++i) md << "| " << spec << " | " << i << " | " << sc[i] << " |\n";
+    for (size_t i = 0; i < sc.size(); ++i)
+      md << "| " << spec << " | " << i << " | " << sc[i] << " | " << (sc[i] >= ref.threshold ? "ID" : "OOD") << " |\n";
+    scores.insert(scores.end(), sc.begin(), sc.end());
+    set_index.insert(set_index.end(), sc.size(), int64_t(set_names.size()));
+    set_names.push_back(spec);
     images.push_back(ds.images);
     heatmaps.push_back(h);
+    maps.push_back(channel_max_abs(h));
   }
   OODKIT_CHECK(!images.empty(), "heatmap show: --data names no set");
-  const Tensor grid = render_grid(images, heatmaps, o.scale);
-  const std::string tmp = o.out + ".tmp.png";
-  data::write_png(tmp, grid);
-  OODKIT_CHECK(std::rename(tmp.c_str(), o.out.c_str()) == 0, "cannot write '", o.out, "'");
+  // The arrays behind the picture (tools/picture_grid.py's layout), then the labelled picture;
+  // without the script's Python, the unlabelled grid of render_grid on the same colour scale.
+  const std::string arrays = o.out + ".safetensors";
+  save_safetensors(arrays,
+                   {{"images", stack_rows(images)},
+                    {"map/heatmap", stack_rows(maps)},
+                    {"score/heatmap", Tensor::from_vector(scores, {int64_t(scores.size())})},
+                    {"set", Tensor::from_vector(set_index, {int64_t(set_index.size())})}},
+                   {{"sets", set_names.dump()},
+                    {"title", "heatmap show: " + hs.decoder_path},
+                    {"vmax/heatmap", nlohmann::json(ref.vmax).dump()},
+                    {"scale_note/heatmap", ref.what},
+                    {"threshold/heatmap", nlohmann::json(ref.threshold).dump()},
+                    {"overlay", "1"}});
+  const bool labelled = draw_picture_grid(arrays, o.out);
+  if (!labelled) {
+    const Tensor grid = render_grid(images, heatmaps, o.scale, ref.vmax);
+    const std::string tmp = o.out + ".tmp.png";
+    data::write_png(tmp, grid);
+    OODKIT_CHECK(std::rename(tmp.c_str(), o.out.c_str()) == 0, "cannot write '", o.out, "'");
+    std::fprintf(stderr, "heatmap show: note: %s has no labels (see the warning above); scores are in %s.md\n",
+                 o.out.c_str(), o.out.c_str());
+  }
   write_text_file(o.out + ".md", md.str());
-  std::printf("wrote %s (%lld x %lld) and %s.md (scores)\n", o.out.c_str(), (long long)grid.size(2),
-              (long long)grid.size(1), o.out.c_str());
+  std::printf("wrote %s (%s), %s.md (scores, decisions) and %s\n", o.out.c_str(),
+              labelled ? "labelled" : "unlabelled", o.out.c_str(), arrays.c_str());
   // Files --skip-unreadable left out: listed in <out>.skipped.txt (an earlier list removed).
   write_skipped_list("heatmap show", o.out + ".skipped.txt");
   return 0;

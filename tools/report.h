@@ -14,4 +14,9 @@ namespace oodkit::tools {
 // matplotlib); the script is $OODKIT_REPORT_SCRIPT, else tools/report.py of the source tree.
 bool write_html_report(const std::string& run_dir, const std::string& title);
 
+// A labelled picture grid (tools/picture_grid.py, beside the report script, with the same
+// interpreter) from `arrays`, a safetensors file in the layout that script's header states, written
+// to `png` (atomically). Never throws: returns false, after one warning line, when it could not.
+bool draw_picture_grid(const std::string& arrays, const std::string& png);
+
 }  // namespace oodkit::tools

@@ -13,7 +13,9 @@ on the CPU with the shipped ResNet-20 and the shared data (Python standard libra
   one with a larger --epochs continues;
 - eval --heatmap reports the heatmap detector and its fusions; `score` reproduces eval's scores;
   a decoder is refused with another classifier (one weight changed);
-- show writes a PNG of the documented size; lighting flags ~5% of unchanged images.
+- show writes a labelled PNG (tools/picture_grid.py) whose arrays agree with heatmap_score and with
+  eval's held-out threshold, or the unlabelled grid of the documented size without the script;
+  lighting flags ~5% of unchanged images.
 """
 import csv
 import json
@@ -293,14 +295,47 @@ def main():
     if p.returncode == 0 or "was trained for another classifier" not in p.stdout:
         failures.append("a decoder was not refused with another classifier (rc %d):\n%s" % (p.returncode, p.stdout))
 
-    # ---- show: 4 per row, 3 tiles of 32 * 3 px, 4 px gaps; two blocks of one row each
+    # ---- show: the labelled picture (tools/picture_grid.py) from the arrays beside it. The map is
+    # max_c |h|, so each score is minus the mean of its map (heatmap_score, another code path); the
+    # ID/OOD threshold comes from the decoder's held-out images, which are eval's (--heldout 200, same
+    # seed): it equals eval's heatmap threshold in protocol.json, and each decision is score >= it.
     png = os.path.join(root, "grid.png")
-    run(["heatmap", "show", "--heatmap", full, "--data", "cifar10,isun", "--limit", "4", "--out", png])
+    shown = run(["heatmap", "show", "--heatmap", full, "--data", "cifar10,isun", "--limit", "4", "--out", png])
+    with open(png, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or "(labelled)" not in shown:
+        failures.append("heatmap show wrote no labelled PNG:\n" + shown)
+    gh, gd, gmeta = read_safetensors(png + ".safetensors")
+    gshape, gmaps = tensor(gh, gd, "map/heatmap")
+    _, gscores = tensor(gh, gd, "score/heatmap")
+    _, gset = tensor(gh, gd, "set")
+    if gshape != [8, 32, 32] or gset != [0] * 4 + [1] * 4 or json.loads(gmeta.get("sets", "[]")) != ["cifar10", "isun"]:
+        failures.append("heatmap show arrays: map %s, set %s, sets %s" % (gshape, gset, gmeta.get("sets")))
+    for i, sc in enumerate(gscores):
+        mean = sum(gmaps[i * 1024:(i + 1) * 1024]) / 1024.0
+        if abs(sc + mean) > 1e-6 * max(1e-6, abs(sc)):
+            failures.append("heatmap show image %d: score %.9g is not minus its map's mean %.9g" % (i, sc, mean))
+    thr = float(gmeta.get("threshold/heatmap", "nan"))
+    eval_thr = json.load(open(os.path.join(ev, "detectors", "protocol.json")))["thresholds"]["heatmap"]
+    if not abs(thr - eval_thr) <= 1e-6 * abs(eval_thr):
+        failures.append("heatmap show threshold %.9g, eval's (same held-out rows) %.9g" % (thr, eval_thr))
+    md_rows = [r.split("|") for r in open(png + ".md").read().splitlines() if r.startswith("| cifar10 |")
+               or r.startswith("| isun |")]
+    decisions = [r[4].strip() for r in md_rows]
+    if decisions != ["ID" if sc >= eval_thr else "OOD" for sc in gscores]:
+        failures.append("heatmap show decisions %s, scores %s, threshold %.9g" % (decisions, gscores, eval_thr))
+    if not float(gmeta.get("vmax/heatmap", "0")) > 0 or "held-out cifar10" not in gmeta.get("scale_note/heatmap", ""):
+        failures.append("heatmap show colour scale: %s" % gmeta)
+    # Without the picture script's interpreter: the unlabelled grid, 4 per row, 3 tiles of 32 * 3 px,
+    # 4 px gaps; two blocks of one row each.
+    env = dict(os.environ, OODKIT_PYTHON="/nonexistent/python3")
+    bare = run(["heatmap", "show", "--heatmap", full, "--data", "cifar10,isun", "--limit", "4", "--out", png], env=env)
     with open(png, "rb") as f:
         head = f.read(24)
     width, height = struct.unpack(">II", head[16:24])
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or (width, height) != (4 * 288 + 5 * 4, 4 + 2 * (96 + 4 + 8)):
-        failures.append("grid.png is %dx%d, expected %dx%d" % (width, height, 4 * 288 + 20, 220))
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or (width, height) != (4 * 288 + 5 * 4, 4 + 2 * (96 + 4 + 8)) \
+            or "(unlabelled)" not in bare:
+        failures.append("unlabelled grid.png is %dx%d, expected %dx%d:\n%s" % (width, height, 4 * 288 + 20, 220, bare))
 
     # ---- lighting: the threshold comes from the unchanged images (at most 5% flagged)
     light = os.path.join(root, "light")

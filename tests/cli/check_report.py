@@ -17,7 +17,11 @@ matplotlib) and checks:
   - headless Chromium renders report.html from disk with every image loaded (a copy with one
     extra broken image must be caught: the check can fail);
   - exit 2 and a message naming results.json when it is missing; exit 3 and a tables-only page
-    when matplotlib cannot be imported (python -S).
+    when matplotlib cannot be imported (python -S);
+  - tools/picture_grid.py (beside the report script; `heatmap show`'s labelled grid) draws every
+    label its inputs call for: set names, column headers, each image's row within its set, its
+    score and the ID/OOD decision recomputed here from the threshold, the colour bars' notes
+    (read from the drawn figure's texts); bad arrays exit 2 naming the tensor or key, writing nothing.
 """
 import html.parser
 import importlib.util
@@ -198,6 +202,57 @@ def render(chromium, page):
     raise RuntimeError("chromium printed no IMGCHECK (exit %d): %s" % (p.returncode, p.stderr[-500:]))
 
 
+def check_picture_grid(python, script, failures):
+    """tools/picture_grid.py on hand-made arrays: 5 images of 4x4 px in sets "in" (3) and "out/x" (2),
+    maps "heatmap" (scores, threshold 0) and "nap" (scores, no threshold), overlays on."""
+    root = tempfile.mkdtemp(prefix="oodkit_grid_")
+    n, hw = 5, 16
+    scores = {"heatmap": [0.25, -1.5, 0.0, 3.0, -0.125], "nap": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    entries = [("images", "U8", [n, 3, 4, 4], bytes((7 * k) % 256 for k in range(n * 3 * hw)))]
+    for col in ("heatmap", "nap"):
+        entries.append(("map/" + col, "F32", [n, 4, 4], struct.pack("<%df" % (n * hw), *[k / 80.0 for k in range(n * hw)])))
+        entries.append(("score/" + col, "F64", [n], struct.pack("<%dd" % n, *scores[col])))
+    entries.append(("set", "I64", [n], struct.pack("<5q", 0, 0, 0, 1, 1)))
+    meta = {"sets": json.dumps(["in", "out/x"]), "title": "grid check", "vmax/heatmap": "0.5", "vmax/nap": "2",
+            "scale_note/heatmap": "note one", "threshold/heatmap": "0", "overlay": "1"}
+    arrays, png, labels = (os.path.join(root, f) for f in ("a.safetensors", "g.png", "labels.json"))
+    st_reader.write(arrays, entries, meta)
+    grid = os.path.join(os.path.dirname(script), "picture_grid.py")
+    p = subprocess.run([python, grid, arrays, "--out", png, "--labels-out", labels], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    if p.returncode != 0:
+        failures.append("picture_grid.py exited with %d: %s" % (p.returncode, p.stdout))
+        return
+    with open(png, "rb") as f:
+        if f.read(8) != PNG_MAGIC:
+            failures.append("picture_grid.py wrote no PNG")
+    drawn = json.load(open(labels))
+    want = ["in", "out/x", "input", "heatmap", "nap", "overlay", "grid check"]
+    want += ["#%d" % k for k in (0, 1, 2)]  # rows within each set: 0..2 and 0..1
+    for i, sc in enumerate(scores["heatmap"]):
+        want.append("%.4g %s" % (sc, "ID" if sc >= 0 else "OOD"))
+    want += ["%.4g" % sc for sc in scores["nap"]]
+    missing = [w for w in want if w not in drawn]
+    counts = {w: drawn.count(w) for w in ("#0", "#1", "#2", "in", "out/x")}
+    if missing or counts != {"#0": 2, "#1": 2, "#2": 1, "in": 2, "out/x": 1}:
+        failures.append("picture_grid labels: missing %s, counts %s, drawn %s" % (missing, counts, drawn))
+    bars = [t for t in drawn if "(0 = looks ID)" in t]
+    if len(bars) != 2 or not any("note one" in b and "0.5" in b for b in bars):
+        failures.append("picture_grid colour bar labels: %s" % bars)
+    for bad_meta, bad_entries, named in (
+            (dict(meta, **{"vmax/nap": "x"}), entries, "vmax/nap"),
+            (meta, entries[:-1] + [("set", "I64", [n], struct.pack("<5q", 0, 0, 0, 1, 2))], "'set'"),
+            (meta, [e for e in entries if not e[0].startswith("map/")], "map/")):
+        if os.path.exists(png):
+            os.remove(png)
+        st_reader.write(arrays, bad_entries, bad_meta)
+        p = subprocess.run([python, grid, arrays, "--out", png], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+        if p.returncode != 2 or named not in p.stdout or os.path.exists(png):
+            failures.append("picture_grid.py on bad arrays (%s): exit %d, '%s'" % (named, p.returncode, p.stdout))
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     python, script, chromium = sys.argv[1:4]
     failures = []
@@ -304,6 +359,8 @@ def main():
     if p.returncode != 3 or "matplotlib" not in p.stdout or not os.path.isfile(bare_page) or \
             "<img" in open(bare_page).read() or os.path.exists(os.path.join(bare, "plots")):
         failures.append("without matplotlib: exit %d, '%s'" % (p.returncode, p.stdout.strip()))
+
+    check_picture_grid(python, script, failures)
 
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
