@@ -75,7 +75,11 @@ bool write_html_report(const std::string& run_dir, const std::string& title) {
 }
 
 bool draw_picture_grid(const std::string& arrays, const std::string& png) {
-  return run_script("picture_grid.py", {arrays, "--out", png}, "labelled picture " + png) == 0;
+  return draw_figure("picture_grid.py", {arrays, "--out", png}, "labelled picture " + png);
+}
+
+bool draw_figure(const std::string& script, const std::vector<std::string>& args, const std::string& what) {
+  return run_script(script, args, what) == 0;
 }
 
 }  // namespace oodkit::tools

@@ -3,6 +3,7 @@
 // scores.safetensors (see the script's header).
 #pragma once
 #include <string>
+#include <vector>
 
 namespace oodkit::tools {
 
@@ -18,5 +19,10 @@ bool write_html_report(const std::string& run_dir, const std::string& title);
 // interpreter) from `arrays`, a safetensors file in the layout that script's header states, written
 // to `png` (atomically). Never throws: returns false, after one warning line, when it could not.
 bool draw_picture_grid(const std::string& arrays, const std::string& png);
+
+// Runs `script` (a file beside the report script: e.g. "study_figures.py") with `args` under the
+// report's interpreter; true when it exited 0. `what` names the output in the one warning line
+// printed otherwise. Never throws.
+bool draw_figure(const std::string& script, const std::vector<std::string>& args, const std::string& what);
 
 }  // namespace oodkit::tools

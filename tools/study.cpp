@@ -13,6 +13,8 @@
 #include "tools/common.h"
 #include "tools/eval.h"
 #include "tools/heatmap.h"
+#include "tools/report.h"
+#include "tools/study_report.h"
 #include "tools/train.h"
 
 namespace oodkit::tools {
@@ -23,6 +25,7 @@ int run_study(const StudyOptions& o) {
   // report.md is written last (atomically) and marks a finished study: an earlier one's goes
   // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
   std::remove((o.out_dir + "/report.md").c_str());
+  std::remove((o.out_dir + "/report.html").c_str());
   remove_eval_results(o.out_dir + "/eval");  // eval removes them only after its plan passed
 
   TrainOptions tr;
@@ -87,7 +90,13 @@ int run_study(const StudyOptions& o) {
   std::fflush(stdout);
   if (int rc = run_eval(ev)) return rc;
 
-  // The report: training summary, then the evaluation tables.
+  // The report: what was trained (table and curves), the data (an example strip per set), then
+  // the evaluation: summary figure, findings and tables.
+  std::vector<StudySet> sets{{o.id, "ID: training, held-out and test images"}, {o.val_ood, "OOD validation: tuning"}};
+  for (const std::string& s : split_list(o.ood)) sets.push_back({s, "OOD test"});
+  const std::string data_section = study_data_section(o.out_dir, sets);
+  const std::string training_figure =
+      study_training_figure(o.out_dir, load_named(o.id, 0, 1).num_classes);
   std::ifstream logf(tr.out_dir + "/log.json");
   const nlohmann::json log = nlohmann::json::parse(logf);
   std::ifstream mdf(ev.out_dir + "/results.md");
@@ -121,7 +130,8 @@ int run_study(const StudyOptions& o) {
       report << line;
     }
   }
-  report << "\n## OOD detection\n\nScore histograms and ROC curves: eval/report.html (open it in a browser).\n";
+  report << training_figure << data_section;
+  report << "\n## OOD detection\n\nScore histograms and ROC curves of every detector: [eval/report.html](eval/report.html).\n";
   // What tools/report.py drew and found (absent when Python/matplotlib are missing).
   if (std::ifstream(ev.out_dir + "/plots/summary.png"))
     report << "\n![AUROC and FPR95 of every detector on every OOD set](eval/plots/summary.png)\n";
@@ -134,9 +144,11 @@ int run_study(const StudyOptions& o) {
   }
   report << body;
   write_text_file(o.out_dir + "/report.md", report.str());
+  // The same page for a browser (tools/study_figures.py --html; absent without its interpreter).
+  const bool html = draw_figure("study_figures.py", {o.out_dir, "--html"}, o.out_dir + "/report.html");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("\nstudy finished in %.0f s: report %s/report.md, pictures %s/report.html\n", secs, o.out_dir.c_str(),
-              ev.out_dir.c_str());
+  std::printf("\nstudy finished in %.0f s: report %s/report.md%s, every detector's histograms and ROC curves %s/report.html\n",
+              secs, o.out_dir.c_str(), html ? (" and " + o.out_dir + "/report.html").c_str() : "", ev.out_dir.c_str());
   return 0;
 }
 
