@@ -25,12 +25,9 @@ Exit status: 0 written; 2 bad input (named on stderr); 3 matplotlib or numpy mis
 import argparse
 import json
 import os
-import struct
 import sys
 
-
-class BadInput(Exception):
-    pass
+from report import BadInput, read_header  # the report script beside this one
 
 
 DTYPES = {"U8": "u1", "F32": "<f4", "F64": "<f8", "I64": "<i8"}
@@ -38,21 +35,8 @@ DTYPES = {"U8": "u1", "F32": "<f4", "F64": "<f8", "I64": "<i8"}
 
 def read_arrays(np, path):
     """(name -> numpy array, metadata dict) of a safetensors file."""
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as e:
-        raise BadInput("%s: cannot read (%s)" % (path, e.strerror))
-    if len(blob) < 8:
-        raise BadInput("%s: truncated (no header length)" % path)
-    (n,) = struct.unpack("<Q", blob[:8])
-    if 8 + n > len(blob):
-        raise BadInput("%s: header of %d bytes exceeds the file" % (path, n))
-    try:
-        header = json.loads(blob[8:8 + n].decode("utf-8"))
-    except ValueError as e:
-        raise BadInput("%s: header is not JSON (%s)" % (path, e))
-    data, out = blob[8 + n:], {}
+    header, data = read_header(path)
+    out = {}
     for name, t in header.items():
         if name == "__metadata__":
             continue

@@ -45,8 +45,9 @@ class BadInput(Exception):
     pass
 
 
-def read_safetensors(path):
-    """name -> list of float for every F64/F32 tensor of a safetensors file (standard library only)."""
+def read_header(path):
+    """(header dict with "__metadata__" if any, data block bytes) of a safetensors file; BadInput
+    naming the file when it cannot be read or is not one (standard library only)."""
     try:
         with open(path, "rb") as f:
             blob = f.read()
@@ -61,7 +62,12 @@ def read_safetensors(path):
         header = json.loads(blob[8:8 + n].decode("utf-8"))
     except ValueError as e:
         raise BadInput("%s: header is not JSON (%s)" % (path, e))
-    data = blob[8 + n:]
+    return header, blob[8 + n:]
+
+
+def read_safetensors(path):
+    """name -> list of float for every F64/F32 tensor of a safetensors file (standard library only)."""
+    header, data = read_header(path)
     out = {}
     for name, t in header.items():
         if name == "__metadata__":
