@@ -22,19 +22,6 @@ bool is_dir(const std::string& p) {
   return fs::is_directory(p, ec);
 }
 
-// The expected layout of each named set (docs/data.md, "Names, layouts and splits").
-std::string layout_of(const std::string& name) {
-  if (name == "cifar10") return "data_batch_1.bin .. data_batch_5.bin (train), test_batch.bin (test): the CIFAR-10 binary version";
-  if (name == "cifar100") return "train.bin, test.bin: the CIFAR-100 binary version (fine labels)";
-  if (name == "mnist" || name == "fashion-mnist")
-    return "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (.gz or not)";
-  if (name == "isun") return "the image files directly in the folder (unlabelled)";
-  if (name == "tinyimagenet")
-    return "test/ (image files, unlabelled), val/images/ or val/ with val_annotations.txt, and wnids.txt";
-  if (name == "folder:<path>") return "<path>/{train,test}/<class>/<image>, or <path>/<class>/<image> (80/20 split), or flat";
-  if (name.rfind("synthetic", 0) == 0) return "generated (data/synthetic.h): splits train, val, test";
-  return "an image folder: train/ and test/ each <class>/<image> or flat; without split folders, an 80/20 split of <class>/<image> or flat";
-}
 
 // Images the loader would read from an image folder with labels Auto: those of the class
 // sub-folders when some hold images, else those directly in it.
@@ -137,12 +124,25 @@ std::string folder_digest(const std::string& dir) {
   return std::string("fnv1a64:") + out;
 }
 
+std::string expected_layout(const std::string& name) {
+  if (name == "cifar10") return "data_batch_1.bin .. data_batch_5.bin (train), test_batch.bin (test): the CIFAR-10 binary version";
+  if (name == "cifar100") return "train.bin, test.bin: the CIFAR-100 binary version (fine labels)";
+  if (name == "mnist" || name == "fashion-mnist")
+    return "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (.gz or not)";
+  if (name == "isun") return "the image files directly in the folder (unlabelled)";
+  if (name == "tinyimagenet")
+    return "test/ (image files, unlabelled), val/images/ or val/ with val_annotations.txt, and wnids.txt";
+  if (name == "folder:<path>") return "<path>/{train,test}/<class>/<image>, or <path>/<class>/<image> (80/20 split), or flat";
+  if (name.rfind("synthetic", 0) == 0) return "generated (data/synthetic.h): splits train, val, test";
+  return "an image folder: train/ and test/ each <class>/<image> or flat; without split folders, an 80/20 split of <class>/<image> or flat";
+}
+
 std::vector<DatasetStatus> dataset_inventory(bool with_digest) {
   std::vector<DatasetStatus> out;
   for (const std::string& name : known_datasets()) {
     DatasetStatus s;
     s.name = name;
-    s.layout = layout_of(name);
+    s.layout = expected_layout(name);
     if (name.rfind("folder:", 0) == 0) {
       s.state = "any folder";
     } else if (name.rfind("synthetic", 0) == 0) {

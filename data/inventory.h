@@ -24,6 +24,10 @@ struct DatasetStatus {
 // (8 bytes, little-endian) and its bytes.
 std::vector<DatasetStatus> dataset_inventory(bool with_digest = false);
 
+// The layout the loader expects under a set's folder, in a line (docs/data.md, "Names, layouts
+// and splits"); the image-folder layout for names without their own.
+std::string expected_layout(const std::string& name);
+
 // The digest above of every regular file under `dir` (recursively).
 std::string folder_digest(const std::string& dir);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -84,10 +85,11 @@ struct Value {
 };
 
 struct StorageRef {
-  std::string key;  // data/<key>
+  std::string key;  // data/<key> (ZIP), or its name in the storage key list (legacy)
   const StorageType* type;
   uint64_t numel;
-  const ZipEntry* entry;
+  const ZipEntry* entry;     // ZIP: its entry; legacy: null
+  uint64_t file_offset = 0;  // legacy: where its numel * type->size bytes start in the file
 };
 
 struct TensorRef {
@@ -100,13 +102,17 @@ struct TensorRef {
 constexpr size_t kMaxValues = size_t(1) << 22;
 constexpr size_t kMaxDims = 64;
 
+// One pickle from `n` bytes at `data`, named `what` in errors ("data.pkl"). `zip`: a ZIP
+// checkpoint, whose storages are <archive>/data/<key> entries (persistent ids of 5 items); null:
+// a legacy file, whose storages follow the pickles (persistent ids of 6 items, the last None).
 class Unpickler {
  public:
-  Unpickler(const std::string& prefix, const std::vector<uint8_t>& bytes, const ZipReader& zip,
-            const std::string& archive)
-      : prefix_(prefix), p_(bytes.data()), n_(bytes.size()), zip_(zip), archive_(archive) {}
+  Unpickler(const std::string& prefix, const uint8_t* data, size_t n, const ZipReader* zip, const std::string& archive,
+            std::string what = "data.pkl")
+      : prefix_(prefix), what_(std::move(what)), p_(data), n_(n), zip_(zip), archive_(archive) {}
 
   Value* run();
+  size_t end() const { return pos_; }  // bytes read, up to and including STOP
 
   std::vector<StorageRef> storages;
   std::vector<TensorRef> tensors;
@@ -114,12 +120,12 @@ class Unpickler {
  private:
   template <class... Args>
   [[noreturn]] void fail(const Args&... args) const {
-    OODKIT_FAIL(prefix_, "data.pkl byte ", op_pos_, ": ", args..., " (damaged or not a PyTorch checkpoint)");
+    OODKIT_FAIL(prefix_, what_, " byte ", op_pos_, ": ", args..., " (damaged or not a PyTorch checkpoint)");
   }
 
   Value* make(Kind k) {
     if (arena_.size() >= kMaxValues)
-      OODKIT_FAIL(prefix_, "data.pkl creates more than ", kMaxValues, " objects (not a state-dict checkpoint)");
+      OODKIT_FAIL(prefix_, what_, " creates more than ", kMaxValues, " objects (not a state-dict checkpoint)");
     arena_.push_back(std::make_unique<Value>());
     arena_.back()->kind = k;
     return arena_.back().get();
@@ -131,7 +137,7 @@ class Unpickler {
   }
 
   const uint8_t* take(size_t count) {
-    if (count > n_ - pos_) fail("opcode argument runs past the end of data.pkl");
+    if (count > n_ - pos_) fail("opcode argument runs past the end of ", what_);
     const uint8_t* q = p_ + pos_;
     pos_ += count;
     return q;
@@ -198,10 +204,10 @@ class Unpickler {
     return s;
   }
 
-  std::string prefix_;
+  std::string prefix_, what_;
   const uint8_t* p_;
   size_t n_, pos_ = 0, op_pos_ = 0;
-  const ZipReader& zip_;
+  const ZipReader* zip_;
   std::string archive_;
   std::vector<std::unique_ptr<Value>> arena_;
   std::vector<Value*> stack_;
@@ -268,7 +274,7 @@ Value* Unpickler::global(const std::string& module, const std::string& name) {
       hint = " (a whole pickled model? save model.state_dict() instead)";
     else if (module.rfind("numpy", 0) == 0)
       hint = " (a NumPy value; convert it to a Python number or tensor before saving)";
-    OODKIT_FAIL(prefix_, "data.pkl refers to the global '", g->s, "', which is not allowed", hint,
+    OODKIT_FAIL(prefix_, what_, " refers to the global '", g->s, "', which is not allowed", hint,
                 ". oodkit reads only tensors, storages and (Ordered)dicts from a checkpoint and executes nothing "
                 "in it; load the file with a PyTorch you trust and save its state_dict (torch.save(model."
                 "state_dict(), path)) or convert it to safetensors");
@@ -277,9 +283,14 @@ Value* Unpickler::global(const std::string& module, const std::string& name) {
 }
 
 Value* Unpickler::persistent_load(Value* pid) {
-  if (pid->kind != Kind::Tuple || pid->items.size() != 5 || pid->items[0]->kind != Kind::String ||
+  const size_t items = zip_ ? 5 : 6;  // legacy: a sixth item, view_metadata
+  if (pid->kind != Kind::Tuple || pid->items.size() != items || pid->items[0]->kind != Kind::String ||
       pid->items[0]->s != "storage")
-    fail("persistent id is not a ('storage', type, key, location, numel) tuple");
+    fail("persistent id is not a ('storage', type, key, location, numel", zip_ ? "" : ", view_metadata", ") tuple");
+  // A legacy view of part of a storage (PyTorch < 1.? saved storage slices so): not read.
+  if (!zip_ && pid->items[5]->kind != Kind::None)
+    fail("persistent id with view_metadata (a view of part of a storage, as old PyTorch versions saved them), "
+         "which oodkit does not read; re-save the file with a current PyTorch");
   Value* type = pid->items[1];
   Value* key = pid->items[2];
   Value* location = pid->items[3];
@@ -305,8 +316,14 @@ Value* Unpickler::persistent_load(Value* pid) {
     v->i = int64_t(it->second);
     return v;
   }
+  if (!zip_) {  // legacy: the bytes follow the pickles (load_legacy finds and checks them)
+    storage_by_key_.emplace(key->s, storages.size());
+    v->i = int64_t(storages.size());
+    storages.push_back({key->s, st, uint64_t(numel), nullptr});
+    return v;
+  }
   const std::string entry_name = archive_ + "/data/" + key->s;
-  const ZipEntry* entry = zip_.find(entry_name);
+  const ZipEntry* entry = zip_->find(entry_name);
   if (!entry) OODKIT_FAIL(prefix_, "storage '", key->s, "' has no entry '", entry_name, "' in the archive (damaged file)");
   uint64_t nbytes = 0;
   if (__builtin_mul_overflow(uint64_t(numel), uint64_t(st->size), &nbytes) || entry->size != nbytes)
@@ -369,7 +386,7 @@ Value* Unpickler::run() {
   false_ = make(Kind::Bool);
   while (true) {
     op_pos_ = pos_;
-    if (pos_ >= n_) fail("data.pkl ends without a STOP opcode (truncated?)");
+    if (pos_ >= n_) fail(what_, " ends without a STOP opcode (truncated?)");
     const uint8_t op = p_[pos_++];
     switch (op) {
       case 0x80:  // PROTO
@@ -455,7 +472,7 @@ Value* Unpickler::run() {
         const size_t width = (op == 0x8c || op == 'U' || op == 'C') ? 1 : (op == 0x8d || op == 0x8e) ? 8 : 4;
         const uint64_t len = take_le(width);
         if (op == 'T' && int32_t(uint32_t(len)) < 0) fail("BINSTRING with a negative length");
-        if (len > n_ - pos_) fail("string of ", len, " bytes runs past the end of data.pkl");
+        if (len > n_ - pos_) fail("string of ", len, " bytes runs past the end of ", what_);
         const uint8_t* b = take(size_t(len));
         Value* x = make(op == 'B' || op == 'C' || op == 0x8e ? Kind::Bytes : Kind::String);
         x->s.assign(reinterpret_cast<const char*>(b), size_t(len));
@@ -605,8 +622,9 @@ void convert(const StorageType& st, const uint8_t* src, uint8_t* dst, size_t cou
 // for more memory than a file this size could legitimately need (a torch.save file needs about 2x).
 constexpr uint64_t kBudgetFactor = 64;
 
+// `bytes`: the storage's numel * type->size bytes.
 Tensor materialise(const std::string& prefix, const std::string& name, const TensorRef& t, const StorageRef& s,
-                   const std::vector<uint8_t>& bytes, uint64_t& budget_left) {
+                   const uint8_t* bytes, uint64_t& budget_left) {
   const StorageType& st = *s.type;
   uint64_t numel = 1;
   bool overflow = false;
@@ -643,7 +661,7 @@ Tensor materialise(const std::string& prefix, const std::string& name, const Ten
     expect *= t.size[d];
   }
   if (contiguous) {
-    convert(st, bytes.data() + size_t(t.offset) * st.size, dst, size_t(numel));
+    convert(st, bytes + size_t(t.offset) * st.size, dst, size_t(numel));
     return out;
   }
   const size_t nd = t.size.size();
@@ -653,7 +671,7 @@ Tensor materialise(const std::string& prefix, const std::string& name, const Ten
     int64_t base = t.offset;
     for (size_t d = 0; d + 1 < nd; ++d) base += idx[d] * t.stride[d];
     for (int64_t k = 0; k < inner; ++k) {
-      convert(st, bytes.data() + size_t(base + k * inner_stride) * st.size, dst, 1);
+      convert(st, bytes + size_t(base + k * inner_stride) * st.size, dst, 1);
       dst += out_es;
     }
     for (size_t d = nd - 1; d-- > 0;) {  // advance the outer index
@@ -707,11 +725,10 @@ std::string not_zip_reason(const std::string& path) {
   } while (r < 0 && errno == EINTR);
   ::close(fd);
   if (r < 0) return std::string("read failed: ") + std::strerror(errno);
-  // The legacy format starts with a pickled magic number: PROTO 2, LONG1 of 10 bytes.
+  // A pickled number other than the legacy magic (load_torch_file reads files starting with it).
   if (r >= 4 && head[0] == 0x80 && head[2] == 0x8a && head[3] == 0x0a)
-    return "a legacy PyTorch file (saved with _use_new_zipfile_serialization=False, or by PyTorch < 1.6), which "
-           "oodkit does not read: re-save it with a current PyTorch (torch.save(torch.load(path), path)) or convert "
-           "it to safetensors";
+    return "a pickle starting with a 10-byte number that is not torch.save's legacy magic number: not a PyTorch "
+           "checkpoint (or a damaged legacy one)";
   if (r >= 262 && std::memcmp(head + 257, "ustar", 5) == 0)
     return "a tar archive (the format of PyTorch < 0.4), which oodkit does not read: re-save it with a current "
            "PyTorch or convert it to safetensors";
@@ -720,11 +737,197 @@ std::string not_zip_reason(const std::string& path) {
   return "not a PyTorch checkpoint (torch.save writes a ZIP archive, starting with \"PK\\x03\\x04\")";
 }
 
+// The state dict in `root` (the top-level dict, or the one dict under "state_dict", ...), its tensors
+// materialised in the dict's order. `read(storage)` gives a storage's bytes (numel * type size);
+// `budget_left` bounds what is read and made from the file (kBudgetFactor times its size).
+NamedTensors state_dict_tensors(const std::string& prefix, const Value* root, const Unpickler& u,
+                                uint64_t budget_left,
+                                const std::function<std::vector<uint8_t>(const StorageRef&, uint64_t&)>& read) {
+  OODKIT_CHECK(root->kind == Kind::Dict, prefix, "holds a ", kind_name(root->kind),
+               ", not a state dict (a dict of tensors)");
+  const Value* dict = root;
+  std::string chosen;
+  for (const char* key : {"state_dict", "model_state_dict", "model", "net"}) {
+    const Value* v = dict_get(root, key);
+    if (!v || v->kind != Kind::Dict) continue;
+    OODKIT_CHECK(chosen.empty(), prefix, "holds state dicts under both '", chosen, "' and '", key,
+                 "'; load it in PyTorch and save the one you want (torch.save(ckpt['", chosen, "'], path))");
+    chosen = key;
+    dict = v;
+  }
+  OODKIT_CHECK(count_tensors(dict) > 0, prefix, "holds no tensors",
+               chosen.empty() ? std::string(" at its top level") : " under '" + chosen + "'",
+               " (entries: ", key_list(dict), ")",
+               chosen.empty() ? "; a checkpoint's state dict is read from the top-level dict or from its 'state_dict', "
+                                "'model_state_dict', 'model' or 'net' entry"
+                              : "");
+
+  // How many returned tensors use each storage: a storage's bytes are dropped after its last one.
+  std::vector<size_t> uses(u.storages.size(), 0);
+  for (size_t k = 0; k < dict->items.size(); k += 2)
+    if (dict->items[k]->kind == Kind::String && dict->items[k + 1]->kind == Kind::Tensor)
+      ++uses[u.tensors[size_t(dict->items[k + 1]->i)].storage];
+  std::map<size_t, std::vector<uint8_t>> loaded;
+  NamedTensors out;
+  for (size_t k = 0; k < dict->items.size(); k += 2) {
+    const Value* key = dict->items[k];
+    const Value* value = dict->items[k + 1];
+    if (key->kind != Kind::String || value->kind != Kind::Tensor) continue;
+    const TensorRef& t = u.tensors[size_t(value->i)];
+    const StorageRef& s = u.storages[t.storage];
+    auto it = loaded.find(t.storage);
+    if (it == loaded.end()) {
+      OODKIT_CHECK(s.type->supported, prefix, "tensor '", key->s, "' has dtype ", s.type->torch_dtype, " (torch.",
+                   s.type->name, "), which oodkit does not read (float32, float64, float16, bfloat16, int64, int32, "
+                   "uint8, bool)");
+      it = loaded.emplace(t.storage, read(s, budget_left)).first;
+    }
+    out.emplace_back(key->s, materialise(prefix, key->s, t, s, it->second.data(), budget_left));
+    if (--uses[t.storage] == 0) loaded.erase(it);
+  }
+  return out;
+}
+
+uint64_t budget_for(uint64_t file_size) {
+  return file_size > UINT64_MAX / kBudgetFactor ? UINT64_MAX : file_size * kBudgetFactor;
+}
+
+// torch.save's legacy layout: five pickles (the magic number, the protocol version 1001, a dict of
+// system information, the object, the list of storage keys), then each storage of that list in its
+// order as an 8-byte little-endian element count and its raw bytes.
+// The magic number 0x1950a86a20f9469cfc6c as LONG1's little-endian bytes.
+const uint8_t kLegacyMagic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+
+// The length of the first pickle of `n` bytes at `p` when it is the legacy magic number (PROTO,
+// with protocol 4 or 5 a FRAME, LONG1 of the 10 magic bytes, STOP), else 0.
+size_t legacy_magic_length(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  if (n < 2 || p[0] != 0x80) return 0;
+  i = 2;
+  if (n > i && p[i] == 0x95) i += 9;  // FRAME and its 8-byte length
+  if (n < i + 2 + sizeof kLegacyMagic + 1 || p[i] != 0x8a || p[i + 1] != sizeof kLegacyMagic) return 0;
+  i += 2;
+  if (std::memcmp(p + i, kLegacyMagic, sizeof kLegacyMagic) != 0) return 0;
+  i += sizeof kLegacyMagic;
+  return p[i] == '.' ? i + 1 : 0;
+}
+
+bool has_legacy_magic(const std::string& path) {
+  uint8_t head[32] = {};
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return false;
+  ssize_t r;
+  do {
+    r = ::pread(fd, head, sizeof head, 0);
+  } while (r < 0 && errno == EINTR);
+  ::close(fd);
+  return r > 0 && legacy_magic_length(head, size_t(r)) > 0;
+}
+
+std::vector<uint8_t> read_whole_file(const std::string& path, const std::string& prefix) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  OODKIT_CHECK(fd >= 0, prefix, "cannot open for reading: ", std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  uint8_t buf[1 << 16];
+  while (true) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      OODKIT_FAIL(prefix, "read failed: ", std::strerror(e));
+    }
+    if (r == 0) break;
+    bytes.insert(bytes.end(), buf, buf + r);
+  }
+  ::close(fd);
+  return bytes;
+}
+
+NamedTensors load_legacy(const std::string& path, const std::string& prefix) {
+  const std::vector<uint8_t> bytes = read_whole_file(path, prefix);
+  size_t pos = legacy_magic_length(bytes.data(), bytes.size());
+  OODKIT_CHECK(pos > 0, prefix, "the legacy magic number is gone (the file changed while it was read?)");
+  // One pickle at `pos`, read by `u`; pos moves past it.
+  const auto next = [&](const char* what) {
+    return std::make_unique<Unpickler>(prefix, bytes.data() + pos, bytes.size() - pos, nullptr, "", what);
+  };
+  std::unique_ptr<Unpickler> version = next("the protocol-version pickle");
+  const Value* v = version->run();
+  OODKIT_CHECK(v->kind == Kind::Int && v->i == 1001, prefix, "legacy protocol version ",
+               v->kind == Kind::Int ? std::to_string(v->i) : std::string("(a ") + kind_name(v->kind) + ")",
+               ", oodkit reads 1001 (damaged file?)");
+  pos += version->end();
+  std::unique_ptr<Unpickler> sys_info = next("the system-information pickle");
+  const Value* info = sys_info->run();
+  OODKIT_CHECK(info->kind == Kind::Dict, prefix, "the system information is a ", kind_name(info->kind),
+               ", not a dict (damaged file?)");
+  const Value* little = dict_get(info, "little_endian");
+  OODKIT_CHECK(little && little->kind == Kind::Bool && little->i == 1, prefix,
+               "saved on a big-endian machine (little_endian is not True): only little-endian checkpoints are read "
+               "(re-save it on a little-endian machine)");
+  pos += sys_info->end();
+  Unpickler u(prefix, bytes.data() + pos, bytes.size() - pos, nullptr, "", "the object pickle");
+  const Value* root = u.run();
+  pos += u.end();
+  std::unique_ptr<Unpickler> key_pickle = next("the storage-key pickle");
+  const Value* keys = key_pickle->run();
+  pos += key_pickle->end();
+  OODKIT_CHECK(keys->kind == Kind::List, prefix, "the storage keys are a ", kind_name(keys->kind),
+               ", not a list (damaged file?)");
+  // Each storage in the key list's order: its element count, then its bytes.
+  std::vector<bool> placed(u.storages.size(), false);
+  for (const Value* key : keys->items) {
+    OODKIT_CHECK(key->kind == Kind::String, prefix, "a storage key is a ", kind_name(key->kind), ", not a str");
+    size_t si = 0;
+    while (si < u.storages.size() && u.storages[si].key != key->s) ++si;
+    OODKIT_CHECK(si < u.storages.size(), prefix, "the key list names storage '", key->s,
+                 "', which the object pickle does not use (damaged file)");
+    OODKIT_CHECK(!placed[si], prefix, "the key list names storage '", key->s, "' twice (damaged file)");
+    StorageRef& s = u.storages[si];
+    OODKIT_CHECK(bytes.size() - pos >= 8, prefix, "storage '", s.key, "' has no size: the file ends at byte ", pos,
+                 " (truncated?)");
+    uint64_t numel = 0;
+    for (size_t k = 8; k-- > 0;) numel = (numel << 8) | bytes[pos + k];
+    OODKIT_CHECK(numel == s.numel, prefix, "storage '", s.key, "' holds ", numel, " elements where the pickle says ",
+                 s.numel, " (damaged file)");
+    uint64_t nbytes = 0;
+    OODKIT_CHECK(!__builtin_mul_overflow(numel, uint64_t(s.type->size), &nbytes) && nbytes <= bytes.size() - pos - 8,
+                 prefix, "storage '", s.key, "' (torch.", s.type->name, " of ", numel, " elements) runs past the end "
+                 "of the file (truncated?)");
+    s.file_offset = pos + 8;
+    pos += 8 + size_t(nbytes);
+    placed[si] = true;
+  }
+  for (size_t si = 0; si < u.storages.size(); ++si)
+    OODKIT_CHECK(placed[si], prefix, "storage '", u.storages[si].key,
+                 "' is used by the object pickle but missing from the key list (damaged file)");
+  return state_dict_tensors(prefix, root, u, budget_for(bytes.size()), [&](const StorageRef& s, uint64_t& budget) {
+    const uint64_t nbytes = s.numel * s.type->size;  // checked against the file above
+    OODKIT_CHECK(nbytes <= budget, prefix, "storage '", s.key, "' of ", nbytes, " bytes would bring the data read past ",
+                 kBudgetFactor, " times the file's size (damaged or hostile file)");
+    budget -= nbytes;
+    return std::vector<uint8_t>(bytes.begin() + std::ptrdiff_t(s.file_offset),
+                                bytes.begin() + std::ptrdiff_t(s.file_offset + nbytes));
+  });
+}
+
 }  // namespace
+
+bool is_torch_file(const std::string& path) { return has_zip_magic(path) || has_legacy_magic(path); }
 
 NamedTensors load_torch_file(const std::string& path) {
   const std::string prefix = "PyTorch file '" + path + "': ";
-  if (!has_zip_magic(path)) OODKIT_FAIL(prefix, not_zip_reason(path));
+  if (!has_zip_magic(path)) {
+    if (has_legacy_magic(path)) return load_legacy(path, prefix);
+    OODKIT_FAIL(prefix, not_zip_reason(path));
+  }
   const ZipReader zip(path, "PyTorch file");
   OODKIT_CHECK(!zip.entries().empty(), prefix, "the ZIP archive is empty");
   // The archive's folder: torch.save puts every record under one, named after the file (PyTorch
@@ -751,56 +954,15 @@ NamedTensors load_torch_file(const std::string& path) {
   }
   const std::vector<uint8_t> pickle = zip.read(*pkl);
 
-  Unpickler u(prefix, pickle, zip, archive);
+  Unpickler u(prefix, pickle.data(), pickle.size(), &zip, archive);
   const Value* root = u.run();
-  OODKIT_CHECK(root->kind == Kind::Dict, prefix, "holds a ", kind_name(root->kind),
-               ", not a state dict (a dict of tensors)");
-  const Value* dict = root;
-  std::string chosen;
-  for (const char* key : {"state_dict", "model_state_dict", "model", "net"}) {
-    const Value* v = dict_get(root, key);
-    if (!v || v->kind != Kind::Dict) continue;
-    OODKIT_CHECK(chosen.empty(), prefix, "holds state dicts under both '", chosen, "' and '", key,
-                 "'; load it in PyTorch and save the one you want (torch.save(ckpt['", chosen, "'], path))");
-    chosen = key;
-    dict = v;
-  }
-  OODKIT_CHECK(count_tensors(dict) > 0, prefix, "holds no tensors",
-               chosen.empty() ? std::string(" at its top level") : " under '" + chosen + "'",
-               " (entries: ", key_list(dict), ")",
-               chosen.empty() ? "; a checkpoint's state dict is read from the top-level dict or from its 'state_dict', "
-                                "'model_state_dict', 'model' or 'net' entry"
-                              : "");
-
-  // How many returned tensors use each storage: a storage's bytes are dropped after its last one.
-  std::vector<size_t> uses(u.storages.size(), 0);
-  for (size_t k = 0; k < dict->items.size(); k += 2)
-    if (dict->items[k]->kind == Kind::String && dict->items[k + 1]->kind == Kind::Tensor)
-      ++uses[u.tensors[size_t(dict->items[k + 1]->i)].storage];
-  std::map<size_t, std::vector<uint8_t>> loaded;
-  uint64_t budget_left = zip.file_size() > UINT64_MAX / kBudgetFactor ? UINT64_MAX : zip.file_size() * kBudgetFactor;
-  NamedTensors out;
-  for (size_t k = 0; k < dict->items.size(); k += 2) {
-    const Value* key = dict->items[k];
-    const Value* value = dict->items[k + 1];
-    if (key->kind != Kind::String || value->kind != Kind::Tensor) continue;
-    const TensorRef& t = u.tensors[size_t(value->i)];
-    const StorageRef& s = u.storages[t.storage];
-    auto it = loaded.find(t.storage);
-    if (it == loaded.end()) {
-      OODKIT_CHECK(s.type->supported, prefix, "tensor '", key->s, "' has dtype ", s.type->torch_dtype, " (torch.",
-                   s.type->name, "), which oodkit does not read (float32, float64, float16, bfloat16, int64, int32, "
-                   "uint8, bool)");
-      OODKIT_CHECK(s.entry->size <= budget_left, prefix, "storage '", s.key, "' of ", s.entry->size,
-                   " bytes would bring the data read past ", kBudgetFactor,
-                   " times the file's size (overlapping ZIP entries? damaged or hostile file)");
-      budget_left -= s.entry->size;
-      it = loaded.emplace(t.storage, zip.read(*s.entry)).first;
-    }
-    out.emplace_back(key->s, materialise(prefix, key->s, t, s, it->second, budget_left));
-    if (--uses[t.storage] == 0) loaded.erase(it);
-  }
-  return out;
+  return state_dict_tensors(prefix, root, u, budget_for(zip.file_size()), [&](const StorageRef& s, uint64_t& budget) {
+    OODKIT_CHECK(s.entry->size <= budget, prefix, "storage '", s.key, "' of ", s.entry->size,
+                 " bytes would bring the data read past ", kBudgetFactor,
+                 " times the file's size (overlapping ZIP entries? damaged or hostile file)");
+    budget -= s.entry->size;
+    return zip.read(*s.entry);
+  });
 }
 
 }  // namespace oodkit

@@ -289,7 +289,9 @@ def seeds_torch_file():
     for name in sorted(os.listdir(TORCH_FIXTURES)):
         path = os.path.join(TORCH_FIXTURES, name)
         if name.endswith(".pt") and os.path.getsize(path) <= 8192:
-            ok = name.split(".")[0] in ("dtypes", "protocol4", "views", "checkpoint", "module", "deflated", "zip64")
+            ok = name.split(".")[0] in ("dtypes", "protocol4", "views", "checkpoint", "module", "deflated", "zip64",
+                                        "legacy", "legacy_dtypes", "legacy_protocol4", "legacy_views",
+                                        "legacy_checkpoint")
             with open(path, "rb") as f:
                 put("torch_file", ("ok_" if ok else "err_") + name, f.read())
     # Hand-made pickles: opcodes torch.save does not write (DICT, LIST, APPENDS, POP, DUP, LONG1,

@@ -32,7 +32,7 @@ std::string fuzz_tiny_imagenet(const uint8_t* data, size_t size);
 std::string fuzz_detector_state(const uint8_t* data, size_t size);
 // protocol.json as `oodkit score` reads it (tools/protocol_file.h).
 std::string fuzz_protocol(const uint8_t* data, size_t size);
-// A PyTorch checkpoint (torch.save's ZIP archive): load_torch_file (framework/torch_file.h).
+// A PyTorch checkpoint (torch.save's ZIP archive or legacy file): load_torch_file (framework/torch_file.h).
 std::string fuzz_torch_file(const uint8_t* data, size_t size);
 
 // The targets by name ("safetensors", "cifar", "idx", "image", "tiny_imagenet",

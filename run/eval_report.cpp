@@ -41,15 +41,39 @@ ood::OodMetrics unseen_average(const ood::MethodResult& r, const Seen& seen) {
   return ood::mean_metrics(m);
 }
 
-// The table columns: each test set, the average, and (split_average) the average without the seen.
+// A benchmark group's figures: the mean over its sets' (found by name among s.test_sets).
+ood::OodMetrics group_average(const EvalSummary& s, const ood::MethodResult& r, const SetGroup& g) {
+  std::vector<ood::OodMetrics> m;
+  for (const std::string& set : g.sets) {
+    const auto it = std::find(s.test_sets.begin(), s.test_sets.end(), set);
+    OODKIT_CHECK(it != s.test_sets.end(), "eval report: benchmark set '", set, "' of ", g.name, " was not evaluated");
+    m.push_back(r.per_set[size_t(it - s.test_sets.begin())]);
+  }
+  return ood::mean_metrics(m);
+}
+
+// A group's name in the CSV and the table titles: "near-OOD", or "near-OOD (partial)".
+std::string group_label(const SetGroup& g) { return g.partial() ? g.name + " (partial)" : g.name; }
+
+// The table columns: each test set, the average, (split_average) the average without the seen,
+// then each benchmark group.
 std::vector<std::string> set_names(const EvalSummary& s, const Seen& seen) {
   std::vector<std::string> names = s.test_sets;
   names.push_back("average");
   if (seen.split_average) names.push_back("average without " + seen.list);
+  for (const SetGroup& g : s.groups) names.push_back(group_label(g));
   return names;
 }
 
-ood::OodMetrics column(const ood::MethodResult& r, size_t si, size_t n_sets, const Seen& seen) {
+// The benchmark group of column `si`, or null for the other columns.
+const SetGroup* group_of_column(const EvalSummary& s, size_t si, const Seen& seen) {
+  const size_t first = s.test_sets.size() + 1 + (seen.split_average ? 1 : 0);
+  return si >= first && si - first < s.groups.size() ? &s.groups[si - first] : nullptr;
+}
+
+ood::OodMetrics column(const EvalSummary& s, const ood::MethodResult& r, size_t si, const Seen& seen) {
+  const size_t n_sets = s.test_sets.size();
+  if (const SetGroup* g = group_of_column(s, si, seen)) return group_average(s, r, *g);
   return si < n_sets ? r.per_set[si] : si == n_sets ? r.average : unseen_average(r, seen);
 }
 
@@ -153,6 +177,24 @@ nlohmann::ordered_json fusion_json(const ood::FusionSummary& f) {
   return j;
 }
 
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+// The benchmark's paragraph of results.md: its groups, what is missing, the notes ("" without one).
+std::string benchmark_markdown(const EvalSummary& s) {
+  if (s.benchmark.empty()) return "";
+  std::ostringstream md;
+  md << "\nBenchmark " << s.benchmark << " (OpenOOD v1.5 groups; each group's figures are the mean over its sets):\n";
+  for (const SetGroup& g : s.groups)
+    md << "- " << g.name << ": " << join(g.sets)
+       << (g.partial() ? " (**partial**: " + join(g.missing) + " not installed)" : "") << "\n";
+  for (const std::string& n : s.benchmark_notes) md << "- Note: " << n << ".\n";
+  return md.str();
+}
+
 }  // namespace
 
 ood::MethodResult average_runs(const std::vector<ood::MethodResult>& runs) {
@@ -215,25 +257,30 @@ std::string eval_markdown(const EvalSummary& s) {
       md << "- " << names << ": " << why << "\n";
     }
   }
+  md << benchmark_markdown(s);
   if (seen.split_average)
     md << "\n" << seen.list << " shares its distribution with the validation set"
        << (s.decoder_oe.empty() ? "" : " or the heatmap decoder's OE set")
        << " (a seen distribution): the last table averages without it.\n";
   const std::vector<std::string> names = set_names(s, seen);
   for (size_t si = 0; si < names.size(); ++si) {
-    md << "\n## " << names[si] << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
+    const SetGroup* group = group_of_column(s, si, seen);
+    md << "\n## " << names[si]
+       << (group ? ": mean over " + join(group->sets) + (group->partial() ? "; not installed: " + join(group->missing) : "")
+                 : "")
+       << "\n\n| method | setting | AUROC | AUPR-In | AUPR-Out | FPR95 | FPR95* |\n"
        << "|---|---|---|---|---|---|---|\n";
     // The best value of each metric column (higher AUROC/AUPR, lower FPR), printed bold.
     std::array<double, 5> best{-INFINITY, -INFINITY, -INFINITY, INFINITY, INFINITY};
     for (const ood::MethodResult& r : s.results) {
-      const std::array<double, 5> v = metric_values(column(r, si, s.test_sets.size(), seen));
+      const std::array<double, 5> v = metric_values(column(s, r, si, seen));
       for (size_t k = 0; k < 5; ++k) best[k] = k < 3 ? std::max(best[k], v[k]) : std::min(best[k], v[k]);
     }
     const auto shown = [&](size_t k, double mean, double sd, int n) {
       return mean == best[k] ? "**" + cell(mean, sd, n) + "**" : cell(mean, sd, n);
     };
     for (const ood::MethodResult& r : s.results) {
-      const ood::OodMetrics m = column(r, si, s.test_sets.size(), seen);
+      const ood::OodMetrics m = column(s, r, si, seen);
       // The spread of averaged runs: per set and of the average (the unseen average shows means only).
       const ood::OodMetrics sd = r.runs > 1 && si < s.test_sets.size() ? r.per_set_std[si]
                                  : r.runs > 1 && si == s.test_sets.size() ? r.average_std
@@ -254,6 +301,13 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
   const Seen seen = seen_sets(s);
   nlohmann::ordered_json j = s.json_header;
   if (seen.split_average) j["seen_sets"] = seen.list;
+  if (!s.benchmark.empty()) {
+    nlohmann::ordered_json& b = j["benchmark"];
+    b["name"] = s.benchmark;
+    for (const SetGroup& g : s.groups)
+      b["groups"][g.name] = {{"sets", g.sets}, {"missing", g.missing}, {"partial", g.partial()}};
+    b["notes"] = s.benchmark_notes;
+  }
   if (!s.heatmap.is_null()) j["heatmap"] = s.heatmap;
   // One result's setting, validation AUROC, per-set metrics and their average.
   const auto result_json = [&](const ood::MethodResult& r) {
@@ -269,6 +323,10 @@ nlohmann::ordered_json eval_json(const EvalSummary& s) {
   for (const ood::MethodResult& r : s.results) {
     nlohmann::ordered_json mj = result_json(r);
     if (seen.split_average) mj["average_unseen"] = metrics_json(unseen_average(r, seen));
+    for (const SetGroup& g : s.groups) {
+      mj["groups"][g.name] = metrics_json(group_average(s, r, g));
+      mj["groups"][g.name]["partial"] = g.partial();
+    }
     if (r.fusion) mj["fusion"] = fusion_json(*r.fusion);
     if (r.runs > 1) {  // several decoders: the figures above are means; their spread and each run
       mj["runs"] = r.runs;
@@ -288,7 +346,7 @@ std::string eval_csv(const EvalSummary& s) {
   csv << "method,setting,ood_set,auroc,aupr_in,aupr_out,fpr95_tpr,fpr95_tpr_openood\n";
   for (const ood::MethodResult& r : s.results)
     for (size_t si = 0; si < names.size(); ++si) {
-      const ood::OodMetrics m = column(r, si, s.test_sets.size(), seen);
+      const ood::OodMetrics m = column(s, r, si, seen);
       csv << r.name << ",\"" << ood::params_str(r.chosen) << "\"," << names[si] << "," << 100 * m.auroc << ","
           << 100 * m.aupr_in << "," << 100 * m.aupr_out << "," << 100 * m.fpr_at_95_tpr << ","
           << 100 * m.fpr_at_95_tpr_openood << "\n";

@@ -4,6 +4,10 @@
 //
 // Test sets drawn from the validation set's dataset (or the heatmap decoder's OE set's) are "seen":
 // every report adds an average without them when both kinds are present.
+//
+// A benchmark run (`eval --benchmark`, run/benchmark.h) adds one average per group of test sets
+// (near-OOD, far-OOD): the plain mean of each figure over the group's sets, marked partial when
+// some of the benchmark's sets were not installed.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -11,6 +15,7 @@
 
 #include "framework/safetensors.h"
 #include "ood/protocol.h"
+#include "run/benchmark.h"
 
 namespace oodkit::run {
 
@@ -25,6 +30,10 @@ struct EvalSummary {
   // logits and the head); listed in results.md after the warnings (the caller puts them in json_header).
   std::vector<std::pair<std::string, std::string>> unavailable;
   std::vector<ood::MethodResult> results;
+  // --benchmark: its name, its groups (every set a name in test_sets) and notes; empty otherwise.
+  std::string benchmark;
+  std::vector<SetGroup> groups;
+  std::vector<std::string> benchmark_notes;
   // results.json's leading fields (provenance, data counts, run settings), in order; "seen_sets",
   // then `heatmap` (when not null), then "methods" follow.
   nlohmann::ordered_json json_header;

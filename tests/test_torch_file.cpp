@@ -1,7 +1,8 @@
 // load_torch_file (framework/torch_file.h) on the torch.save fixtures of tests/fixtures/torch/
-// (written by make_fixtures.py there with PyTorch 2.15): every readable fixture against its
-// .expected.safetensors twin bit for bit, the refusals (globals other than tensors and dicts,
-// unsupported dtypes, legacy and TorchScript files) and damaged files (truncated, corrupted).
+// (written by make_fixtures.py and make_legacy_fixtures.py there with PyTorch 2.15), ZIP and legacy
+// layouts: every readable fixture against its .expected.safetensors twin bit for bit, the refusals
+// (globals other than tensors and dicts, unsupported dtypes, TorchScript files) and damaged files
+// (truncated, corrupted).
 #include "framework/torch_file.h"
 
 #include <sys/stat.h>
@@ -112,7 +113,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Twin{"zip64.pt", "dtypes.expected.safetensors"},
                       Twin{"views.pt", "views.expected.safetensors"},
                       Twin{"module.pt", "module.expected.safetensors"},
-                      Twin{"checkpoint.pt", "checkpoint.expected.safetensors"}),
+                      Twin{"checkpoint.pt", "checkpoint.expected.safetensors"},
+                      // The legacy layout (_use_new_zipfile_serialization=False): the same tensors.
+                      Twin{"legacy.pt", "legacy.expected.safetensors"},
+                      Twin{"legacy_dtypes.pt", "dtypes.expected.safetensors"},
+                      Twin{"legacy_protocol4.pt", "dtypes.expected.safetensors"},
+                      Twin{"legacy_views.pt", "views.expected.safetensors"},
+                      Twin{"legacy_checkpoint.pt", "legacy_checkpoint.expected.safetensors"}),
     [](const ::testing::TestParamInfo<Twin>& info) {
       std::string n = info.param.file;
       return n.substr(0, n.find('.'));
@@ -226,7 +233,10 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"whole_model.pt", "refers to the global 'torch.nn.modules.linear.Linear', which is not allowed "
                                   "(a whole pickled model? save model.state_dict() instead)"},
         Refusal{"int8.pt", "tensor 'q' has dtype int8 (torch.CharStorage), which oodkit does not read"},
-        Refusal{"legacy.pt", "_use_new_zipfile_serialization=False"},
+        // The same unpickler on the legacy layout's object pickle.
+        Refusal{"legacy_malicious.pt", "the object pickle refers to the global 'posix.system', which is not allowed"},
+        Refusal{"legacy_whole_model.pt", "the object pickle refers to the global 'torch.nn.modules.linear.Linear', "
+                                         "which is not allowed (a whole pickled model?"},
         Refusal{"torchscript.pt", "a TorchScript archive (torch.jit.save)"},
         Refusal{"dtypes.expected.safetensors", "not a PyTorch checkpoint"},
         Refusal{"no_such_file.pt", "cannot open for reading"}),
@@ -239,8 +249,10 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // Every prefix of a checkpoint is refused with an oodkit::Error naming the file.
-TEST(TorchFile, TruncatedFilesAreRefused) {
-  const std::string bytes = read_file(fixture("dtypes.pt"));
+class TorchFileTruncated : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TorchFileTruncated, IsRefused) {
+  const std::string bytes = read_file(fixture(GetParam()));
   ASSERT_GT(bytes.size(), 1000u);
   const std::string path = temp_path("truncated.pt");
   for (size_t len = 0; len < bytes.size(); len += (len < 64 || len + 64 > bytes.size()) ? 1 : 37) {
@@ -249,6 +261,89 @@ TEST(TorchFile, TruncatedFilesAreRefused) {
     const std::string err = load_error(path);
     EXPECT_NE(err, "") << "a " << len << "-byte prefix loaded";
     EXPECT_NE(err.find(path), std::string::npos) << err;
+  }
+  ::unlink(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TorchFileTruncated, ::testing::Values("dtypes.pt", "legacy_dtypes.pt"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string n = info.param;
+                           return n.substr(0, n.find('.'));
+                         });
+
+// The legacy layout has no checksums: a flipped byte inside a storage's bytes or a string changes
+// a value or a name unseen. Every flip is refused with an oodkit::Error naming the file or loads;
+// never a crash, an internal error or another exception.
+TEST(TorchFile, CorruptedLegacyBytesAreRefusedOrLoad) {
+  const std::string bytes = read_file(fixture("legacy_views.pt"));
+  const NamedTensors want = load_torch_file(fixture("legacy_views.pt"));
+  const std::string path = temp_path("corrupt_legacy.pt");
+  size_t refused = 0, loaded = 0;
+  for (size_t at = 0; at < bytes.size(); ++at) {
+    std::string bad = bytes;
+    bad[at] = char(bad[at] ^ 0x5a);
+    write_file(path, bad);
+    NamedTensors got;
+    try {
+      got = load_torch_file(path);
+    } catch (const InternalError& e) {
+      ADD_FAILURE() << "byte " << at << ": internal error " << e.what();
+      continue;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << "byte " << at << ": " << e.what();
+      ++refused;
+      continue;
+    }
+    ++loaded;
+    EXPECT_LE(got.size(), want.size()) << "byte " << at;
+  }
+  ::unlink(path.c_str());
+  EXPECT_GT(refused, bytes.size() / 4);
+  std::cout << "corrupted legacy_views.pt: " << refused << " of " << refused + loaded << " flips refused\n";
+}
+
+// Legacy damage the pickles alone do not show: specific messages.
+TEST(TorchFile, DamagedLegacyFilesNameTheProblem) {
+  const std::string bytes = read_file(fixture("legacy_views.pt"));
+  const std::string path = temp_path("damaged_legacy.pt");
+  const auto with = [&](const std::string& from, const std::string& to) {
+    std::string bad = bytes;
+    const size_t at = bad.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) bad.replace(at, from.size(), to);
+    write_file(path, bad);
+    return load_error(path);
+  };
+  // The system information says big-endian (little_endian: NEWTRUE -> NEWFALSE).
+  std::string err = with(std::string("little_endianq\x02\x88", 16), std::string("little_endianq\x02\x89", 16));
+  EXPECT_NE(err.find("saved on a big-endian machine"), std::string::npos) << err;
+  // The first storage's element count (right after the key list, a pickled list of str) plus one.
+  const size_t keys_at = bytes.find(std::string("\x80\x02]q\x00(", 6));
+  ASSERT_NE(keys_at, std::string::npos);
+  const size_t count_at = bytes.find("e.", keys_at) + 2;
+  ASSERT_LT(count_at + 8, bytes.size());
+  const int n = bytes[count_at];
+  ASSERT_GT(n, 0);
+  {
+    std::string bad = bytes;
+    bad[count_at] = char(n + 1);
+    write_file(path, bad);
+    err = load_error(path);
+    EXPECT_NE(err.find("holds " + std::to_string(n + 1) + " elements where the pickle says " + std::to_string(n)),
+              std::string::npos)
+        << err;
+  }
+  // A file cut inside the storages.
+  write_file(path, bytes.substr(0, bytes.size() - 3));
+  err = load_error(path);
+  EXPECT_NE(err.find("runs past the end of the file (truncated?)"), std::string::npos) << err;
+  // The magic number's last byte changed: not a checkpoint.
+  {
+    std::string bad = bytes;
+    bad[13] = char(bad[13] ^ 1);
+    write_file(path, bad);
+    err = load_error(path);
+    EXPECT_NE(err.find("not torch.save's legacy magic number"), std::string::npos) << err;
   }
   ::unlink(path.c_str());
 }

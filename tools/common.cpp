@@ -80,9 +80,9 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
                                                       "weights/resnet20_cifar10.safetensors)"
                                                     : "");
   std::map<std::string, std::string> meta;
-  // A PyTorch checkpoint (torch.save's ZIP archive, told by its magic, whatever its extension)
-  // holds a state dict and no oodkit metadata.
-  const bool from_torch = has_zip_magic(checkpoint);
+  // A PyTorch checkpoint (torch.save's ZIP archive or legacy file, told by its magic, whatever its
+  // extension) holds a state dict and no oodkit metadata.
+  const bool from_torch = is_torch_file(checkpoint);
   const NamedTensors state = from_torch ? load_torch_file(checkpoint) : load_safetensors(checkpoint, &meta);
   LoadedClassifier out;
   if (!arch.empty()) {

@@ -45,7 +45,7 @@ struct LoadedClassifier {
 };
 // Builds `arch` (or, when empty, the checkpoint's "arch" metadata, which must then name an
 // oodkit architecture) and loads the state dict strictly: a safetensors file, or a PyTorch
-// checkpoint (torch.save's ZIP archive, told by its "PK\x03\x04" magic, read by load_torch_file;
+// checkpoint (torch.save's ZIP archive or legacy file, told by its magic, read by load_torch_file;
 // it has no metadata, so `arch` must be given). PyTorch's names are mapped to oodkit's first
 // (models/checkpoint_names.h: 'module.'/'model.' prefixes, torchvision ResNet names, the 7x7 stem
 // picking <arch>_imagenet; what was done is printed on stderr in one line, and `arch` of the result

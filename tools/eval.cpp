@@ -406,6 +406,9 @@ void write_reports(const EvalOptions& o, const EvalPlan& plan, const ood::Protoc
   for (const ood::ScoredSet& so : in.test_ood) summary.test_sets.push_back(so.name);
   summary.warnings = warnings;
   summary.results = results;
+  summary.benchmark = o.benchmark_sets.name;
+  summary.groups = o.benchmark_sets.groups;
+  summary.benchmark_notes = o.benchmark_sets.notes;
   const std::string md = run::eval_markdown(summary);
   std::printf("%s", md.c_str());
 
@@ -589,6 +592,10 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
   eval_cmd->add_option("--std", ev.std, "input normalisation std per channel (with --mean)");
   eval_cmd->add_option("--id", ev.id, "ID dataset")->capture_default_str();
   eval_cmd->add_option("--ood", ev.ood, "OOD test sets, comma-separated name[:split]")->capture_default_str();
+  eval_cmd->add_option("--benchmark", ev.benchmark,
+                       "openood-cifar10 | openood-cifar100: OpenOOD v1.5's near-OOD and far-OOD groups as the OOD "
+                       "test sets (the installed ones; a missing set is named with where to get it), with an average "
+                       "per group; sets --id, excludes --ood");
   eval_cmd->add_option("--val-ood", ev.val_ood,
                        "OOD validation set for hyper-parameters: name[:split], or pseudo (transformed held-out ID "
                        "images: jigsaw, blur, inversion; no real OOD data)")
@@ -643,6 +650,8 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
                        "also write the extracted rows as a features file (for `eval --features`)");
   c.run = [opts, eval_cmd](Device device) {
     opts->device = device;
+    if (!opts->benchmark.empty() && opts->features.empty())
+      apply_benchmark(*opts, eval_cmd->get_option("--id")->count() > 0, eval_cmd->get_option("--ood")->count() > 0);
     if (opts->features.empty()) return run_eval(*opts);
     // Everything else names images, a classifier or how to split them: the file decides those.
     for (const CLI::Option* opt : eval_cmd->get_options()) {

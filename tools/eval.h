@@ -3,6 +3,7 @@
 #include <string>
 
 #include "framework/dtype.h"
+#include "run/benchmark.h"
 
 namespace oodkit::tools {
 
@@ -37,7 +38,14 @@ struct EvalOptions {
   std::string mean, std;        // --mean/--std: input normalisation ("" = checkpoint metadata, else the ID set's default)
   std::string features;         // --features FILE: rows from any network instead of a classifier and images
   std::string save_features;    // --save-features FILE: the extracted rows as a features file
+  std::string benchmark;        // --benchmark NAME (run/benchmark.h): sets id and ood before the plan
+  run::BenchmarkChoice benchmark_sets;  // what apply_benchmark chose (its groups go into the reports)
 };
+
+// --benchmark (tools/eval_benchmark.cpp): checks it against --id/--ood (given: whether the user
+// named them), chooses the installed sets, prints one line per missing set on stderr, and sets
+// o.id, o.ood and o.benchmark_sets. Throws (naming the option) before any work.
+void apply_benchmark(EvalOptions& o, bool id_given, bool ood_given);
 
 // Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the
 // contract: results.md exists only when the run finished).

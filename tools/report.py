@@ -292,16 +292,18 @@ def plot_set(plt, results, scores, set_name, plots_dir):
     return hist, roc
 
 
-def table_html(results, key, set_name=None):
+def table_html(results, key, set_name=None, group=None):
     """One result table (as results.md's): method, family, setting and the metrics of `key`
-    ("average", "average_unseen") or of `set_name`; the best value of each metric column bold."""
+    ("average", "average_unseen"), of `set_name` or of a benchmark `group` ("near-OOD"); the best
+    value of each metric column bold."""
     e = html.escape
     rows = ["<tr><th>method</th><th>family</th><th>setting</th>" + "".join("<th>%s</th>" % e(t) for _, t in METRICS) +
             "</tr>"]
     names, cells = [], []
     for name in grouped_methods(results):
         m = results["methods"][name]
-        cell = m["sets"][set_name] if set_name is not None else m.get(key)
+        cell = (m["sets"][set_name] if set_name is not None else
+                m.get("groups", {}).get(group) if group is not None else m.get(key))
         if cell is not None:
             names.append(name)
             cells.append(cell)
@@ -428,6 +430,15 @@ def write_html(results, title, pictures, path, note, summary=None):
     if "seen_sets" in results:
         parts.append("<h2>average without %s (seen distribution)</h2>" % e(results["seen_sets"]) +
                      table_html(results, "average_unseen"))
+    bench = results.get("benchmark")
+    if bench:  # `eval --benchmark`: one average per group, partial ones marked, then the notes
+        for g, info in bench.get("groups", {}).items():
+            missing = info.get("missing") or []
+            parts.append("<h2>%s%s: mean over %s%s</h2>" % (
+                e(g), " (partial)" if missing else "", e(", ".join(info.get("sets", []))),
+                "; not installed: " + e(", ".join(missing)) if missing else "") + table_html(results, None, group=g))
+        parts.append("<p>Benchmark %s (OpenOOD v1.5 groups).</p><ul>%s</ul>" % (
+            e(str(bench.get("name"))), "".join("<li>%s</li>" % e(n) for n in bench.get("notes", []))))
     for s in sets:
         parts.append("<h2>%s</h2>" % e(s) + table_html(results, None, s))
         for pic in pictures.get(s, ()):

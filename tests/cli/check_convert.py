@@ -11,6 +11,9 @@ magic, not their extension. Then:
   safetensors input are refused with one error line naming the file (the payload does not run).
 - `oodkit eval --checkpoint X.bin --arch resnet20` gives the same results as the safetensors
   original; without --arch it is refused (a PyTorch checkpoint records no architecture).
+- The same weights in torch.save's legacy layout (five pickles, then each storage's element count
+  and bytes), named .th like the original akamaster file: `convert --arch resnet20` writes the same
+  tensors bit for bit; a legacy file with os.system in its object pickle is refused the same way.
 Real torch.save files (written by PyTorch) are read in tests/test_torch_file.cpp.
 """
 import json
@@ -40,8 +43,9 @@ def pk_tuple(xs):
     return b"(" + b"".join(pk_int(x) for x in xs) + b"t"
 
 
-def torch_pickle(tensors):
-    """{"epoch": 7, "state_dict": OrderedDict(...)} for tensors [(name, dtype, shape, raw)]; storage keys 0, 1, ..."""
+def torch_pickle(tensors, legacy=False):
+    """{"epoch": 7, "state_dict": OrderedDict(...)} for tensors [(name, dtype, shape, raw)]; storage keys 0, 1, ...
+    (legacy: persistent ids end with view_metadata None)"""
     storage_type = {"F32": b"FloatStorage", "I64": b"LongStorage"}
     size = {"F32": 4, "I64": 8}
     out = b"\x80\x02}(" + pk_str("epoch") + pk_int(7) + pk_str("state_dict")
@@ -53,7 +57,8 @@ def torch_pickle(tensors):
             s *= d
         out += pk_str(name) + b"ctorch._utils\n_rebuild_tensor_v2\n(("
         out += pk_str("storage") + b"ctorch\n" + storage_type[dtype] + b"\n" + pk_str(str(key)) + pk_str("cpu")
-        out += pk_int(len(raw) // size[dtype]) + b"tQ" + pk_int(0) + pk_tuple(shape) + pk_tuple(stride)
+        out += pk_int(len(raw) // size[dtype]) + (b"N" if legacy else b"") + b"tQ" + pk_int(0) + pk_tuple(shape)
+        out += pk_tuple(stride)
         out += b"\x89ccollections\nOrderedDict\n)RtR"
     return out + b"uu."
 
@@ -65,6 +70,22 @@ def write_torch_zip(path, pickle, storages, archive="archive"):
         for key, raw in enumerate(storages):
             z.writestr(archive + "/data/%d" % key, raw)
         z.writestr(archive + "/version", b"3\n")
+
+
+def write_torch_legacy(path, pickle, storages, elem_size):
+    """torch.save's legacy layout: magic number, protocol version, system information, `pickle`, the
+    storage keys "0", "1", ..., then each storage as its element count (8 bytes) and raw bytes."""
+    out = b"\x80\x02\x8a\x0a" + (0x1950a86a20f9469cfc6c).to_bytes(10, "little") + b"."
+    out += b"\x80\x02M\xe9\x03."
+    out += (b"\x80\x02}(" + pk_str("protocol_version") + b"M\xe9\x03" + pk_str("little_endian") + b"\x88" +
+            pk_str("type_sizes") + b"}(" + pk_str("short") + b"K\x02" + pk_str("int") + b"K\x04" + pk_str("long") +
+            b"K\x04uu.")
+    out += pickle
+    out += b"\x80\x02](" + b"".join(pk_str(str(k)) for k in range(len(storages))) + b"e."
+    for raw, es in zip(storages, elem_size):
+        out += struct.pack("<q", len(raw) // es) + raw
+    with open(path, "wb") as f:
+        f.write(out)
 
 
 def main():
@@ -88,6 +109,28 @@ def main():
             meta = st_reader.metadata(out)
             check(meta.get("arch") == "resnet20" and meta.get("converted_from") == "resnet20_ckpt.bin",
                   "convert: metadata %r" % meta)
+
+        # The legacy layout: the same tensors.
+        legacy = os.path.join(tmp, "resnet20-legacy.th")
+        write_torch_legacy(legacy, torch_pickle([(n,) + shipped[n] for n in order], legacy=True),
+                           [shipped[n][2] for n in order], [8 if shipped[n][0] == "I64" else 4 for n in order])
+        out = os.path.join(tmp, "converted_legacy.safetensors")
+        rc, stdout, err = run(oodkit, "convert", legacy, out, "--arch", "resnet20")
+        check(rc == 0 and "%d tensors" % len(order) in stdout, "convert legacy: exit %d, %r %r" % (rc, stdout, err))
+        if rc == 0:
+            got = st_reader.tensors(out)
+            check(list(got) == order and all(got[n] == shipped[n] for n in order),
+                  "convert legacy: tensors differ from the shipped weights")
+        evil = os.path.join(tmp, "evil.th")
+        write_torch_legacy(evil, b"\x80\x02}(" + pk_str("x") + b"cposix\nsystem\n" + pk_str("touch " + PWNED) +
+                           b"\x85Ru.", [], [])
+        if os.path.exists(PWNED):
+            os.unlink(PWNED)
+        rc, _, err = run(oodkit, "convert", evil, os.path.join(tmp, "evil_th.safetensors"))
+        check(rc == 1 and "PyTorch file '%s'" % evil in err and "'posix.system', which is not allowed" in err
+              and err.count("\n") == 1, "convert evil.th: exit %d, %r" % (rc, err))
+        check(not os.path.exists(PWNED) and not os.path.exists(os.path.join(tmp, "evil_th.safetensors")),
+              "convert evil.th ran its payload or wrote an output")
 
         # Refusals: one error line naming the file.
         rc, _, err = run(oodkit, "convert", ckpt, ckpt)
