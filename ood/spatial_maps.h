@@ -1,6 +1,6 @@
 // Per-position maps behind `oodkit explain` (docs/methods.md, "Explanations"): where in an image a
-// detector's score comes from. Every map here is "higher = more OOD-looking" and uses one formula for
-// every image, so maps of one method are comparable across images. CPU only (float32 or float64 in,
+// detector's score comes from. Every map here is "higher = more OOD-looking" (run/explain.h adds to
+// the contribution maps the method's decision threshold) and uses one formula for every image, so maps of one method are comparable across images. CPU only (float32 or float64 in,
 // float32 out, sums in double); maps are small (a few thousand positions per image). A NaN in an
 // image's input makes that image's map NaN where the formula reads it.
 #pragma once

@@ -109,6 +109,7 @@ BatchMap batch_map(const std::string& m, MapKind kind, const ood::Detector& d, c
       };
     }
     case MapKind::Contribution: {
+      // tau - s_p: the spatial_maps functions give -s_p, the offset is added by the caller.
       if (m == "nap" || m == "nap_mean")
         return [eps = s.nap_eps, sq = m == "nap"](const models::ClassifierOutput& o) {
           return ood::nap_contribution_map(o.features.cpu(), eps, sq);
@@ -145,11 +146,18 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
                  ": explain maps detectors that `oodkit eval --out` saved");
     std::shared_ptr<const ood::Detector> det = ood::load_detector(path);
     const BatchMap maps = batch_map(m, kind, *det, s);
+    double offset = 0;  // tau for the contribution maps
+    if (kind == MapKind::Contribution) {
+      const auto it = s.thresholds.find(m);
+      OODKIT_CHECK(it != s.thresholds.end(), "--methods: '", s.detectors, "/protocol.json' records no decision "
+                   "threshold for '", m, "' (an older eval): its map is offset by it; re-run `oodkit eval --out`");
+      offset = it->second;
+    }
     ood::FeatureOptions fo;
     fo.nap_eps = s.nap_eps;
     fo.ta_thresholds = s.ta_thresholds;
     fo.needs = ood::detector_info(m).needs;
-    out.emplace_back(m, [s, det, maps, fo, m](const data::Dataset& ds) {
+    out.emplace_back(m, [s, det, maps, fo, m, offset](const data::Dataset& ds) {
       OODKIT_CHECK(ds.size() > 0, "explain ", m, ": '", ds.name, "' has no images");
       ExtractOptions xo;
       xo.device = s.device;
@@ -167,7 +175,9 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
         const int64_t len = std::min(s.batch, ds.size() - start);
         autograd::NoGradGuard ng;  // the maps need no graph through the network (score gradients are dS/dz)
         const models::ClassifierOutput o = s.model->forward_all(normalized_rows(ds, start, len, s.norm).to(s.device));
-        parts.push_back(ood::upsample_bilinear(maps(o), height, width));
+        Tensor part = ood::upsample_bilinear(maps(o), height, width);
+        if (offset != 0) part = ops::add_scalar(part, offset);
+        parts.push_back(part);
       }
       e.maps = ood::concat_rows(parts);
       return e;

@@ -3,12 +3,14 @@
 // on run::extract's features (the path of `oodkit score`, so the scores are those `score` prints);
 // its map from one more forward pass (docs/methods.md, "Explanations"):
 //   heatmap                    max_c |h| of the saved decoder's output (ood::heatmap_map)
-//   nap, nap_mean, fs, fs_ta   each feature-map position's share of the score (ood/spatial_maps.h)
+//   nap, nap_mean, fs, fs_ta   tau - each feature-map position's share of the score (ood/spatial_maps.h),
+//                              tau the method's decision threshold (protocol.json "thresholds")
 //   msp, maxlogit, energy, react, knn, mahalanobis, vim
 //                              Grad-CAM on the last stage's activations with dS/dz (ood/score_gradients.h)
 // then resized to the input's H x W with ood::upsample_bilinear (align_corners = false).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +37,9 @@ struct ExplainSetup {
   std::string fingerprint;              // ood::module_fingerprint(*model): the heatmap decoder must match
   double nap_eps = 1.0;                 // as eval extracted (protocol.json)
   std::vector<double> ta_thresholds;    // as eval extracted (protocol.json)
+  // Each method's decision threshold tau (score >= tau: ID; protocol.json "thresholds"): the offset
+  // of the contribution maps (docs/methods.md, "Explanations"); required for nap, nap_mean, fs, fs_ta.
+  std::map<std::string, double> thresholds;
   Device device = Device::cpu();
   int64_t batch = 256;
 };

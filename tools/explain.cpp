@@ -78,6 +78,7 @@ int run_explain(const ExplainOptions& o) {
   setup.fingerprint = ood::module_fingerprint(*lc.model);
   setup.nap_eps = proto.nap_eps;
   setup.ta_thresholds = proto.ta_thresholds;
+  setup.thresholds = proto.thresholds;
   setup.device = o.device;
   setup.batch = o.batch;
   const auto explainers = run::make_explainers(setup, methods);
@@ -113,6 +114,7 @@ int run_explain(const ExplainOptions& o) {
     const run::ColourScale s = run::colour_scale(e.maps);
     methods_json[m] = {{"map", run::map_kind_name(run::map_kind(m, "--methods"))}, {"colour_lo", s.lo},
                        {"colour_hi", s.hi}};
+    if (const auto it = proto.thresholds.find(m); it != proto.thresholds.end()) methods_json[m]["threshold"] = it->second;
   }
   if (ds.labels.defined()) arrays.emplace_back("labels", ds.labels.cpu());
   arrays.emplace_back("predictions", predictions);

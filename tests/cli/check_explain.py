@@ -9,8 +9,9 @@ the detectors; then:
   twice;
 - a run over 6 CIFAR-10 test images: maps.safetensors holds maps/<m> float32 [6, 32, 32],
   scores/<m> float64 [6], labels, predictions and the images; every score equals `oodkit score`'s
-  for the same images and detectors; the heatmap map (at the decoder's 32x32) and each contribution
-  map (nap, nap_mean, fs, fs_ta) has minus the score as its mean (exact for the 8x8 -> 32x32 bilinear upsampling, which keeps the mean:
+  for the same images and detectors; the heatmap map (at the decoder's 32x32) has minus the score as
+  its mean, each contribution map (nap, nap_mean, fs, fs_ta) the method's decision threshold tau
+  (protocol.json) minus the score (exact for the 8x8 -> 32x32 bilinear upsampling, which keeps the mean:
   an independent check of the decomposition against the detectors' own kernels); Grad-CAM maps
   are >= 0; explain.png is a PNG and explain.json names every method with its map kind.
 """
@@ -47,6 +48,7 @@ def main():
     if not check(code == 0, "eval exited %d: %s" % (code, err[-2000:])):
         return
     det = os.path.join(ev, "detectors")
+    thresholds = json.load(open(os.path.join(det, "protocol.json")))["thresholds"]
     # The same saved detectors without the decoder (heatmap.* removed): heatmap must be refused.
     nodec = os.path.join(root, "no_decoder")
     shutil.copytree(det, nodec)
@@ -102,9 +104,13 @@ def main():
         check(all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(scores, want)),
               "%s: explain scores %r, score's %r" % (m, scores, want))
         if m in HEATMAP + CONTRIBUTION:
-            means = [-sum(maps[i * 1024:(i + 1) * 1024]) / 1024 for i in range(6)]
-            check(all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(means, scores)),
-                  "%s: -mean(map) %r differs from the score %r" % (m, means, scores))
+            # heatmap: mean(map) = -S; contribution maps: mean(map) = tau - S, tau the decision
+            # threshold of protocol.json
+            tau = 0.0 if m in HEATMAP else thresholds[m]
+            means = [sum(maps[i * 1024:(i + 1) * 1024]) / 1024 for i in range(6)]
+            want = [tau - x for x in scores]
+            check(all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(means, want)),
+                  "%s: mean(map) %r differs from tau - score %r" % (m, means, want))
         else:
             check(min(maps) >= 0 and max(maps) > 0, "%s: Grad-CAM map range [%g, %g]" % (m, min(maps), max(maps)))
     with open(os.path.join(out, "explain.png"), "rb") as f:
