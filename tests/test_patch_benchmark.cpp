@@ -225,8 +225,10 @@ TEST(PatchBenchmark, GridPixels) {
   Tensor map = Tensor::zeros({1, h, w});
   map.data<float>()[3 * w + 4] = 2.f;   // max at (3, 4)
   map.data<float>()[0] = -2.f;          // min at (0, 0)
-  const Tensor g = run::patch_grid(images, masks, {map}, scale);
-  const int64_t gh = 4 + (h * scale + 4), gw = 4 + 2 * (w * scale + 4);
+  Tensor ramp = Tensor::zeros({1, h, w});  // ramp[y, x] = y * w + x: a transposed reading shows
+  for (int64_t q = 0; q < h * w; ++q) ramp.data<float>()[q] = float(q);
+  const Tensor g = run::patch_grid(images, masks, {map, ramp}, scale);
+  const int64_t gh = 4 + (h * scale + 4), gw = 4 + 3 * (w * scale + 4);
   ASSERT_EQ(g.shape(), (Shape{3, gh, gw}));
   const auto px = [&](int64_t c, int64_t y, int64_t x) { return int(g.data<uint8_t>()[(c * gh + y) * gw + x]); };
   for (int64_t y = 0; y < h * scale; ++y)
@@ -246,6 +248,13 @@ TEST(PatchBenchmark, GridPixels) {
   EXPECT_EQ(px(1, 4, x0 + 2), 128);
   EXPECT_EQ(px(1, 4 + 1 * scale, x0 + 2 * scale), 255);  // the outline is repeated on the map
   EXPECT_EQ(px(0, 4 + 1 * scale, x0 + 2 * scale), 0);
+  // The ramp's tile: (y 1, x 3) is 8/19 of the range -> (255, round(255 (3 * 8/19 - 1)) = 67, 0);
+  // (y 2, x 0) is 10/19 -> (255, 148, 0).
+  const int64_t x1 = x0 + w * scale + 4;
+  EXPECT_EQ(px(0, 4 + 1 * scale, x1 + 3 * scale), 255);
+  EXPECT_EQ(px(1, 4 + 1 * scale, x1 + 3 * scale), 67);
+  EXPECT_EQ(px(2, 4 + 1 * scale, x1 + 3 * scale), 0);
+  EXPECT_EQ(px(1, 4 + 2 * scale + 1, x1 + 1), 148);
   // A 2x2-pixel patch magnified 3x: only its border pixels are outlined.
   Tensor big_mask = Tensor::zeros({1, h, w}, DType::U8);
   for (int64_t q : {0, 1, 5, 6}) big_mask.data<uint8_t>()[q] = 1;
