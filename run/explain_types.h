@@ -1,4 +1,6 @@
-// run/explain_types.h
+// The contract between per-method explanations (run/explain.h) and the consumers of their maps
+// (`oodkit explain`, the pasted-patch localisation benchmark): one method's explanation of a batch
+// of images is a score per image and a spatial map per image at the input resolution.
 #pragma once
 #include <functional>
 #include <vector>
@@ -13,4 +15,4 @@ namespace oodkit::run {
 struct Explanation { std::vector<double> scores; Tensor maps; };
 // Explains rows of a uint8 dataset (data::Dataset, images [N,3,H,W]); fitted state lives in the closure.
 using Explainer = std::function<Explanation(const data::Dataset& ds)>;
-}  // namespace oodkit::run
+}
