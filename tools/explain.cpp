@@ -7,6 +7,8 @@
 //                     "predictions" int64 [N], "images" uint8 [N, 3, H, W]
 //   explain.png       the labelled grid (run/explain_picture.h)
 //   explain.json      provenance, the inputs, and per method its map kind and colour scale
+// With --benchmark patches, the pasted-OOD-patch localisation benchmark (run/patch_benchmark.h) on
+// the first --limit images of --data instead: its patches.md/json/csv/png, and explain.json.
 // The maps are defined in docs/methods.md ("Explanations"); run/explain.h makes them.
 #include <CLI/CLI.hpp>
 
@@ -19,7 +21,9 @@
 #include "ood/heatmap.h"
 #include "ood/scores.h"
 #include "run/explain.h"
+#include "data/patches.h"
 #include "run/explain_picture.h"
+#include "run/patch_benchmark.h"
 #include "run/extract.h"
 #include "run/plan.h"
 #include "run/provenance.h"
@@ -41,12 +45,82 @@ struct ExplainOptions {
   int zoom = 3;
   Device device = Device::cpu();
   std::string out;        // a folder
+  // --benchmark patches (run/patch_benchmark.h): --data is the clean ID test set, --limit its rows.
+  std::string benchmark;  // "" or "patches"
+  std::string sources;    // "" = data::default_patch_sources(the ID set)
+  std::string sizes = "8,12,16";
+  uint64_t seed = 0;
+  int64_t grid_images = 2;
 };
 
-int run_explain(const ExplainOptions& o) {
+// "8,12,16" -> the sizes (each a whole number >= 1; an Error naming --sizes otherwise).
+std::vector<int64_t> parse_sizes(const std::string& text) {
+  std::vector<int64_t> sizes;
+  for (const std::string& item : split_list(text)) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    OODKIT_CHECK(used == item.size() && v >= 1, "--sizes '", text, "': '", item, "' is not a whole number >= 1");
+    sizes.push_back(v);
+  }
+  OODKIT_CHECK(!sizes.empty(), "--sizes '", text, "' names no size");
+  return sizes;
+}
+
+// --benchmark patches: every source loaded (and checked) before the benchmark runs; the benchmark's
+// own checks (sizes that fit, source names) also come before any method runs.
+int run_patches(const ExplainOptions& o, const SavedProtocol& proto, const data::Dataset& id,
+                const std::vector<int64_t>& sizes, const std::vector<std::pair<std::string, run::Explainer>>& methods,
+                const std::string& checkpoint) {
+  run::PatchBenchmarkConfig config;
+  config.id_test = id;
+  config.sizes = sizes;
+  config.seed = o.seed;
+  config.grid_images = o.grid_images;
+  config.grid_scale = o.zoom;
+  const std::string id_name = proto.id;
+  const std::vector<std::string> names =
+      o.sources.empty() ? data::default_patch_sources(id_name) : split_list(o.sources);
+  OODKIT_CHECK(!names.empty(), "--sources '", o.sources, "' names no set");
+  for (const std::string& s : names)
+    config.sources.push_back(
+        run::load_for("--sources", s, [&] { return data::load_patch_source(s, proto.image_size, -1); }));
+  // run_patch_benchmark creates --out itself, after its own checks (a refusal leaves nothing).
+  const std::vector<run::PatchBenchmarkRow> rows = run::run_patch_benchmark(config, methods, o.out);
+  nlohmann::ordered_json j;
+  j["provenance"] = run::provenance();
+  j["benchmark"] = "patches";
+  j["detectors"] = o.detectors;
+  j["checkpoint"] = checkpoint;
+  j["data"] = o.data;
+  j["images"] = id.size();
+  j["sources"] = names;
+  j["sizes"] = sizes;
+  j["seed"] = o.seed;
+  nlohmann::ordered_json ms = nlohmann::ordered_json::array();
+  for (const auto& [m, e] : methods) ms.push_back(m);
+  j["methods"] = ms;
+  write_text_file(o.out + "/explain.json", j.dump(2) + "\n");
+  std::printf("patch benchmark: %lld ID images of %s, %zu sources x %zu sizes, %zu methods (%zu rows) -> "
+              "%s/{patches.md, patches.json, patches.csv, patches.png, explain.json}\n",
+              (long long)id.size(), o.data.c_str(), names.size(), sizes.size(), methods.size(), rows.size(),
+              o.out.c_str());
+  return 0;
+}
+
+int run_explain(const ExplainOptions& o, const CLI::App& cmd) {
   // ---- the plan: options, the saved protocol, the methods, the output folder, the classifier,
   // every method's saved state and the images, all checked before any image is explained.
   OODKIT_CHECK(o.limit >= 1, "--limit: must be at least 1, got ", o.limit);
+  const bool bench = !o.benchmark.empty();
+  OODKIT_CHECK(!bench || o.benchmark == "patches", "--benchmark '", o.benchmark, "': unknown benchmark (known: patches)");
+  for (const char* opt : {"--sources", "--sizes", "--seed", "--grid-images"})
+    OODKIT_CHECK(bench || cmd.get_option(opt)->count() == 0, opt, " applies only with --benchmark patches");
+  const std::vector<int64_t> sizes = bench ? parse_sizes(o.sizes) : std::vector<int64_t>{};
   const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
   OODKIT_CHECK(proto.features.empty(), "explain: the detectors in '", o.detectors,
                "' were fitted on a features file (`oodkit eval --features`): maps need the images and the network");
@@ -85,6 +159,7 @@ int run_explain(const ExplainOptions& o) {
   const data::Dataset ds =
       run::load_for("--data", o.data, [&] { return load_named(o.data, proto.image_size, o.limit); });
   OODKIT_CHECK(ds.size() > 0, "explain: --data '", o.data, "' gives no images");
+  if (bench) return run_patches(o, proto, ds, sizes, explainers, checkpoint);
 
   // ---- the run: predictions, then each method's scores and maps.
   run::ExtractOptions xo;
@@ -160,9 +235,20 @@ void add_explain_command(CLI::App& app, CommandList& commands) {
   cmd->add_option("--zoom", e.zoom, "picture magnification")->capture_default_str()->check(positive_count());
   add_device_option(cmd, c);
   cmd->add_option("--out", e.out, "output folder (maps.safetensors, explain.png, explain.json)")->required();
-  c.run = [opts](Device device) {
+  cmd->add_option("--benchmark", e.benchmark,
+                  "patches: the pasted-OOD-patch localisation benchmark on the --limit first images of --data "
+                  "(docs/methods.md, \"Localisation benchmark\"): patches.md/json/csv/png in --out");
+  cmd->add_option("--sources", e.sources,
+                  "--benchmark: patch sources, comma-separated (default: every installed OOD test set and the "
+                  "synthetic-ood-* kinds)");
+  cmd->add_option("--sizes", e.sizes, "--benchmark: patch sides in pixels on 32x32 images")->capture_default_str();
+  cmd->add_option("--seed", e.seed, "--benchmark: the patches' seed")->capture_default_str();
+  cmd->add_option("--grid-images", e.grid_images, "--benchmark: patched images per source and size in patches.png")
+      ->capture_default_str()
+      ->check(positive_count());
+  c.run = [opts, cmd](Device device) {
     opts->device = device;
-    return run_explain(*opts);
+    return run_explain(*opts, *cmd);
   };
   commands.push_back(std::move(c));
 }

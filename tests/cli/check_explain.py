@@ -13,7 +13,10 @@ the detectors; then:
   its mean, each contribution map (nap, nap_mean, fs, fs_ta) the method's decision threshold tau
   (protocol.json) minus the score (exact for the 8x8 -> 32x32 bilinear upsampling, which keeps the mean:
   an independent check of the decomposition against the detectors' own kernels); Grad-CAM maps
-  are >= 0; explain.png is a PNG and explain.json names every method with its map kind.
+  are >= 0; explain.png is a PNG and explain.json names every method with its map kind;
+- `--benchmark patches` on 6 images (two sources, two sizes, three methods) writes the benchmark's
+  files with one row per source x size x method and the averages over the sources; its options are
+  refused without --benchmark, and a bad benchmark, size or source before any work.
 """
 import csv
 import io
@@ -63,7 +66,11 @@ def main():
            (["--methods", "msp,msp"], ["--methods", "msp", "twice"]),
            (["--limit", "0"], ["--limit"]),
            (["--limit", "-3"], ["--limit"]),
-           (["--data", "nosuchset"], ["--data", "nosuchset"])]
+           (["--data", "nosuchset"], ["--data", "nosuchset"]),
+           (["--sizes", "8"], ["--sizes", "--benchmark"]),
+           (["--benchmark", "nope"], ["--benchmark", "nope"]),
+           (["--benchmark", "patches", "--sizes", "8,0"], ["--sizes", "'0'"]),
+           (["--benchmark", "patches", "--sources", "nosuchsource"], ["--sources", "nosuchsource"])]
     for extra, words in bad:
         out = os.path.join(root, "refused")
         data = [] if "--data" in extra else ["--data", "cifar10:test"]
@@ -120,6 +127,23 @@ def main():
     check(kinds == {"heatmap": "heatmap", **{m: "contribution" for m in CONTRIBUTION}, **{m: "grad-cam" for m in GRADCAM}},
           "explain.json methods %r" % kinds)
     check("command" in info.get("provenance", {}), "explain.json has no provenance")
+
+    # ---- --benchmark patches: the runner of run/patch_benchmark.h with these explainers
+    bench = os.path.join(root, "bench")
+    code, stdout, stderr = run(oodkit, "explain", "--detectors", det, "--data", "cifar10:test", "--limit", "6",
+                               "--methods", "heatmap,fs,energy", "--benchmark", "patches", "--sources",
+                               "synthetic-ood-noise,mnist", "--sizes", "8,16", "--out", bench, timeout=600)
+    if check(code == 0, "explain --benchmark patches exited %d: %s" % (code, stderr[-2000:])):
+        rows = list(csv.DictReader(open(os.path.join(bench, "patches.csv"))))
+        got = sorted((r["source"], r["size"], r["method"]) for r in rows)
+        want = sorted((s, z, m) for s in ("synthetic-ood-noise", "mnist", "average") for z in ("8", "16")
+                      for m in ("heatmap", "fs", "energy"))
+        check(got == want, "patches.csv rows %r" % got)
+        for f in ("patches.md", "patches.json", "patches.png", "explain.json"):
+            check(os.path.exists(os.path.join(bench, f)), "--benchmark patches wrote no %s" % f)
+        info = json.load(open(os.path.join(bench, "explain.json")))
+        check(info.get("benchmark") == "patches" and info.get("methods") == ["heatmap", "fs", "energy"] and
+              "command" in info.get("provenance", {}), "benchmark explain.json %r" % info)
 
 
 if __name__ == "__main__":
