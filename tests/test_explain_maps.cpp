@@ -320,3 +320,52 @@ TEST(ExplainPicture, ColourScaleSpansTheFiniteValuesAndDarkIsLow) {
   EXPECT_EQ(std::vector<int>(hi, hi + 3), (std::vector<int>{255, 255, 255}));
   EXPECT_EQ(std::vector<int>(nan, nan + 3), (std::vector<int>{0, 0, 255}));
 }
+
+// ---- a synthetic case where the answer is known ----------------------------------------------------
+
+namespace {
+// Whether every pixel of map [1, H, W] that attains its maximum lies in rows [y0, y1) x cols [x0, x1).
+bool maximum_inside(const Tensor& map, int64_t y0, int64_t y1, int64_t x0, int64_t x1) {
+  const std::vector<double> v = vals(map);
+  const int64_t w = map.size(2);
+  const double mx = *std::max_element(v.begin(), v.end());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const int64_t y = int64_t(i) / w, x = int64_t(i) % w;
+    if (v[i] == mx && (y < y0 || y >= y1 || x < x0 || x >= x1)) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST(ExplainMaps, SyntheticPatchMapsPeakOnThePatch) {
+  // An 8x8 feature map whose 2x2 "patch" (rows 2-3, columns 5-6) is flat (every channel at its mean)
+  // while every other position deviates by +-d: FS reads the patch as the OOD part, so its map
+  // (offset by any tau) must peak there, also after the 4x bilinear upsampling to 32x32 (rows 8-15,
+  // columns 20-27).
+  const int64_t c = 3, h = 8, w = 8;
+  std::vector<double> f(size_t(c * h * w));
+  for (int64_t k = 0; k < c; ++k) {
+    int64_t outside = 0;
+    for (int64_t p = 0; p < h * w; ++p) {
+      const int64_t y = p / w, x = p % w;
+      const bool in = y >= 2 && y < 4 && x >= 5 && x < 7;
+      f[size_t(k * h * w + p)] = in ? 2.0 + k : 2.0 + k + ((outside++ + k) % 2 ? 1.5 : -1.5);
+    }
+  }
+  const Tensor F = Tensor::from_vector(f, {1, c, h, w});
+  const Tensor fs = ood::upsample_bilinear(ood::fs_contribution_map(F), 32, 32);
+  EXPECT_TRUE(maximum_inside(fs, 8, 16, 20, 28));
+  // Grad-CAM: channel 0 is active everywhere and raises the score (dS/dz_0 > 0), channel 1 only in
+  // the patch and lowers it (dS/dz_1 < 0): the map is positive on the patch and 0 elsewhere.
+  std::vector<double> a(size_t(2 * h * w), 0.0);
+  for (int64_t p = 0; p < h * w; ++p) {
+    a[size_t(p)] = 1.0;
+    const int64_t y = p / w, x = p % w;
+    if (y >= 2 && y < 4 && x >= 5 && x < 7) a[size_t(h * w + p)] = 4.0;
+  }
+  const Tensor cam = ood::gradcam_map(Tensor::from_vector(a, {1, 2, h, w}),
+                                      Tensor::from_vector(std::vector<double>{0.5, -1.0}, {1, 2}));
+  EXPECT_TRUE(maximum_inside(ood::upsample_bilinear(cam, 32, 32), 8, 16, 20, 28));
+  EXPECT_GT(vals(cam)[size_t(2 * w + 5)], 0.0);
+  EXPECT_EQ(vals(cam)[0], 0.0);
+}
