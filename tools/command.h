@@ -37,7 +37,7 @@ void add_device_option(CLI::App* app, Command& command);
 const CLI::Validator& positive_count();
 const CLI::Validator& positive_number();
 
-// Registered by info.cpp, train.cpp, eval.cpp, score.cpp, study.cpp, heatmap_common.cpp (the
+// Registered by info.cpp, train.cpp, eval.cpp, score.cpp, explain.cpp, study.cpp, heatmap_common.cpp (the
 // `heatmap` group; its subcommands by heatmap_fit.cpp, heatmap_view.cpp, heatmap_oe_size.cpp),
 // convert.cpp.
 void add_info_command(CLI::App& app, CommandList& commands);
@@ -48,5 +48,6 @@ void add_heatmap_command(CLI::App& app, CommandList& commands);
 void add_study_command(CLI::App& app, CommandList& commands);
 void add_convert_command(CLI::App& app, CommandList& commands);
 void add_data_command(CLI::App& app, CommandList& commands);
+void add_explain_command(CLI::App& app, CommandList& commands);
 
 }  // namespace oodkit::tools

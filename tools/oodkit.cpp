@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   oodkit::tools::add_eval_command(app, commands);
   oodkit::tools::add_train_command(app, commands);
   oodkit::tools::add_score_command(app, commands);
+  oodkit::tools::add_explain_command(app, commands);
   oodkit::tools::add_heatmap_command(app, commands);
   oodkit::tools::add_study_command(app, commands);
   oodkit::tools::add_convert_command(app, commands);

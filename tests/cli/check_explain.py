@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""CI check of `oodkit explain` (Python standard library only).
+
+A small heatmap decoder (one epoch) and one small CPU evaluation with the shipped ResNet-20 save
+the detectors; then:
+- refusals, each one line naming the option, exit 1, before any image is read (no feature
+  progress on stderr) and with nothing written: an unknown method, a method without a map (odin),
+  heatmap without a saved decoder, --limit 0 and negative, an unknown --data set, a method named
+  twice;
+- a run over 6 CIFAR-10 test images: maps.safetensors holds maps/<m> float32 [6, 32, 32],
+  scores/<m> float64 [6], labels, predictions and the images; every score equals `oodkit score`'s
+  for the same images and detectors; the heatmap map (at the decoder's 32x32) has minus the score as
+  its mean, each contribution map (nap, nap_mean, fs, fs_ta) the method's decision threshold tau
+  (protocol.json) minus the score (exact for the 8x8 -> 32x32 bilinear upsampling, which keeps the mean:
+  an independent check of the decomposition against the detectors' own kernels); Grad-CAM maps
+  are >= 0; explain.png is a PNG and explain.json names every method with its map kind;
+- `--benchmark patches` on 6 images (two sources, two sizes, three methods) writes the benchmark's
+  files with one row per source x size x method and the averages over the sources; its options are
+  refused without --benchmark, and a bad benchmark, size or source before any work.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from cli_check import check, failures, run
+from st_reader import tensors, values
+
+HEATMAP = ("heatmap",)
+CONTRIBUTION = ("nap", "nap_mean", "fs", "fs_ta")
+GRADCAM = ("msp", "maxlogit", "energy", "react", "knn", "mahalanobis", "vim")
+
+
+def main():
+    oodkit = sys.argv[1]
+    root = tempfile.mkdtemp(prefix="oodkit_explain_")
+    dec = os.path.join(root, "decoder")
+    code, _, err = run(oodkit, "heatmap", "fit", "--id-limit", "300", "--oe-limit", "60", "--heldout", "200",
+                       "--val-ood-limit", "100", "--width", "0.125", "--epochs", "1", "--batch", "50", "--seed", "3",
+                       "--out", dec, timeout=600)
+    if not check(code == 0, "heatmap fit exited %d: %s" % (code, err[-2000:])):
+        return
+    ev = os.path.join(root, "eval")
+    methods = ",".join(HEATMAP + CONTRIBUTION + GRADCAM)
+    code, _, err = run(oodkit, "eval", "--heatmap", dec, "--fit-limit", "600", "--heldout", "200", "--val-ood-limit", "100",
+                       "--test-limit", "100", "--ood", "isun", "--ood-limit", "100", "--tuning", "none",
+                       "--methods", methods, "--out", ev, timeout=600)
+    if not check(code == 0, "eval exited %d: %s" % (code, err[-2000:])):
+        return
+    det = os.path.join(ev, "detectors")
+    thresholds = json.load(open(os.path.join(det, "protocol.json")))["thresholds"]
+    # The same saved detectors without the decoder (heatmap.* removed): heatmap must be refused.
+    nodec = os.path.join(root, "no_decoder")
+    shutil.copytree(det, nodec)
+    for f in os.listdir(nodec):
+        if f.startswith("heatmap."):
+            os.remove(os.path.join(nodec, f))
+
+    # ---- refusals before any work
+    bad = [(["--methods", "nosuch"], ["--methods", "nosuch", "unknown method"]),
+           (["--methods", "msp,odin"], ["--methods", "odin", "has no map"]),
+           (["--detectors", nodec, "--methods", "heatmap"], ["--methods", "heatmap", "not saved", "--heatmap"]),
+           (["--methods", "msp,msp"], ["--methods", "msp", "twice"]),
+           (["--limit", "0"], ["--limit"]),
+           (["--limit", "-3"], ["--limit"]),
+           (["--data", "nosuchset"], ["--data", "nosuchset"]),
+           (["--sizes", "8"], ["--sizes", "--benchmark"]),
+           (["--benchmark", "nope"], ["--benchmark", "nope"]),
+           (["--benchmark", "patches", "--sizes", "8,0"], ["--sizes", "'0'"]),
+           (["--benchmark", "patches", "--sources", "nosuchsource"], ["--sources", "nosuchsource"])]
+    for extra, words in bad:
+        out = os.path.join(root, "refused")
+        data = [] if "--data" in extra else ["--data", "cifar10:test"]
+        where = [] if "--detectors" in extra else ["--detectors", det]
+        args = ["explain", "--out", out] + where + data + extra
+        code, stdout, stderr = run(oodkit, *args)
+        line = stderr.strip()
+        check(code == 1 and len(line.splitlines()) == 1 and all(w in line for w in words),
+              "explain %s: exit %d, stderr %r (wanted one line with %r)" % (" ".join(extra), code, line, words))
+        check("features" not in stderr, "explain %s: work started before the refusal: %r" % (" ".join(extra), stderr))
+        check(not os.path.exists(out), "explain %s: left %s behind" % (" ".join(extra), out))
+
+    # ---- a run
+    out = os.path.join(root, "explain")
+    code, stdout, stderr = run(oodkit, "explain", "--detectors", det, "--data", "cifar10:test", "--limit", "6",
+                               "--methods", methods, "--out", out, timeout=600)
+    if not check(code == 0, "explain exited %d: %s" % (code, stderr[-2000:])):
+        return
+    st = tensors(os.path.join(out, "maps.safetensors"))
+    code, csv_text, err = run(oodkit, "score", "--detectors", det, "--data", "cifar10:test", "--limit", "6",
+                              "--methods", methods, timeout=600)
+    if not check(code == 0, "score exited %d: %s" % (code, err[-2000:])):
+        return
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    check(len(rows) == 6, "score printed %d rows" % len(rows))
+    check(st["images"][0] == "U8" and st["images"][1] == [6, 3, 32, 32], "images %r" % (st["images"][:2],))
+    for name in ("labels", "predictions"):
+        check(st[name][0] == "I64" and st[name][1] == [6], "%s %r" % (name, st[name][:2]))
+    pred = values("I64", st["predictions"][2])
+    check(pred == [int(r["predicted_class"]) for r in rows], "predictions %r differ from score's" % pred)
+    for m in HEATMAP + CONTRIBUTION + GRADCAM:
+        mk, sk = "maps/" + m, "scores/" + m
+        if not check(mk in st and sk in st, "maps.safetensors lacks %s or %s" % (mk, sk)):
+            continue
+        check(st[mk][0] == "F32" and st[mk][1] == [6, 32, 32], "%s: %r" % (mk, st[mk][:2]))
+        maps, scores = values("F32", st[mk][2]), values("F64", st[sk][2])
+        want = [float(r[m]) for r in rows]
+        check(all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(scores, want)),
+              "%s: explain scores %r, score's %r" % (m, scores, want))
+        if m in HEATMAP + CONTRIBUTION:
+            # heatmap: mean(map) = -S; contribution maps: mean(map) = tau - S, tau the decision
+            # threshold of protocol.json
+            tau = 0.0 if m in HEATMAP else thresholds[m]
+            means = [sum(maps[i * 1024:(i + 1) * 1024]) / 1024 for i in range(6)]
+            want = [tau - x for x in scores]
+            check(all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(means, want)),
+                  "%s: mean(map) %r differs from tau - score %r" % (m, means, want))
+        else:
+            check(min(maps) >= 0 and max(maps) > 0, "%s: Grad-CAM map range [%g, %g]" % (m, min(maps), max(maps)))
+    with open(os.path.join(out, "explain.png"), "rb") as f:
+        check(f.read(8) == b"\x89PNG\r\n\x1a\n", "explain.png is not a PNG")
+    info = json.load(open(os.path.join(out, "explain.json")))
+    kinds = {m: v.get("map") for m, v in info.get("methods", {}).items()}
+    check(kinds == {"heatmap": "heatmap", **{m: "contribution" for m in CONTRIBUTION}, **{m: "grad-cam" for m in GRADCAM}},
+          "explain.json methods %r" % kinds)
+    check("command" in info.get("provenance", {}), "explain.json has no provenance")
+
+    # ---- --benchmark patches: the runner of run/patch_benchmark.h with these explainers
+    bench = os.path.join(root, "bench")
+    code, stdout, stderr = run(oodkit, "explain", "--detectors", det, "--data", "cifar10:test", "--limit", "6",
+                               "--methods", "heatmap,fs,energy", "--benchmark", "patches", "--sources",
+                               "synthetic-ood-noise,mnist", "--sizes", "8,16", "--out", bench, timeout=600)
+    if check(code == 0, "explain --benchmark patches exited %d: %s" % (code, stderr[-2000:])):
+        rows = list(csv.DictReader(open(os.path.join(bench, "patches.csv"))))
+        got = sorted((r["source"], r["size"], r["method"]) for r in rows)
+        want = sorted((s, z, m) for s in ("synthetic-ood-noise", "mnist", "average") for z in ("8", "16")
+                      for m in ("heatmap", "fs", "energy"))
+        check(got == want, "patches.csv rows %r" % got)
+        for f in ("patches.md", "patches.json", "patches.png", "explain.json"):
+            check(os.path.exists(os.path.join(bench, f)), "--benchmark patches wrote no %s" % f)
+        info = json.load(open(os.path.join(bench, "explain.json")))
+        check(info.get("benchmark") == "patches" and info.get("methods") == ["heatmap", "fs", "energy"] and
+              "command" in info.get("provenance", {}), "benchmark explain.json %r" % info)
+
+
+if __name__ == "__main__":
+    main()
+    if failures:
+        print("check_explain: %d failures:\n  %s" % (len(failures), "\n  ".join(failures)))
+        sys.exit(1)
+    print("check_explain: refusals, maps, scores equal to `oodkit score`, contribution means, picture OK")
