@@ -8,7 +8,8 @@
 //   the chance level, and no map can gain by ties.
 // - mass_share: the share of the map's positive mass inside the mask, sum_in max(m, 0) /
 //   sum_all max(m, 0) (maps clipped at 0: negative values count as no mass). A map with no positive
-//   mass (all <= 0) scores the mask's area fraction, as a constant positive map does.
+//   mass (all <= 0) scores the mask's area fraction, as a constant positive map does, and is counted
+//   as "massless" (maps that are <= 0 by construction carry no information in this figure).
 // - pixel_auroc: the AUROC of the pixels inside the mask (positives) against those outside, higher
 //   map = inside: P(m_in > m_out) + 0.5 P(m_in == m_out) over all pairs, exact on ties
 //   (ood/metrics.h's AUROC). A constant map scores 0.5.
@@ -26,6 +27,7 @@ namespace oodkit::ood {
 struct Localisation {
   double pointing = 0, mass_share = 0, pixel_auroc = 0;
   double area = 0;  // the mask's area fraction |k| / (H W): the chance level of pointing and mass_share
+  double massless = 0;  // 1 when the map has no positive mass (mass_share is then the area), else 0
 };
 
 // One image: `map` and `mask` point at H * W values each, row-major. Throws when the mask is all 0
@@ -33,7 +35,7 @@ struct Localisation {
 Localisation localise_image(const float* map, const uint8_t* mask, int64_t h, int64_t w, const char* what = "map");
 
 struct LocalisationSummary {
-  Localisation mean;   // each figure's mean over the images
+  Localisation mean;   // each figure's mean over the images (massless: the fraction of massless maps)
   double pointing_chance = 0, mass_share_chance = 0, pixel_auroc_chance = 0.5;  // mean area, mean area, 0.5
   std::vector<Localisation> per_image;
   int64_t n_images = 0;

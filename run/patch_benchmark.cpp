@@ -66,7 +66,8 @@ nlohmann::ordered_json row_json(const PatchBenchmarkRow& r) {
           {"image_auroc", 100 * r.image_auroc}, {"pointing", 100 * r.pointing},
           {"pointing_chance", 100 * r.pointing_chance}, {"mass_share", 100 * r.mass_share},
           {"mass_share_chance", 100 * r.mass_share_chance}, {"pixel_auroc", 100 * r.pixel_auroc},
-          {"pixel_auroc_chance", 100 * r.pixel_auroc_chance}, {"n_images", r.n_images}};
+          {"pixel_auroc_chance", 100 * r.pixel_auroc_chance}, {"massless", 100 * r.massless},
+          {"n_images", r.n_images}};
 }
 
 // The mean over the sources of each (size, method): rows with source "average".
@@ -92,12 +93,13 @@ std::vector<PatchBenchmarkRow> source_averages(const std::vector<PatchBenchmarkR
           a.mass_share_chance += r.mass_share_chance;
           a.pixel_auroc += r.pixel_auroc;
           a.pixel_auroc_chance += r.pixel_auroc_chance;
+          a.massless += r.massless;
           a.n_images += r.n_images;
           ++k;
         }
       if (k == 0) continue;
       for (double* v : {&a.image_auroc, &a.pointing, &a.pointing_chance, &a.mass_share, &a.mass_share_chance,
-                        &a.pixel_auroc, &a.pixel_auroc_chance})
+                        &a.pixel_auroc, &a.pixel_auroc_chance, &a.massless})
         *v /= double(k);
       out.push_back(a);
     }
@@ -192,6 +194,15 @@ std::string patch_markdown(const PatchBenchmarkConfig& c, const std::vector<Patc
         md << "| " << r.method << " | " << r.size_px << " px | " << pct(r.image_auroc) << " | " << pct(r.pointing)
            << " | " << pct(r.pointing_chance) << " | " << pct(r.mass_share) << " | " << pct(r.mass_share_chance)
            << " | " << pct(r.pixel_auroc) << " | " << pct(r.pixel_auroc_chance) << " |\n";
+    // Maps with no positive mass score the area as their mass share: say which, and how many.
+    std::string massless;
+    for (const PatchBenchmarkRow& r : rows)
+      if (r.source == source && r.massless > 0)
+        massless += (massless.empty() ? "" : ", ") + r.method + " " + std::to_string(r.size_px) + " px " +
+                    pct(r.massless) + "%";
+    if (!massless.empty())
+      md << "\nMaps with no positive mass (all <= 0; their mass share is the chance level by definition): "
+         << massless << ".\n";
   };
   for (const std::string& s : unique_in_order(rows, true)) table(s);
   return md.str();
@@ -214,12 +225,12 @@ std::string patch_json(const PatchBenchmarkConfig& c, const std::vector<PatchBen
 std::string patch_csv(const std::vector<PatchBenchmarkRow>& rows) {
   std::ostringstream csv;
   csv << "source,size,size_px,method,image_auroc,pointing,pointing_chance,mass_share,mass_share_chance,"
-         "pixel_auroc,pixel_auroc_chance,n_images\n";
+         "pixel_auroc,pixel_auroc_chance,massless,n_images\n";
   for (const PatchBenchmarkRow& r : rows)
     csv << r.source << "," << r.size << "," << r.size_px << "," << r.method << "," << 100 * r.image_auroc << ","
         << 100 * r.pointing << "," << 100 * r.pointing_chance << "," << 100 * r.mass_share << ","
         << 100 * r.mass_share_chance << "," << 100 * r.pixel_auroc << "," << 100 * r.pixel_auroc_chance << ","
-        << r.n_images << "\n";
+        << 100 * r.massless << "," << r.n_images << "\n";
   return csv.str();
 }
 
@@ -310,6 +321,7 @@ std::vector<PatchBenchmarkRow> run_patch_benchmark(const PatchBenchmarkConfig& c
         row.mass_share_chance = loc.mass_share_chance;
         row.pixel_auroc = loc.mean.pixel_auroc;
         row.pixel_auroc_chance = loc.pixel_auroc_chance;
+        row.massless = loc.mean.massless;
         row.n_images = loc.n_images;
         rows.push_back(row);
         grid_maps[m].push_back(first_rows(maps, c.grid_images));

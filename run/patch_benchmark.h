@@ -11,7 +11,8 @@
 //   patches.md    one table per source (rows method x size) and one averaged over the sources
 //   patches.json  {"id", "n_images", "seed", "sizes", "sources", "methods", "results": [...]}, figures in %
 //   patches.csv   source,size,size_px,method,image_auroc,pointing,pointing_chance,mass_share,
-//                 mass_share_chance,pixel_auroc,pixel_auroc_chance,n_images (in %; source "average" rows last)
+//                 mass_share_chance,pixel_auroc,pixel_auroc_chance,massless,n_images (in %; source
+//                 "average" rows last); massless: the maps with no positive mass (ood/localisation.h)
 //   patches_records.csv  source,size_px,row,source_row,source_y,source_x,y,x: each pasted patch
 //   patches.png   picture grid (patches_grid.md says what each row and column is): per source x size,
 //                 the first grid_images patched images, each one row: the patched image with the patch
@@ -45,6 +46,7 @@ struct PatchBenchmarkRow {
   double image_auroc = 0;                // clean (positive) vs patched, fraction
   double pointing = 0, pointing_chance = 0, mass_share = 0, mass_share_chance = 0, pixel_auroc = 0,
          pixel_auroc_chance = 0.5;
+  double massless = 0;                   // fraction of maps with no positive mass (their mass share = area)
   int64_t n_images = 0;
 };
 

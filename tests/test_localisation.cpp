@@ -34,6 +34,7 @@ TEST(Localisation, HandWorkedUniqueMaximum) {
   EXPECT_NEAR(r.mass_share, 6.0 / 9.0, kExact);
   EXPECT_NEAR(r.pixel_auroc, 6.5 / 8.0, kExact);
   EXPECT_NEAR(r.area, 1.0 / 3.0, kExact);
+  EXPECT_EQ(r.massless, 0.0);
 }
 
 // The maximum 3 is tied by two pixels inside and one outside: pointing 2/3 (not 1, as "any maximal
@@ -66,10 +67,12 @@ TEST(Localisation, ConstantMapsScoreChance) {
       EXPECT_NEAR(r.pointing, 3.0 / 20.0, kExact) << value << " " << where;
       EXPECT_NEAR(r.mass_share, 3.0 / 20.0, kExact) << value << " " << where;
       EXPECT_NEAR(r.pixel_auroc, 0.5, kExact) << value << " " << where;
+      EXPECT_EQ(r.massless, value > 0 ? 0.0 : 1.0) << value << " " << where;
     }
   // All values <= 0: no mass anywhere, share = area; the maximum -1 is inside.
   const Localisation r = on({-1, -2, -3, -4, -5, -6}, {1, 0, 0, 0, 0, 0}, 2, 3);
   EXPECT_NEAR(r.mass_share, 1.0 / 6.0, kExact);
+  EXPECT_EQ(r.massless, 1.0);
   EXPECT_NEAR(r.pointing, 1.0, kExact);
   EXPECT_NEAR(r.pixel_auroc, 1.0, kExact);
 }
@@ -103,6 +106,15 @@ TEST(Localisation, MeansOverImagesAndChance) {
   EXPECT_NEAR(s.pointing_chance, 1.0 / 3.0, kExact);
   EXPECT_NEAR(s.mass_share_chance, 1.0 / 3.0, kExact);
   EXPECT_EQ(s.pixel_auroc_chance, 0.5);
+  EXPECT_EQ(s.mean.massless, 0.0);
+  // A third image whose map is <= 0: massless, and its mass share is its area (1/6).
+  const Tensor maps3 = Tensor::from_vector<float>({5, 1, 0, 2, -4, 1, 0, 0, 9, 0, 0, 1, 0, -1, -1, -1, -1, -1}, {3, 2, 3});
+  const Tensor masks3 =
+      Tensor::from_vector<uint8_t>({1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0}, {3, 2, 3});
+  const ood::LocalisationSummary s3 = ood::localise(maps3, masks3);
+  EXPECT_NEAR(s3.mean.massless, 1.0 / 3.0, kExact);
+  EXPECT_NEAR(s3.mean.mass_share, (6.0 / 9.0 + 1.0 + 1.0 / 6.0) / 3, kExact);
+  EXPECT_NEAR(s3.pointing_chance, (1.0 / 3 + 1.0 / 3 + 1.0 / 6) / 3, kExact);
 }
 
 // Random quantised maps (many ties) against plain pair counting and argmax enumeration.
@@ -137,6 +149,7 @@ TEST(Localisation, MatchesBruteForceOnTiedMaps) {
     EXPECT_NEAR(r.pointing, ties_in / ties, kExact);
     EXPECT_NEAR(r.mass_share, all_mass > 0 ? in_mass / all_mass : area / double(n), kExact);
     EXPECT_NEAR(r.area, area / double(n), kExact);
+    EXPECT_EQ(r.massless, all_mass > 0 ? 0.0 : 1.0);
   }
 }
 

@@ -154,6 +154,36 @@ TEST(PatchBenchmark, ScalesSizesAndLimitsRows) {
   }
 }
 
+// A map <= 0 everywhere (0 on the patch, -1 elsewhere) localises perfectly by pointing and pixel
+// AUROC but has no positive mass: its mass share is the chance level and it is reported massless.
+TEST(PatchBenchmark, NegativeMapsAreMassless) {
+  run::PatchBenchmarkConfig c;
+  c.id_test = marked_id(10, 32, 8);
+  c.sources = {marked_source("src", 3, 32, 9)};
+  c.sizes = {12};
+  const run::Explainer negative = [](const data::Dataset& ds) {
+    run::Explanation e = oracle(ds);
+    float* m = e.maps.data<float>();
+    for (int64_t k = 0; k < e.maps.numel(); ++k) m[k] -= 1.f;
+    return e;
+  };
+  const auto rows = run::run_patch_benchmark(c, {{"oracle", oracle}, {"negative", negative}}, "");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].massless, 0.0);
+  EXPECT_EQ(rows[1].massless, 1.0);
+  EXPECT_NEAR(rows[1].pointing, 1.0, kExact);
+  EXPECT_NEAR(rows[1].pixel_auroc, 1.0, kExact);
+  EXPECT_NEAR(rows[1].mass_share, 144.0 / 1024, kExact);
+  const std::string md = run::patch_markdown(c, rows);
+  EXPECT_NE(md.find("Maps with no positive mass (all <= 0; their mass share is the chance level by definition): "
+                    "negative 12 px 100.00%."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(run::patch_csv(rows).find("\nsrc,12,12,negative,100,100,14.0625,14.0625,14.0625,100,50,100,10\n"),
+            std::string::npos)
+      << run::patch_csv(rows);
+}
+
 // A caller's use: an ID test set and sources by name, two explainers, the files in a folder.
 TEST(PatchBenchmark, MinimalExample) {
   data::LoadOptions lo;
@@ -200,7 +230,7 @@ TEST(PatchBenchmark, MinimalExample) {
   EXPECT_DOUBLE_EQ(j["results"][1]["pointing_chance"].get<double>(), 100.0 * 64 / 1024);
   const std::string csv = read_file(out + "/patches.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), int64_t(rows.size()) + 1);
-  EXPECT_NE(csv.find("\naverage,16,16,constant,50,25,25,25,25,50,50,32\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\naverage,16,16,constant,50,25,25,25,25,50,50,0,32\n"), std::string::npos) << csv;
   const std::string records = read_file(out + "/patches_records.csv");
   EXPECT_EQ(std::count(records.begin(), records.end(), '\n'), 1 + 2 * 2 * 16);
   const std::string md = read_file(out + "/patches.md");
