@@ -15,6 +15,11 @@
 //   (ood/metrics.h's AUROC). A constant map scores 0.5.
 // Chance levels (a map that knows nothing): pointing and mass_share = area fraction |k| / (H W);
 // pixel_auroc = 0.5. Means over images are plain means of the per-image figures.
+// Shuffled baseline: the same figures with each map scored against another image's mask (map i
+// against mask (i + k) mod N for k = 1 .. min(4, N - 1), all pairs averaged). A map whose peak sits
+// where patches often are (e.g. the image centre, covered by more of the uniformly placed patches
+// than a corner) beats the area-fraction chance without looking at the patch; it does not beat its
+// shuffled baseline. Localisation is the margin over both.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,6 +42,7 @@ Localisation localise_image(const float* map, const uint8_t* mask, int64_t h, in
 struct LocalisationSummary {
   Localisation mean;   // each figure's mean over the images (massless: the fraction of massless maps)
   double pointing_chance = 0, mass_share_chance = 0, pixel_auroc_chance = 0.5;  // mean area, mean area, 0.5
+  Localisation shuffled;  // the shuffled baseline (area, massless: of the pairs); equal to mean when N = 1
   std::vector<Localisation> per_image;
   int64_t n_images = 0;
 };
