@@ -1,5 +1,6 @@
 #include "ood/localisation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -38,6 +39,7 @@ Localisation localise_image(const float* map, const uint8_t* mask, int64_t h, in
     if (mask[p]) mass_in += v;
   }
   r.mass_share = mass_all > 0 ? mass_in / mass_all : r.area;
+  r.massless = mass_all > 0 ? 0.0 : 1.0;
   r.pixel_auroc = compute_ood_metrics(inside, outside).auroc;
   return r;
 }
@@ -62,9 +64,30 @@ LocalisationSummary localise(const Tensor& maps_in, const Tensor& masks_in, cons
     s.mean.mass_share += r.mass_share;
     s.mean.pixel_auroc += r.pixel_auroc;
     s.mean.area += r.area;
+    s.mean.massless += r.massless;
   }
-  for (double* v : {&s.mean.pointing, &s.mean.mass_share, &s.mean.pixel_auroc, &s.mean.area}) *v /= double(n);
+  for (double* v : {&s.mean.pointing, &s.mean.mass_share, &s.mean.pixel_auroc, &s.mean.area, &s.mean.massless})
+    *v /= double(n);
   s.pointing_chance = s.mass_share_chance = s.mean.area;
+  // The shuffled baseline: map i against mask (i + k) mod N.
+  const int64_t shifts = std::min<int64_t>(4, n - 1);
+  if (shifts == 0) s.shuffled = s.mean;
+  for (int64_t k = 1; k <= shifts; ++k)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = (i + k) % n;
+      const std::string label = what + ", map " + std::to_string(i) + " vs mask " + std::to_string(j);
+      const Localisation r = localise_image(maps.data<float>() + i * h * w, masks.data<uint8_t>() + j * h * w, h, w,
+                                            label.c_str());
+      s.shuffled.pointing += r.pointing;
+      s.shuffled.mass_share += r.mass_share;
+      s.shuffled.pixel_auroc += r.pixel_auroc;
+      s.shuffled.area += r.area;
+      s.shuffled.massless += r.massless;
+    }
+  if (shifts > 0)
+    for (double* v : {&s.shuffled.pointing, &s.shuffled.mass_share, &s.shuffled.pixel_auroc, &s.shuffled.area,
+                      &s.shuffled.massless})
+      *v /= double(n * shifts);
   return s;
 }
 

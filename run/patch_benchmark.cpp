@@ -61,12 +61,22 @@ void hot(float v, uint8_t* rgb) {
 }
 
 nlohmann::ordered_json row_json(const PatchBenchmarkRow& r) {
-  return {{"source", r.source},           {"size", r.size},
-          {"size_px", r.size_px},         {"method", r.method},
-          {"image_auroc", 100 * r.image_auroc}, {"pointing", 100 * r.pointing},
-          {"pointing_chance", 100 * r.pointing_chance}, {"mass_share", 100 * r.mass_share},
-          {"mass_share_chance", 100 * r.mass_share_chance}, {"pixel_auroc", 100 * r.pixel_auroc},
-          {"pixel_auroc_chance", 100 * r.pixel_auroc_chance}, {"n_images", r.n_images}};
+  return {{"source", r.source},
+          {"size", r.size},
+          {"size_px", r.size_px},
+          {"method", r.method},
+          {"image_auroc", 100 * r.image_auroc},
+          {"pointing", 100 * r.pointing},
+          {"pointing_chance", 100 * r.pointing_chance},
+          {"pointing_shuffled", 100 * r.pointing_shuffled},
+          {"mass_share", 100 * r.mass_share},
+          {"mass_share_chance", 100 * r.mass_share_chance},
+          {"mass_share_shuffled", 100 * r.mass_share_shuffled},
+          {"pixel_auroc", 100 * r.pixel_auroc},
+          {"pixel_auroc_chance", 100 * r.pixel_auroc_chance},
+          {"pixel_auroc_shuffled", 100 * r.pixel_auroc_shuffled},
+          {"massless", 100 * r.massless},
+          {"n_images", r.n_images}};
 }
 
 // The mean over the sources of each (size, method): rows with source "average".
@@ -92,12 +102,17 @@ std::vector<PatchBenchmarkRow> source_averages(const std::vector<PatchBenchmarkR
           a.mass_share_chance += r.mass_share_chance;
           a.pixel_auroc += r.pixel_auroc;
           a.pixel_auroc_chance += r.pixel_auroc_chance;
+          a.massless += r.massless;
+          a.pointing_shuffled += r.pointing_shuffled;
+          a.mass_share_shuffled += r.mass_share_shuffled;
+          a.pixel_auroc_shuffled += r.pixel_auroc_shuffled;
           a.n_images += r.n_images;
           ++k;
         }
       if (k == 0) continue;
       for (double* v : {&a.image_auroc, &a.pointing, &a.pointing_chance, &a.mass_share, &a.mass_share_chance,
-                        &a.pixel_auroc, &a.pixel_auroc_chance})
+                        &a.pixel_auroc, &a.pixel_auroc_chance, &a.massless,
+                        &a.pointing_shuffled, &a.mass_share_shuffled, &a.pixel_auroc_shuffled})
         *v /= double(k);
       out.push_back(a);
     }
@@ -181,17 +196,29 @@ std::string patch_markdown(const PatchBenchmarkConfig& c, const std::vector<Patc
      << "). Image AUROC: clean images (positive) vs their patched copies, by the method's score (chance 50). "
         "Pointing: the map's maximum inside the patch (ties: the share of maximal pixels inside). Mass: the "
         "share of the map's positive mass inside the patch. Pixel AUROC: pixels inside vs outside the patch "
-        "by map value. Chance levels beside each (pointing and mass: the patch's area fraction; pixel AUROC: "
-        "50). All in %.\n";
+        "by map value. Beside each its chance level (pointing and mass: the patch's area fraction; pixel "
+        "AUROC: 50) and its shuffled baseline (each map scored against other images' patches: what the "
+        "method's positional habits alone achieve; a method localises when it beats both). All in %.\n";
   const auto table = [&](const std::string& source) {
     md << "\n## " << (source == "average" ? "average over the sources" : "patches from " + source) << "\n\n"
-       << "| method | patch | image AUROC | pointing | chance | mass in patch | chance | pixel AUROC | chance |\n"
-       << "|---|---|---|---|---|---|---|---|---|\n";
+       << "| method | patch | image AUROC | pointing | chance | shuffled | mass in patch | chance | shuffled | "
+          "pixel AUROC | chance | shuffled |\n"
+       << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const PatchBenchmarkRow& r : rows)
       if (r.source == source)
         md << "| " << r.method << " | " << r.size_px << " px | " << pct(r.image_auroc) << " | " << pct(r.pointing)
-           << " | " << pct(r.pointing_chance) << " | " << pct(r.mass_share) << " | " << pct(r.mass_share_chance)
-           << " | " << pct(r.pixel_auroc) << " | " << pct(r.pixel_auroc_chance) << " |\n";
+           << " | " << pct(r.pointing_chance) << " | " << pct(r.pointing_shuffled) << " | " << pct(r.mass_share)
+           << " | " << pct(r.mass_share_chance) << " | " << pct(r.mass_share_shuffled) << " | " << pct(r.pixel_auroc)
+           << " | " << pct(r.pixel_auroc_chance) << " | " << pct(r.pixel_auroc_shuffled) << " |\n";
+    // Maps with no positive mass score the area as their mass share: say which, and how many.
+    std::string massless;
+    for (const PatchBenchmarkRow& r : rows)
+      if (r.source == source && r.massless > 0)
+        massless += (massless.empty() ? "" : ", ") + r.method + " " + std::to_string(r.size_px) + " px " +
+                    pct(r.massless) + "%";
+    if (!massless.empty())
+      md << "\nMaps with no positive mass (all <= 0; their mass share is the chance level by definition): "
+         << massless << ".\n";
   };
   for (const std::string& s : unique_in_order(rows, true)) table(s);
   return md.str();
@@ -213,13 +240,15 @@ std::string patch_json(const PatchBenchmarkConfig& c, const std::vector<PatchBen
 
 std::string patch_csv(const std::vector<PatchBenchmarkRow>& rows) {
   std::ostringstream csv;
-  csv << "source,size,size_px,method,image_auroc,pointing,pointing_chance,mass_share,mass_share_chance,"
-         "pixel_auroc,pixel_auroc_chance,n_images\n";
+  csv << "source,size,size_px,method,image_auroc,pointing,pointing_chance,pointing_shuffled,mass_share,"
+         "mass_share_chance,mass_share_shuffled,"
+         "pixel_auroc,pixel_auroc_chance,pixel_auroc_shuffled,massless,n_images\n";
   for (const PatchBenchmarkRow& r : rows)
     csv << r.source << "," << r.size << "," << r.size_px << "," << r.method << "," << 100 * r.image_auroc << ","
-        << 100 * r.pointing << "," << 100 * r.pointing_chance << "," << 100 * r.mass_share << ","
-        << 100 * r.mass_share_chance << "," << 100 * r.pixel_auroc << "," << 100 * r.pixel_auroc_chance << ","
-        << r.n_images << "\n";
+        << 100 * r.pointing << "," << 100 * r.pointing_chance << "," << 100 * r.pointing_shuffled << ","
+        << 100 * r.mass_share << "," << 100 * r.mass_share_chance << "," << 100 * r.mass_share_shuffled << ","
+        << 100 * r.pixel_auroc << "," << 100 * r.pixel_auroc_chance << "," << 100 * r.pixel_auroc_shuffled << ","
+        << 100 * r.massless << "," << r.n_images << "\n";
   return csv.str();
 }
 
@@ -310,6 +339,10 @@ std::vector<PatchBenchmarkRow> run_patch_benchmark(const PatchBenchmarkConfig& c
         row.mass_share_chance = loc.mass_share_chance;
         row.pixel_auroc = loc.mean.pixel_auroc;
         row.pixel_auroc_chance = loc.pixel_auroc_chance;
+        row.massless = loc.mean.massless;
+        row.pointing_shuffled = loc.shuffled.pointing;
+        row.mass_share_shuffled = loc.shuffled.mass_share;
+        row.pixel_auroc_shuffled = loc.shuffled.pixel_auroc;
         row.n_images = loc.n_images;
         rows.push_back(row);
         grid_maps[m].push_back(first_rows(maps, c.grid_images));

@@ -5,13 +5,15 @@
 //   - image AUROC: clean ID images (positives, higher score = ID) against their patched copies
 //     (ood/metrics.h), chance 0.5: does the score notice a small OOD region at all?
 //   - pointing, mass share, pixel AUROC of its maps against the masks (ood/localisation.h), each
-//     beside its chance level.
+//     beside its chance level and its shuffled baseline (the maps against other images' masks).
 // Files written in out_dir (created if missing; each written atomically, all after every method ran,
 // so a failure leaves none half-written):
 //   patches.md    one table per source (rows method x size) and one averaged over the sources
 //   patches.json  {"id", "n_images", "seed", "sizes", "sources", "methods", "results": [...]}, figures in %
-//   patches.csv   source,size,size_px,method,image_auroc,pointing,pointing_chance,mass_share,
-//                 mass_share_chance,pixel_auroc,pixel_auroc_chance,n_images (in %; source "average" rows last)
+//   patches.csv   source,size,size_px,method,image_auroc,pointing,pointing_chance,pointing_shuffled,
+//                 mass_share,mass_share_chance,mass_share_shuffled,pixel_auroc,pixel_auroc_chance,
+//                 pixel_auroc_shuffled,massless,n_images (in %; source
+//                 "average" rows last); massless: the maps with no positive mass (ood/localisation.h)
 //   patches_records.csv  source,size_px,row,source_row,source_y,source_x,y,x: each pasted patch
 //   patches.png   picture grid (patches_grid.md says what each row and column is): per source x size,
 //                 the first grid_images patched images, each one row: the patched image with the patch
@@ -45,6 +47,9 @@ struct PatchBenchmarkRow {
   double image_auroc = 0;                // clean (positive) vs patched, fraction
   double pointing = 0, pointing_chance = 0, mass_share = 0, mass_share_chance = 0, pixel_auroc = 0,
          pixel_auroc_chance = 0.5;
+  double massless = 0;                   // fraction of maps with no positive mass (their mass share = area)
+  // The shuffled baselines (ood/localisation.h): each map against other images' masks.
+  double pointing_shuffled = 0, mass_share_shuffled = 0, pixel_auroc_shuffled = 0;
   int64_t n_images = 0;
 };
 

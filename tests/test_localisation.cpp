@@ -34,6 +34,7 @@ TEST(Localisation, HandWorkedUniqueMaximum) {
   EXPECT_NEAR(r.mass_share, 6.0 / 9.0, kExact);
   EXPECT_NEAR(r.pixel_auroc, 6.5 / 8.0, kExact);
   EXPECT_NEAR(r.area, 1.0 / 3.0, kExact);
+  EXPECT_EQ(r.massless, 0.0);
 }
 
 // The maximum 3 is tied by two pixels inside and one outside: pointing 2/3 (not 1, as "any maximal
@@ -66,10 +67,12 @@ TEST(Localisation, ConstantMapsScoreChance) {
       EXPECT_NEAR(r.pointing, 3.0 / 20.0, kExact) << value << " " << where;
       EXPECT_NEAR(r.mass_share, 3.0 / 20.0, kExact) << value << " " << where;
       EXPECT_NEAR(r.pixel_auroc, 0.5, kExact) << value << " " << where;
+      EXPECT_EQ(r.massless, value > 0 ? 0.0 : 1.0) << value << " " << where;
     }
   // All values <= 0: no mass anywhere, share = area; the maximum -1 is inside.
   const Localisation r = on({-1, -2, -3, -4, -5, -6}, {1, 0, 0, 0, 0, 0}, 2, 3);
   EXPECT_NEAR(r.mass_share, 1.0 / 6.0, kExact);
+  EXPECT_EQ(r.massless, 1.0);
   EXPECT_NEAR(r.pointing, 1.0, kExact);
   EXPECT_NEAR(r.pixel_auroc, 1.0, kExact);
 }
@@ -103,6 +106,49 @@ TEST(Localisation, MeansOverImagesAndChance) {
   EXPECT_NEAR(s.pointing_chance, 1.0 / 3.0, kExact);
   EXPECT_NEAR(s.mass_share_chance, 1.0 / 3.0, kExact);
   EXPECT_EQ(s.pixel_auroc_chance, 0.5);
+  EXPECT_EQ(s.mean.massless, 0.0);
+  // A third image whose map is <= 0: massless, and its mass share is its area (1/6).
+  const Tensor maps3 = Tensor::from_vector<float>({5, 1, 0, 2, -4, 1, 0, 0, 9, 0, 0, 1, 0, -1, -1, -1, -1, -1}, {3, 2, 3});
+  const Tensor masks3 =
+      Tensor::from_vector<uint8_t>({1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0}, {3, 2, 3});
+  const ood::LocalisationSummary s3 = ood::localise(maps3, masks3);
+  EXPECT_NEAR(s3.mean.massless, 1.0 / 3.0, kExact);
+  EXPECT_NEAR(s3.mean.mass_share, (6.0 / 9.0 + 1.0 + 1.0 / 6.0) / 3, kExact);
+  EXPECT_NEAR(s3.pointing_chance, (1.0 / 3 + 1.0 / 3 + 1.0 / 6) / 3, kExact);
+}
+
+// The shuffled baseline on the two images above (N = 2: one shift, map 0 vs mask 1, map 1 vs mask 0):
+//   map 0 (5 1 0 / 2 -4 1) vs mask 1 (0 0 1 / 0 0 1): pointing 0 (5 is outside); mass (0 + 1) / 9;
+//     pixel AUROC: inside {0, 1} vs outside {5, 1, 2, -4}: 0 wins 1, 1 wins 1 and ties 1: 2.5 / 8
+//   map 1 (0 0 9 / 0 0 1) vs mask 0 (1 1 0 / 0 0 0): pointing 0; mass 0 / 10; pixel AUROC: each
+//     inside 0 ties two 0s and loses to 9 and 1: 2 * 1 / 8
+TEST(Localisation, ShuffledBaselineHandWorked) {
+  const Tensor maps = Tensor::from_vector<float>({5, 1, 0, 2, -4, 1, 0, 0, 9, 0, 0, 1}, {2, 2, 3});
+  const Tensor masks = Tensor::from_vector<uint8_t>({1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1}, {2, 2, 3});
+  const ood::LocalisationSummary s = ood::localise(maps, masks);
+  EXPECT_NEAR(s.shuffled.pointing, 0.0, kExact);
+  EXPECT_NEAR(s.shuffled.mass_share, (1.0 / 9.0 + 0.0) / 2, kExact);
+  EXPECT_NEAR(s.shuffled.pixel_auroc, (2.5 / 8 + 2.0 / 8) / 2, kExact);
+  EXPECT_NEAR(s.shuffled.area, 1.0 / 3.0, kExact);
+  // One image: no other mask; the baseline is the figure itself.
+  const ood::LocalisationSummary one = ood::localise(maps.narrow(0, 1), masks.narrow(0, 1));
+  EXPECT_NEAR(one.shuffled.pointing, one.mean.pointing, kExact);
+  // Six images: shifts 1..4, each map against the four masks after it (cyclically): brute force.
+  Generator gen(5);
+  const Tensor m6 = Tensor::uniform({6, 3, 4}, -1, 1, gen);
+  Tensor k6 = Tensor::zeros({6, 3, 4}, DType::U8);
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t q = 0; q < 12; ++q) k6.data<uint8_t>()[i * 12 + q] = uint8_t(q == i || q == 11 - i || q == (i + 5) % 12);
+  const ood::LocalisationSummary s6 = ood::localise(m6, k6);
+  double p = 0, ms = 0, au = 0;
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t k = 1; k <= 4; ++k) {
+      const Localisation r = ood::localise_image(m6.data<float>() + i * 12, k6.data<uint8_t>() + ((i + k) % 6) * 12, 3, 4);
+      p += r.pointing / 24, ms += r.mass_share / 24, au += r.pixel_auroc / 24;
+    }
+  EXPECT_NEAR(s6.shuffled.pointing, p, 1e-12);
+  EXPECT_NEAR(s6.shuffled.mass_share, ms, 1e-12);
+  EXPECT_NEAR(s6.shuffled.pixel_auroc, au, 1e-12);
 }
 
 // Random quantised maps (many ties) against plain pair counting and argmax enumeration.
@@ -137,6 +183,7 @@ TEST(Localisation, MatchesBruteForceOnTiedMaps) {
     EXPECT_NEAR(r.pointing, ties_in / ties, kExact);
     EXPECT_NEAR(r.mass_share, all_mass > 0 ? in_mass / all_mass : area / double(n), kExact);
     EXPECT_NEAR(r.area, area / double(n), kExact);
+    EXPECT_EQ(r.massless, all_mass > 0 ? 0.0 : 1.0);
   }
 }
 

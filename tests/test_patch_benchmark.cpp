@@ -123,6 +123,9 @@ TEST(PatchBenchmark, KnownExplainersScoreOneChanceAndZero) {
         EXPECT_NEAR(r.pixel_auroc_chance, 0.5, kExact);
         const double want_loc = method == std::string("oracle") ? 1.0 : 0.0;
         if (method == std::string("constant")) {
+          EXPECT_NEAR(r.pointing_shuffled, area, kExact);
+          EXPECT_NEAR(r.mass_share_shuffled, area, kExact);
+          EXPECT_NEAR(r.pixel_auroc_shuffled, 0.5, kExact);
           EXPECT_NEAR(r.image_auroc, 0.5, kExact);
           EXPECT_NEAR(r.pointing, area, kExact);
           EXPECT_NEAR(r.mass_share, area, kExact);
@@ -152,6 +155,64 @@ TEST(PatchBenchmark, ScalesSizesAndLimitsRows) {
     EXPECT_EQ(r.n_images, 7);
     EXPECT_NEAR(r.pointing, 1.0, kExact);
   }
+}
+
+// A map <= 0 everywhere (0 on the patch, -1 elsewhere) localises perfectly by pointing and pixel
+// AUROC but has no positive mass: its mass share is the chance level and it is reported massless.
+TEST(PatchBenchmark, NegativeMapsAreMassless) {
+  run::PatchBenchmarkConfig c;
+  c.id_test = marked_id(10, 32, 8);
+  c.sources = {marked_source("src", 3, 32, 9)};
+  c.sizes = {12};
+  const run::Explainer negative = [](const data::Dataset& ds) {
+    run::Explanation e = oracle(ds);
+    float* m = e.maps.data<float>();
+    for (int64_t k = 0; k < e.maps.numel(); ++k) m[k] -= 1.f;
+    return e;
+  };
+  const auto rows = run::run_patch_benchmark(c, {{"oracle", oracle}, {"negative", negative}}, "");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].massless, 0.0);
+  EXPECT_EQ(rows[1].massless, 1.0);
+  EXPECT_NEAR(rows[1].pointing, 1.0, kExact);
+  EXPECT_NEAR(rows[1].pixel_auroc, 1.0, kExact);
+  EXPECT_NEAR(rows[1].mass_share, 144.0 / 1024, kExact);
+  const std::string md = run::patch_markdown(c, rows);
+  EXPECT_NE(md.find("Maps with no positive mass (all <= 0; their mass share is the chance level by definition): "
+                    "negative 12 px 100.00%."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(run::patch_csv(rows).find("\nsrc,12,12,negative,100,100,14.0625,"),
+            std::string::npos)
+      << run::patch_csv(rows);
+}
+
+// A map that always peaks at the image centre, whatever the image: the uniformly placed patches cover
+// the centre more often than their area fraction says (a 16 px patch covers pixel (15, 15) with
+// probability (16/17)^2 = 0.886), so it beats the chance level, but it equals its shuffled baseline
+// exactly (the same map against every mask either way).
+TEST(PatchBenchmark, ShuffledBaselineExposesAPositionalPrior) {
+  run::PatchBenchmarkConfig c;
+  c.id_test = marked_id(200, 32, 10);
+  c.sources = {marked_source("src", 3, 32, 11)};
+  c.sizes = {16};
+  const run::Explainer centre = [](const data::Dataset& ds) {
+    run::Explanation e{std::vector<double>(size_t(ds.size()), 0.0), Tensor::zeros({ds.size(), 32, 32})};
+    float* m = e.maps.data<float>();
+    for (int64_t i = 0; i < ds.size(); ++i)
+      for (int64_t y = 0; y < 32; ++y)
+        for (int64_t x = 0; x < 32; ++x)
+          m[(i * 32 + y) * 32 + x] = float(-((y - 15) * (y - 15) + (x - 15) * (x - 15)));  // peak at (15, 15)
+    return e;
+  };
+  const auto rows = run::run_patch_benchmark(c, {{"centre", centre}, {"oracle", oracle}}, "");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_GT(rows[0].pointing, 0.8);  // far above the chance level 0.25
+  EXPECT_NEAR(rows[0].pointing, rows[0].pointing_shuffled, kExact);
+  EXPECT_NEAR(rows[0].pixel_auroc, rows[0].pixel_auroc_shuffled, kExact);
+  EXPECT_NEAR(rows[0].mass_share, rows[0].mass_share_shuffled, kExact);
+  EXPECT_LT(rows[1].pointing_shuffled, 0.5);  // the oracle is far above its shuffled baseline
+  EXPECT_NEAR(rows[1].pointing, 1.0, kExact);
 }
 
 // A caller's use: an ID test set and sources by name, two explainers, the files in a folder.
@@ -200,12 +261,12 @@ TEST(PatchBenchmark, MinimalExample) {
   EXPECT_DOUBLE_EQ(j["results"][1]["pointing_chance"].get<double>(), 100.0 * 64 / 1024);
   const std::string csv = read_file(out + "/patches.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), int64_t(rows.size()) + 1);
-  EXPECT_NE(csv.find("\naverage,16,16,constant,50,25,25,25,25,50,50,32\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\naverage,16,16,constant,50,25,25,25,25,25,25,50,50,50,0,32\n"), std::string::npos) << csv;
   const std::string records = read_file(out + "/patches_records.csv");
   EXPECT_EQ(std::count(records.begin(), records.end(), '\n'), 1 + 2 * 2 * 16);
   const std::string md = read_file(out + "/patches.md");
   EXPECT_NE(md.find("## patches from synthetic-ood-noise"), std::string::npos);
-  EXPECT_NE(md.find("| constant | 16 px | 50.00 | 25.00 | 25.00 | 25.00 | 25.00 | 50.00 | 50.00 |"), std::string::npos)
+  EXPECT_NE(md.find("| constant | 16 px | 50.00 | 25.00 | 25.00 | 25.00 | 25.00 | 25.00 | 25.00 | 50.00 | 50.00 | 50.00 |"), std::string::npos)
       << md;
   // The grid: 2 sources x 2 sizes x 2 images = 8 rows of 3 tiles, 3x magnified, 4 px gaps.
   const data::ImageInfo info = data::read_image_info(out + "/patches.png");
