@@ -271,7 +271,8 @@ std::string join(const std::vector<std::string>& v) {
 
 void check_on_arrays(const std::string& name, bool loaded = false) {
   if (on_arrays(name, loaded)) return;
-  if (!ood::is_registered(name) && !ood::is_fuse_name(name)) OODKIT_FAIL("unknown detector '", name, "'; on arrays: ", join(array_methods()));
+  if (!ood::is_registered(name) && !ood::is_fuse_name(name))
+    OODKIT_FAIL("unknown detector '", name, "'; on arrays: ", join(array_methods()));
   OODKIT_FAIL("detector '", name, "' runs the network (input perturbation, the TA path or a heatmap decoder) and "
               "cannot score arrays; on arrays: ", join(array_methods()), " (and oodkit.Heatmap for a decoder)");
 }
@@ -295,7 +296,8 @@ class PyDetector {
       const std::string c = k.substr(0, dot);
       const std::vector<std::string> comps = d_->components();
       OODKIT_CHECK(std::find(comps.begin(), comps.end(), c) != comps.end(), name, ": setting '", k, "' names '", c,
-                   "', which is not ", comps.empty() ? "a component (it has none)" : "one of its components: " + join(comps));
+                   "', which is not ",
+                   comps.empty() ? "a component (it has none)" : "one of its components: " + join(comps));
       of_part[c][k.substr(dot + 1)] = v;
     }
     for (const std::string& c : d_->components()) parts_.push_back(std::make_shared<PyDetector>(c, of_part[c]));

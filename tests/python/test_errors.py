@@ -117,7 +117,8 @@ class _FakeCudaArray:
 
 @pytest.mark.skipif(oodkit.with_cuda, reason="a CUDA build reads CUDA tensors (the fake points at host memory)")
 def test_cuda_tensor_on_a_cpu_build():
-    cuda = r"a CUDA tensor, but this oodkit build has no CUDA backend \(build with -DOODKIT_CUDA=ON, or pass \.cpu\(\)\)"
+    cuda = (r"a CUDA tensor, but this oodkit build has no CUDA backend "
+            r"\(build with -DOODKIT_CUDA=ON, or pass \.cpu\(\)\)")
     raises(r"train features: " + cuda, oodkit.Detector("knn").fit, _FakeCudaArray(Z))
     knn = oodkit.Detector("knn").fit(Z)
     raises(r"score features: " + cuda, knn.score, _FakeCudaArray(Z))
