@@ -35,30 +35,35 @@ void Mahalanobis::fit(const Tensor& z, const Tensor& labels, int64_t num_classes
   OODKIT_CHECK(rcond < 0.0 || (rcond >= 0.0 && rcond < 1.0), op, ": rcond must lie in [0, 1) (or < 0 for the default), got ",
                rcond);
 
-  MatrixXdR Z = to_matrix(z);
-  OODKIT_CHECK(Z.allFinite(), op, ": 'z' contains non-finite values");
+  // z is read in place (float32 features are not copied to double; blocks are converted as used).
+  const Tensor zh = detail::host_float(z);
+  OODKIT_CHECK(detail::all_finite(zh), op, ": 'z' contains non-finite values");
   const std::vector<int64_t> y = labels.to_vector<int64_t>();
 
-  // Class means, and the overall mean (the scoring origin).
+  // Class means (sums in double), and the overall mean (the scoring origin).
   std::vector<int64_t> count(size_t(num_classes), 0);
   MatrixXdR mu = MatrixXdR::Zero(num_classes, d);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = y[size_t(i)];
-    OODKIT_CHECK(c >= 0 && c < num_classes, op, ": labels[", i, "] = ", c, " lies outside [0, ", num_classes, ")");
-    ++count[size_t(c)];
-    mu.row(c) += Z.row(i);
-  }
+  dispatch_float(zh.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* zp = zh.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = y[size_t(i)];
+      OODKIT_CHECK(c >= 0 && c < num_classes, op, ": labels[", i, "] = ", c, " lies outside [0, ", num_classes, ")");
+      ++count[size_t(c)];
+      double* m = mu.row(c).data();
+      const T* zi = zp + i * d;
+      for (int64_t j = 0; j < d; ++j) m[j] += double(zi[j]);
+    }
+  });
+  const Eigen::RowVectorXd center = mu.colwise().sum() / double(n);  // mu holds the class sums here
   for (int64_t c = 0; c < num_classes; ++c) {
     OODKIT_CHECK(count[size_t(c)] > 0, op, ": class ", c, " has no training samples (", num_classes,
                  " classes requested)");
     mu.row(c) /= double(count[size_t(c)]);
   }
-  const Eigen::RowVectorXd center = Z.colwise().mean();
 
-  // Tied covariance of the class-centred features (in place).
-  for (int64_t i = 0; i < n; ++i) Z.row(i) -= mu.row(y[size_t(i)]);
-  Eigen::MatrixXd sigma = (Z.transpose() * Z) / double(n);
-  sigma = (0.5 * (sigma + sigma.transpose())).eval();
+  // Tied covariance of the class-centred features: blocked double rank updates (detail::scatter).
+  Eigen::MatrixXd sigma = detail::scatter(zh, mu, y.data()) / double(n);
 
   // Pseudo-inverse (scipy.linalg.pinvh): eigenvalues above rcond * max kept.
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sigma);

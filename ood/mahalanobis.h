@@ -1,10 +1,13 @@
 // Mahalanobis distance detector (Lee et al. 2018, "MDS"), fitted on ID training features.
 //
-// Fit (CPU, double precision): class means mu_c = mean of z over the training samples of class c,
-// and ONE shared (tied) covariance of the class-centred features,
+// Fit (CPU, double precision, reading float32 features in place): class means mu_c = mean of z
+// over the training samples of class c, and ONE shared (tied) covariance of the class-centred
+// features,
 //   Sigma = (1/N) sum_i (z_i - mu_{y_i}) (z_i - mu_{y_i})^T,
 // which is what the official code gets from sklearn's EmpiricalCovariance fitted on the centred
-// features (their overall mean is 0). The precision P is the pseudo-inverse of Sigma computed like
+// features (their overall mean is 0); the sum runs over blocks of rows converted to double as
+// they are used, as parallel rank updates (detail::scatter, ood/fit_util.h). The precision P is
+// the pseudo-inverse of Sigma computed like
 // scipy.linalg.pinvh (which EmpiricalCovariance uses): eigen-decompose Sigma = V diag(l) V^T
 // (Eigen's SelfAdjointEigenSolver), keep the eigenvalues l_j > rcond * max_j l_j, and
 // P = sum over kept j of v_j v_j^T / l_j. The default rcond is D * DBL_EPSILON (scipy's default
@@ -31,7 +34,7 @@ class Mahalanobis {
  public:
   static constexpr const char* kKind = "mahalanobis";
 
-  // z [N, D] (any float dtype, any device; read as double), labels [N] int64 in
+  // z [N, D] float32 or float64 (any device; a CPU tensor is read in place), labels [N] int64 in
   // [0, num_classes) (any device). Every class needs at least one sample. rcond < 0 selects the
   // default D * DBL_EPSILON; otherwise it must lie in [0, 1). Errors: oodkit::Error naming the
   // argument (shapes, label range, empty class, non-finite features, all-zero covariance).

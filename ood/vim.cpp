@@ -2,7 +2,9 @@
 
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "framework/ops/elementwise.h"
 #include "framework/ops/linear.h"
@@ -33,37 +35,56 @@ void Vim::fit(const Tensor& z_train, const Tensor& weight, const Tensor& bias, i
   OODKIT_CHECK(dp < d, op, ": principal_dim ", dp, " must be smaller than the feature dimension ", d,
                " (no residual space would be left)");
 
-  MatrixXdR Z = to_matrix(z_train);
+  // The passes over the N rows read z in place (float32 features are not copied to double): the
+  // covariance in double (detail::scatter), the residual norms and maximum logits in z's precision
+  // with sums in double; the D x D statistics are double.
+  const Tensor zh = detail::host_float(z_train);
   const MatrixXdR W = to_matrix(weight);
   const Eigen::VectorXd b = bias.defined() ? Eigen::VectorXd(to_matrix(bias.reshape({k, 1})).col(0))
                                            : Eigen::VectorXd::Zero(k);
-  OODKIT_CHECK(Z.allFinite(), op, ": 'z_train' contains non-finite values");
+  OODKIT_CHECK(detail::all_finite(zh), op, ": 'z_train' contains non-finite values");
   OODKIT_CHECK(W.allFinite() && b.allFinite(), op, ": 'weight' or 'bias' contains non-finite values");
-
-  // Mean over the training set of the maximum logit.
-  double max_logit_sum = 0.0;
-  {
-    const MatrixXdR logits = (Z * W.transpose()).rowwise() + b.transpose();
-    for (int64_t i = 0; i < n; ++i) max_logit_sum += logits.row(i).maxCoeff();
-  }
 
   // u = -pinv(W) b: the minimum-norm solution of W u = -b.
   const Eigen::MatrixXd w_col = W;
   const Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd> cod(w_col);
   const Eigen::VectorXd minus_b = -b;
   const Eigen::VectorXd u = cod.solve(minus_b);
+  const MatrixXdR origin = u.transpose();
 
-  // Covariance of z - u about u, and its eigenvectors (ascending eigenvalues).
-  Z.rowwise() -= u.transpose();
-  Eigen::MatrixXd c = (Z.transpose() * Z) / double(n);
-  c = (0.5 * (c + c.transpose())).eval();
+  // Covariance of z - u about u (blocked rank updates, detail::scatter), and its eigenvectors
+  // (ascending eigenvalues).
+  Eigen::MatrixXd c = detail::scatter(zh, origin, nullptr) / double(n);
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(c);
   OODKIT_CHECK(es.info() == Eigen::Success, op, ": eigen-decomposition of the covariance failed");
   // The residual space: the D - D_p eigenvectors of the smallest eigenvalues.
   const Eigen::MatrixXd ns = es.eigenvectors().leftCols(d - dp);
 
-  const Eigen::VectorXd norms = (Z * ns).rowwise().norm();
-  const double mean_norm = norms.mean();
+  // Second pass, over the same centred blocks x = z - u: the residual norms ||x NS|| and the
+  // maximum logits, (x W^T)_k + (W u + b)_k = (z W^T + b)_k, both summed in double per row.
+  std::vector<double> norm(static_cast<size_t>(n)), max_logit(static_cast<size_t>(n));
+  const Eigen::VectorXd logit_at_u = W * u + b;  // [K]
+  dispatch_float(zh.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const detail::MatrixR<T> ns_t = ns.cast<T>();
+    const detail::MatrixR<T> w_t = W.cast<T>().transpose();  // [D, K]
+    detail::for_centred_blocks<T, T>(zh, origin, nullptr, [&](int, int64_t r0, const detail::MatrixR<T>& x) {
+      const detail::MatrixR<T> r = x * ns_t, l = x * w_t;
+      for (int64_t i = 0; i < x.rows(); ++i) {
+        double s = 0.0, m = -INFINITY;
+        for (int64_t j = 0; j < r.cols(); ++j) s += double(r(i, j)) * double(r(i, j));
+        for (int64_t j = 0; j < k; ++j) m = std::max(m, double(l(i, j)) + logit_at_u(j));
+        norm[size_t(r0 + i)] = std::sqrt(s);
+        max_logit[size_t(r0 + i)] = m;
+      }
+    });
+  });
+  double max_logit_sum = 0.0, norm_sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    max_logit_sum += max_logit[size_t(i)];
+    norm_sum += norm[size_t(i)];
+  }
+  const double mean_norm = norm_sum / double(n);
   OODKIT_CHECK(mean_norm > 0.0, op, ": the training features have no residual beyond the top ", dp,
                " principal directions (alpha would be infinite)");
 

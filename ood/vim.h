@@ -1,6 +1,8 @@
 // ViM, Virtual-logit Matching (Wang et al., CVPR 2022), fitted on ID training features.
 //
-// Fit (CPU, double precision), as the official code (haoqiwang/vim):
+// Fit (CPU; the covariance and the D x D statistics in double, the residual norms and maximum
+// logits of the N rows in z's precision with sums in double; ood/fit_util.h), as the official
+// code (haoqiwang/vim):
 //   origin      u = -pinv(W) b  (the minimum-norm least-squares solution of W u = -b, through Eigen's
 //               CompleteOrthogonalDecomposition; for a full-row-rank W, as any trained classifier
 //               head with K <= D, this is exactly -pinv(W) b)
@@ -29,7 +31,8 @@ class Vim {
   static int64_t default_principal_dim(int64_t feature_dim);
 
   // z_train [N, D] ID training features, weight [K, D] and bias [K] (or undefined: zeros) of the
-  // classifier's last layer; any float dtype and device (read as double). principal_dim D_p < 0
+  // classifier's last layer; float32 or float64, any device (a CPU z is read in place; another
+  // dtype is read as float64). principal_dim D_p < 0
   // selects default_principal_dim(D); otherwise 0 <= D_p < D (D_p >= D is an Error: no residual
   // space would be left).
   void fit(const Tensor& z_train, const Tensor& weight, const Tensor& bias, int64_t principal_dim = -1);

@@ -1,5 +1,6 @@
 // Fitted post-hoc detectors (ood/): percentile, row_norm, Mahalanobis, ViM, ReAct, DICE, and
 // their saved state.
+#include <omp.h>
 #include <unistd.h>
 
 #include <Eigen/Dense>
@@ -320,6 +321,44 @@ TEST(Mahalanobis, SingularCovarianceUsesPseudoInverse) {
   EXPECT_TRUE(oodkit::testing::all_close(m.score(zt), row_min_neg(dist), {1e-8, 1e-8}));
 }
 
+// Float32 features are read in place and converted block by block (ood/fit_util.h): against the
+// double reference on the same float32 values, over several blocks (1,100 rows: 5 blocks of
+// <= 256, the last partial, all 4 lanes and one twice), features far from the origin (+50).
+TEST(Mahalanobis, Float32FitMatchesDoubleReference) {
+  Generator gen(23);
+  const int64_t n = 1100, d = 24, k = 5;
+  const GaussianClasses data = gaussian_classes(n, d, k, gen);
+  const Tensor z = ops::add_scalar(data.z, 50.0).to(DType::F32);
+  ood::Mahalanobis m;
+  m.fit(z, data.labels, k);
+  Mat mu, cov;
+  reference_stats(to_mat(z), data.labels.to_vector<int64_t>(), k, mu, cov);
+  EXPECT_TRUE(oodkit::testing::all_close(m.means(), from_mat(mu), {1e-12, 1e-12}));
+  EXPECT_TRUE(oodkit::testing::all_close(m.covariance(), from_mat(cov), {1e-12, 1e-12}));
+  const Mat inv = cov.inverse();
+  const Tensor zt = ops::add_scalar(ops::scale(gaussian_classes(40, d, k, gen).z, 1.3), 50.0);
+  const Mat dist = reference_distances(to_mat(zt), mu, inv);
+  EXPECT_TRUE(oodkit::testing::all_close(m.score(zt), row_min_neg(dist), {1e-9, 1e-9}));
+}
+
+// The lanes make the fit independent of the number of OpenMP threads (bitwise).
+TEST(Mahalanobis, FitDoesNotDependOnTheThreadCount) {
+  Generator gen(24);
+  const GaussianClasses data = gaussian_classes(1100, 12, 3, gen);
+  const Tensor z = data.z.to(DType::F32);
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<double>> cov;
+  for (int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    ood::Mahalanobis m;
+    m.fit(z, data.labels, 3);
+    cov.push_back(m.covariance().to_vector<double>());
+  }
+  omp_set_num_threads(threads);
+  EXPECT_EQ(cov[0], cov[1]);
+  EXPECT_EQ(cov[0], cov[2]);
+}
+
 class MahalanobisDeviceTest : public DeviceTest {};
 OODKIT_INSTANTIATE_DEVICES(MahalanobisDeviceTest);
 
@@ -466,6 +505,40 @@ TEST(Vim, MatchesIndependentDoubleComputation) {
   for (int64_t i = 0; i < x.rows(); ++i) rn(i) = (x.row(i) * ref.ns * ref.ns.transpose()).norm();
   EXPECT_TRUE(oodkit::testing::all_close(v.residual_norm(zt), from_vec(rn), {1e-9, 1e-9}));
   EXPECT_TRUE(oodkit::testing::all_close(v.virtual_logit(zt), from_vec(rn * ref.alpha), {1e-9, 1e-9}));
+}
+
+// Float32 features read in place (covariance in double over blocks, residual norms and maximum
+// logits in float32 summed in double; ood/fit_util.h), against the independent double reference
+// on the same float32 values: 1,100 rows (5 blocks, all lanes),
+// features far from the origin with a clear gap between the principal and residual spectra (so
+// the residual subspace is well defined: variances 4-16 vs 0.01-0.25).
+TEST(Vim, Float32FitMatchesDoubleReference) {
+  Generator gen(32);
+  const int64_t n = 1100, d = 16, k = 4, dp = 8;
+  const Mat q = Eigen::HouseholderQR<Mat>(to_mat(Tensor::randn({d, d}, gen, DType::F64))).householderQ();
+  Vec sd(d);
+  for (int64_t j = 0; j < d; ++j) sd(j) = j < dp ? 4.0 - 0.25 * double(j) : 0.5 - 0.05 * double(j - dp);
+  const Mat e = to_mat(Tensor::randn({n, d}, gen, DType::F64));
+  const Vec offset = q.leftCols(dp) * Vec::Constant(dp, 20.0);
+  Mat zm = (e * sd.asDiagonal()) * q.transpose();
+  zm.rowwise() += offset.transpose();
+  const Tensor z = from_mat(zm).to(DType::F32);
+  const Tensor w = Tensor::randn({k, d}, gen, DType::F64), b = Tensor::randn({k}, gen, DType::F64);
+  ood::Vim v;
+  v.fit(z, w, b, dp);
+  const VimReference ref = vim_reference(to_mat(z), to_mat(w), to_mat(b), dp);
+  EXPECT_TRUE(oodkit::testing::all_close(v.origin(), from_vec(ref.u), {1e-12, 1e-12}));
+  // alpha: measured 7.7e-8 relative (the float32 residual norms of rows ~60 long whose residual
+  // parts are ~0.5: float32 rounding of the projection).
+  EXPECT_NEAR(v.alpha(), ref.alpha, 1e-6 * std::fabs(ref.alpha));
+  const Mat ns = to_mat(v.null_space());
+  EXPECT_TRUE(oodkit::testing::all_close(from_mat(ns * ns.transpose()), from_mat(ref.ns * ref.ns.transpose()),
+                                         {1e-12, 1e-12}));
+  const Tensor zt = z.to(DType::F64);  // scored in double: only the fit's error shows
+  const Vec want = ref.score(to_mat(zt), to_mat(w), to_mat(b));
+  // Scores are differences of two terms of size ~10 (LSE and alpha ||residual||): measured
+  // 2.9e-6 at worst, i.e. 3e-7 of the terms.
+  EXPECT_TRUE(oodkit::testing::all_close(v.score(ops::linear(zt, w, b), zt), from_vec(want), {1e-5, 1e-6}));
 }
 
 TEST(Vim, DefaultPrincipalDimAndErrors) {

@@ -13,7 +13,7 @@ if [ "${OODKIT_TEST_PYTHON:-0}" = 1 ]; then
   mkdir -p "$build"
   [ -x "$build/venv-py/bin/python" ] || python3 -m venv "$build/venv-py"
   "$build/venv-py/bin/pip" install -q nanobind numpy pytest scikit-learn
-  python_flags="-DOODKIT_PYTHON=ON -DPython_EXECUTABLE=$(cd "$build" && pwd)/venv-py/bin/python"
+  python_flags="-DOODKIT_BUILD_PYTHON=ON -DPython_EXECUTABLE=$(cd "$build" && pwd)/venv-py/bin/python"
 fi
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release $python_flags ${OODKIT_CMAKE_FLAGS:-}

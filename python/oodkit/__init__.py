@@ -19,7 +19,7 @@ import numpy as _np
 from . import _oodkit
 from ._oodkit import Error, InternalError, with_cuda
 
-__all__ = ["Detector", "detector", "load", "metrics", "evaluate", "methods", "Heatmap", "Error",
+__all__ = ["Detector", "detector", "fuse", "load", "metrics", "evaluate", "methods", "Heatmap", "Error",
            "InternalError", "with_cuda"]
 __version__ = "0.1.0"
 
@@ -74,7 +74,10 @@ def methods():
 
 class Detector:
     """A registered detector or fusion, e.g. Detector("knn", k=50), Detector("vim"),
-    Detector("nap_e", w=0.5). Settings not given take the registered default (docs/methods.md)."""
+    Detector("nap_e", w=0.5), or a fusion of several as `oodkit eval --fuse` names it:
+    Detector("fuse_z(knn+energy)") (see fuse()). Settings not given take the registered default
+    (docs/methods.md); a fusion's components take theirs as "component.key", e.g.
+    Detector("fuse_p(knn+vim)", **{"knn.k": 10})."""
 
     def __init__(self, name, **params):
         self._d = _oodkit._Detector(name, {k: float(v) for k, v in params.items()})
@@ -94,7 +97,8 @@ class Detector:
     def fit(self, features=None, labels=None, *, logits=None, head=None, heldout=None, maps=None):
         """Fits on ID training data: features [N, D] (penultimate vectors), labels [N], logits [N, K]
         (or head=(W, b) to compute them), maps [N, C, H, W] (the last feature maps), heldout: held-out
-        ID features (ReAct's percentile; an array or a dict like features). Returns self."""
+        ID features (ReAct's percentile, and the scales of a fuse(): required there; an array or a
+        dict like features). A fusion fits its components on the same arguments. Returns self."""
         train = _features("train", features, logits, maps, head, allow_empty=True)
         held = None if heldout is None else _features("heldout", heldout, head=head)
         w, b = _head(head)
@@ -125,6 +129,30 @@ class Detector:
 def detector(name, **params):
     """Same as Detector(name, **params)."""
     return Detector(name, **params)
+
+
+def fuse(methods, kind="z", *, weights=None, settings=None):
+    """A fusion of 2 to 8 detectors, as `oodkit eval --fuse KIND:A+B...` (docs/methods.md, "Fusing
+    any detectors"): Detector("fuse_KIND(A+B...)"). Each component's score is put on one scale
+    fitted on held-out ID scores, so fit() needs heldout= (held-out ID images, not the training
+    set); the scaled scores are combined with weights on the simplex:
+      kind "z":     S = sum_i K w_i (s_i - m_i) / sd_i   (held-out ID mean m_i, population std sd_i)
+      kind "p":     S = 2 sum_i K w_i ln p_i             (Fisher's method)
+      kind "pmean": S = sum_i w_i p_i
+    with p_i = (1 + #{held-out ID scores of component i <= s_i}) / (n + 1). methods: names (a list,
+    or "knn+energy"); weights: K weights >= 0 summing to 1 (default equal, 1/K); settings: the
+    components' settings, {"knn.k": 10}. Scores are float64. Saved and loaded in eval's format
+    (the components beside it, by name)."""
+    if isinstance(methods, str):
+        methods = methods.split("+")
+    methods = [str(m) for m in methods]
+    params = dict(settings or {})
+    if weights is not None:
+        weights = list(weights)
+        if len(weights) != len(methods):
+            raise Error("fuse: %d weights for %d methods (one per method)" % (len(weights), len(methods)))
+        params.update({"w%d" % (i + 1): w for i, w in enumerate(weights)})
+    return Detector("fuse_%s(%s)" % (kind, "+".join(methods)), **params)
 
 
 def load(path):

@@ -15,6 +15,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -31,6 +32,7 @@
 #include "ood/heatmap.h"
 #include "ood/method_scores.h"
 #include "ood/metrics.h"
+#include "ood/multi_fusion.h"
 #include "ood/protocol.h"
 #include "ood/scores.h"
 
@@ -228,11 +230,24 @@ const std::map<std::string, Needs>& needs_table() {
   return t;
 }
 
-// A registered method usable on arrays: a detector, or a fusion of two such. "heatmap" (and its
-// fusions) only when loaded (a saved state carries its decoder; oodkit.Heatmap reads a decoder).
+// The components of a method: a registered fusion's two, a --fuse name's (fuse_z(knn+energy)),
+// none for a detector.
+std::vector<std::string> components_of(const std::string& name) {
+  if (ood::is_fuse_name(name)) return ood::parse_fuse_name(name).components;
+  return ood::detector_info(name).components;
+}
+
+// A registered method usable on arrays: a detector, a fusion of two such, or a fusion of several
+// (--fuse's fuse_<kind>(A+B...)). "heatmap" (and its fusions) only when loaded (a saved state
+// carries its decoder; oodkit.Heatmap reads a decoder).
 bool on_arrays(const std::string& name, bool loaded = false) {
   if (name == "heatmap") return loaded;
   if (needs_table().count(name)) return true;
+  if (ood::is_fuse_name(name)) {
+    for (const std::string& c : ood::parse_fuse_name(name).components)
+      if (!on_arrays(c, loaded)) return false;
+    return true;
+  }
   if (!ood::is_registered(name)) return false;
   const ood::DetectorInfo& info = ood::detector_info(name);
   if (info.components.empty()) return false;
@@ -256,34 +271,57 @@ std::string join(const std::vector<std::string>& v) {
 
 void check_on_arrays(const std::string& name, bool loaded = false) {
   if (on_arrays(name, loaded)) return;
-  if (!ood::is_registered(name)) OODKIT_FAIL("unknown detector '", name, "'; on arrays: ", join(array_methods()));
+  if (!ood::is_registered(name) && !ood::is_fuse_name(name))
+    OODKIT_FAIL("unknown detector '", name, "'; on arrays: ", join(array_methods()));
   OODKIT_FAIL("detector '", name, "' runs the network (input perturbation, the TA path or a heatmap decoder) and "
               "cannot score arrays; on arrays: ", join(array_methods()), " (and oodkit.Heatmap for a decoder)");
 }
 
 class PyDetector {
  public:
+  // params: the detector's settings; for a fusion, its own (a registered fusion's weight, or
+  // w1..wK of a fuse_<kind>(...)) and its components' as "component.key" (e.g. "knn.k").
   PyDetector(const std::string& name, const std::map<std::string, double>& params) : name_(name) {
     check_on_arrays(name);
     d_ = ood::make_detector(name);
-    for (const std::string& c : d_->components()) parts_.push_back(std::make_shared<PyDetector>(c, Params{}));
-    std::string keys;
-    for (const auto& [k, v] : d_->axes()) keys += (keys.empty() ? "" : ", ") + k;
+    scaled_ = dynamic_cast<ood::MultiFusion*>(d_.get()) != nullptr;
+    Params own;
+    std::map<std::string, Params> of_part;
     for (const auto& [k, v] : params) {
-      bool known = false;
-      for (const auto& [ak, av] : d_->axes()) known |= ak == k;
-      OODKIT_CHECK(known, name, ": no setting '", k, "'", keys.empty() ? " (it has none)" : "; its settings: " + keys);
+      const size_t dot = k.find('.');
+      if (dot == std::string::npos) {
+        own[k] = v;
+        continue;
+      }
+      const std::string c = k.substr(0, dot);
+      const std::vector<std::string> comps = d_->components();
+      OODKIT_CHECK(std::find(comps.begin(), comps.end(), c) != comps.end(), name, ": setting '", k, "' names '", c,
+                   "', which is not ",
+                   comps.empty() ? "a component (it has none)" : "one of its components: " + join(comps));
+      of_part[c][k.substr(dot + 1)] = v;
+    }
+    for (const std::string& c : d_->components()) parts_.push_back(std::make_shared<PyDetector>(c, of_part[c]));
+    const std::vector<std::string> keys = setting_keys();
+    for (const auto& [k, v] : own) {
+      OODKIT_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), name, ": no setting '", k, "'",
+                   keys.empty() ? " (it has none)" : "; its settings: " + join(keys));
       OODKIT_CHECK(std::isfinite(v), name, ": setting ", k, " = ", v, " is not finite");
     }
-    overrides_ = params;
+    overrides_ = own;
+    check_weights();
     if (!needs().fit && parts_.empty()) configure_now();
-    if (!parts_.empty()) configure_now();  // a fusion's weight; its components are fitted separately
+    if (!parts_.empty()) configure_now();  // a fusion's weights; its components are fitted separately
   }
   // A saved detector or fusion (a fusion's components from the same folder, as `oodkit score`).
   explicit PyDetector(const std::string& path, bool) {
     d_ = ood::load_detector(path);
     name_ = d_->name();
-    check_on_arrays(name_, /*loaded=*/true);
+    scaled_ = dynamic_cast<ood::MultiFusion*>(d_.get()) != nullptr;
+    if (scaled_) {  // also eval's "fused" (its chosen components are saved beside it)
+      for (const std::string& c : d_->components()) check_on_arrays(c, /*loaded=*/true);
+    } else {
+      check_on_arrays(name_, /*loaded=*/true);
+    }
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     for (const std::string& c : d_->components())
       parts_.push_back(std::make_shared<PyDetector>((dir / c).string(), true));
@@ -294,19 +332,31 @@ class PyDetector {
   ood::Params params() const { return d_->params(); }
   std::vector<std::string> components() const { return d_->components(); }
   // Fitted (or loaded), or nothing to fit: a detector without fitted state, a fusion whose
-  // components are all fitted (geometric and linear fusions fit nothing themselves).
+  // components are all fitted (geometric and linear fusions fit nothing themselves; a
+  // fuse_<kind>(...) fits its components' scales in fit()).
   bool fitted() const {
-    if (fitted_) return true;
+    if (fitted_ || scaled_) return fitted_;
     if (parts_.empty()) return !needs().fit;
     for (const auto& p : parts_)
       if (!p->fitted()) return false;
     return true;
   }
   std::vector<std::pair<std::string, std::vector<double>>> grid() const { return d_->axes(); }
+  const std::vector<std::shared_ptr<PyDetector>>& parts() const { return parts_; }
 
   void fit(const PyFeatures& train, const OptArray& labels, const PyFeatures* heldout, const OptArray& weight,
            const OptArray& bias) {
+    if (scaled_)
+      OODKIT_CHECK(heldout, name_, ".fit: needs heldout= (held-out ID images: each component's score scale is "
+                   "fitted on its scores there, as `oodkit eval --fuse` does on the validation ID set)");
     for (auto& p : parts_) p->fit(train, labels, heldout, weight, bias);
+    if (scaled_) {
+      std::vector<std::vector<double>> held;
+      for (const auto& p : parts_) held.push_back(p->score_doubles(*heldout, "heldout"));
+      ood::Detector::ScoreList list;
+      for (const auto& v : held) list.push_back(&v);
+      d_->fit_components(list);
+    }
     if (parts_.empty()) {
       const Needs n = needs();
       OODKIT_CHECK(!n.fit_z || train.f.z.defined(), name_, ".fit: needs features (or maps) of the ID training set");
@@ -354,13 +404,21 @@ class PyDetector {
   }
 
   void set_params(const std::map<std::string, double>& params) {
+    const std::vector<std::string> keys = setting_keys();
+    Params next = overrides_;
     for (const auto& [k, v] : params) {
-      bool known = false;
-      for (const auto& [ak, av] : d_->axes()) known |= ak == k;
-      OODKIT_CHECK(known, name_, ": no setting '", k, "'");
-      overrides_[k] = v;
+      OODKIT_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), name_, ": no setting '", k, "'");
+      OODKIT_CHECK(std::isfinite(v), name_, ": setting ", k, " = ", v, " is not finite");
+      next[k] = v;
     }
     OODKIT_CHECK(fitted() || !needs().fit, name_, ": fit it before choosing its settings");
+    std::swap(overrides_, next);
+    try {
+      check_weights();
+    } catch (...) {
+      std::swap(overrides_, next);  // a refused setting leaves the detector as it was
+      throw;
+    }
     configure_now();
   }
 
@@ -391,20 +449,44 @@ class PyDetector {
     auto it = needs_table().find(name_);
     return it == needs_table().end() ? Needs{} : it->second;
   }
-  void check_score_inputs(const PyFeatures& x) const {
+  void check_score_inputs(const PyFeatures& x, const char* what = "score") const {
     const Needs n = needs();
-    OODKIT_CHECK(!n.z || x.f.z.defined(), name_, ".score: needs features [N, D] (or maps)");
-    OODKIT_CHECK(!n.logits || x.f.logits.defined(), name_, ".score: needs logits= [N, K] or head=(W, b)");
-    OODKIT_CHECK(!n.maps || x.f.nap.defined(), name_, ".score: needs maps= [N, C, H, W] (the last feature maps)");
+    OODKIT_CHECK(!n.z || x.f.z.defined(), name_, ".", what, ": needs features [N, D] (or maps)");
+    OODKIT_CHECK(!n.logits || x.f.logits.defined(), name_, ".", what, ": needs logits= [N, K] or head=(W, b)");
+    OODKIT_CHECK(!n.maps || x.f.nap.defined(), name_, ".", what, ": needs maps= [N, C, H, W] (the last feature maps)");
   }
-  std::vector<double> score_doubles(const PyFeatures& x) const {
+  // The settings a user may give: the registered axes, or a fuse_<kind>(...)'s weights w1..wK.
+  std::vector<std::string> setting_keys() const {
+    std::vector<std::string> keys;
+    if (scaled_) {
+      for (size_t i = 0; i < d_->components().size(); ++i) keys.push_back("w" + std::to_string(i + 1));
+    } else {
+      for (const auto& [k, v] : d_->axes()) keys.push_back(k);
+    }
+    return keys;
+  }
+  // A fuse_<kind>(...)'s weights (given ones, the others from the defaults) are >= 0 and sum to 1.
+  void check_weights() const {
+    if (!scaled_) return;
+    ood::Params p = d_->defaults();
+    for (const auto& [k, v] : overrides_) p[k] = v;
+    double sum = 0.0;
+    for (const auto& [k, v] : p) {
+      OODKIT_CHECK(v >= 0.0, name_, ": weight ", k, " = ", v, " is negative (weights lie on the simplex)");
+      sum += v;
+    }
+    OODKIT_CHECK(std::fabs(sum - 1.0) <= 1e-9, name_, ": the weights sum to ", sum, ", not 1 (give all of w1..w",
+                 p.size(), ")");
+  }
+  // `what` names the set in errors ("score", "heldout").
+  std::vector<double> score_doubles(const PyFeatures& x, const char* what = "score") const {
     if (parts_.empty()) {
-      check_score_inputs(x);
+      check_score_inputs(x, what);
       nb::gil_scoped_release nogil;
       return ood::to_doubles(d_->score(x.f));
     }
     std::vector<std::vector<double>> parts;
-    for (const auto& p : parts_) parts.push_back(p->score_doubles(x));
+    for (const auto& p : parts_) parts.push_back(p->score_doubles(x, what));
     ood::Detector::ScoreList list;
     for (const auto& v : parts) list.push_back(&v);
     return d_->combine(list);
@@ -424,6 +506,7 @@ class PyDetector {
   std::vector<std::shared_ptr<PyDetector>> parts_;
   Params overrides_;
   bool fitted_ = false;
+  bool scaled_ = false;  // a MultiFusion: its scales are fitted on held-out ID scores (fit or load)
 };
 
 // ---- metrics --------------------------------------------------------------------------------
@@ -490,9 +573,8 @@ nb::list evaluate(const PyFeatures& train, const Array& labels, const PyFeatures
     if (bias) in.fit.bias = float_input(*bias, "head bias", 1, "bias [K]");
   }
   for (const std::string& m : methods) {
-    const std::vector<std::string> all = ood::detector_info(m).components.empty()
-                                             ? std::vector<std::string>{m}
-                                             : ood::detector_info(m).components;
+    const std::vector<std::string> comps = components_of(m);
+    const std::vector<std::string> all = comps.empty() ? std::vector<std::string>{m} : comps;
     for (const std::string& c : all) {
       const Needs n = needs_table().at(c);
       OODKIT_CHECK(!n.fit_head || weight, "evaluate: ", m, " needs head=(W, b)");

@@ -41,6 +41,8 @@ def read_score_csv(path):
 # Methods `oodkit eval` runs for the comparisons: every detector on features and logits, one fusion.
 CLI_METHODS = ["msp", "maxlogit", "energy", "mahalanobis", "react", "ash_p", "ash_b", "ash_s", "dice", "knn",
                "gradnorm", "vim"]
+# The --fuse rows the eval run adds (fusions of several detectors, float64 scores).
+CLI_FUSE = {"z:knn+energy": "fuse_z(knn+energy)", "p:knn+vim+mahalanobis": "fuse_p(knn+vim+mahalanobis)"}
 
 
 @pytest.fixture(scope="session")
@@ -62,14 +64,16 @@ def cli():
                     "--out", hm], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([binary, "eval", "--fit-limit", "1000", "--heldout", "300", "--val-ood-limit", "200",
                     "--ood", "isun", "--ood-limit", "200", "--test-limit", "200", "--tuning", "features",
-                    "--methods", ",".join(CLI_METHODS + ["heatmap"]), "--heatmap", hm, "--out", out], check=True,
+                    "--methods", ",".join(CLI_METHODS + ["heatmap"]), "--heatmap", hm, "--out", out]
+                   + [a for f in CLI_FUSE for a in ("--fuse", f)], check=True,
                    stdout=subprocess.DEVNULL)
     sets = {}
     for data in ("isun", "cifar10:test"):
         tag = data.split(":")[0]
         feats, csv = os.path.join(root, tag + ".safetensors"), os.path.join(root, tag + ".csv")
         subprocess.run([binary, "score", "--detectors", out + "/detectors", "--data", data, "--limit", "300",
-                        "--methods", ",".join(CLI_METHODS + ["heatmap"]), "--out", csv, "--features-out", feats], check=True,
+                        "--methods", ",".join(CLI_METHODS + ["heatmap"] + list(CLI_FUSE.values())), "--out", csv,
+                        "--features-out", feats], check=True,
                        stdout=subprocess.DEVNULL)
         sets[tag] = (feats, csv)
     yield binary, out, sets, hm

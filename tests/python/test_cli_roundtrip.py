@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 import oodkit
-from conftest import CLI_METHODS, read_safetensors, read_score_csv
+from conftest import CLI_FUSE, CLI_METHODS, read_safetensors, read_score_csv
 
 
 def as_f32(column):
@@ -26,6 +26,36 @@ def test_cli_fitted_detectors_score_bitwise_equal_in_python(cli):
             s = d.score(f["z"], logits=f["logits"])
             assert s.dtype == np.float32 and s.shape == (300,)
             np.testing.assert_array_equal(s, as_f32(ref[m]), err_msg="%s on %s" % (m, tag))
+
+
+def test_cli_fusions_score_equal_in_python(cli):
+    # eval's --fuse rows (scales fitted on its held-out ID set), loaded with their components;
+    # the CSV holds float64 scores to 9 significant digits.
+    _, out, sets, _ = cli
+    for tag, (feats, csv) in sets.items():
+        f, ref = read_safetensors(feats), read_score_csv(csv)
+        for m in CLI_FUSE.values():
+            d = oodkit.load(os.path.join(out, "detectors", m))
+            assert d.name == m and d.fitted and len(d.components) == m.count("+") + 1
+            s = d.score(f["z"], logits=f["logits"])
+            assert s.dtype == np.float64 and s.shape == (300,)
+            np.testing.assert_allclose(s, ref[m], rtol=1e-8, atol=0, err_msg="%s on %s" % (m, tag))
+
+
+def test_python_fitted_fusion_scores_equal_in_the_cli(cli, tmp_path):
+    binary, out, sets, _ = cli
+    train, query = read_safetensors(sets["cifar10"][0]), read_safetensors(sets["isun"][0])
+    head = (train["head.weight"], train["head.bias"])
+    f = oodkit.fuse(["knn", "energy"], "p", weights=[0.7, 0.3], settings={"knn.k": 5}).fit(
+        train["z"][:200], heldout=train["z"][200:], head=head)
+    folder = tmp_path / "detectors"
+    shutil.copytree(os.path.join(out, "detectors"), folder)
+    f.save(folder / f.name)  # and its components knn (k = 5), energy beside it
+    csv = tmp_path / "f.csv"
+    subprocess.run([binary, "score", "--detectors", str(folder), "--data", "isun", "--limit", "300", "--methods",
+                    f.name, "--out", str(csv)], check=True, stdout=subprocess.DEVNULL)
+    np.testing.assert_allclose(f.score(query["z"], logits=query["logits"]), read_score_csv(csv)[f.name], rtol=1e-8,
+                               atol=0)
 
 
 def test_python_fitted_detectors_score_bitwise_equal_in_the_cli(cli, tmp_path):

@@ -1,5 +1,7 @@
 """Bad inputs raise oodkit.Error (a ValueError) with oodkit's one-line message, naming the input;
 internal errors map to RuntimeError; nothing crashes the interpreter."""
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,47 @@ def test_error_kinds_map_to_python_exceptions():
         _oodkit._raise("memory")
     with pytest.raises(oodkit.Error, match="^planted$"):
         _oodkit._raise("user")
+
+
+class _FakeCudaArray:
+    """A DLPack producer that reports device CUDA (kDLCUDA = 2, device 0) for host memory: what a
+    torch CUDA tensor looks like to the module, without a GPU. Only for a CPU build, which must
+    refuse it before reading the memory."""
+
+    class _Tensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32),
+                    ("ndim", ctypes.c_int32), ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64),
+                    ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+    def __init__(self, host):
+        self.host = np.ascontiguousarray(host)
+        self.shape = (ctypes.c_int64 * host.ndim)(*host.shape)
+        self.kept = []
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, **kw):
+        code = {"f": 2, "i": 0}[self.host.dtype.kind]  # kDLFloat, kDLInt
+        t = self._Tensor(self.host.ctypes.data, 2, 0, self.host.ndim, code, self.host.dtype.itemsize * 8, 1,
+                         self.shape, None, 0, None, None)
+        self.kept.append(t)
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        return new(ctypes.addressof(t), b"dltensor", None)
+
+
+@pytest.mark.skipif(oodkit.with_cuda, reason="a CUDA build reads CUDA tensors (the fake points at host memory)")
+def test_cuda_tensor_on_a_cpu_build():
+    cuda = (r"a CUDA tensor, but this oodkit build has no CUDA backend "
+            r"\(build with -DOODKIT_CUDA=ON, or pass \.cpu\(\)\)")
+    raises(r"train features: " + cuda, oodkit.Detector("knn").fit, _FakeCudaArray(Z))
+    knn = oodkit.Detector("knn").fit(Z)
+    raises(r"score features: " + cuda, knn.score, _FakeCudaArray(Z))
+    raises(r"score logits: " + cuda, oodkit.Detector("msp").score, logits=_FakeCudaArray(Z[:, :3]))
+    raises(r"id_scores: " + cuda, oodkit.metrics, _FakeCudaArray(Z[:, 0]), Z[:, 1])
+    raises(r"head weight: " + cuda, oodkit.Detector("energy").score, Z, head=(_FakeCudaArray(W), B))
+    # the CPU copy of the same values is accepted
+    np.testing.assert_array_equal(knn.score(Z), oodkit.Detector("knn").fit(Z).score(Z))
