@@ -41,6 +41,7 @@
 #include "run/normalization.h"
 #include "run/plan.h"
 #include "run/provenance.h"
+#include "run/saved_protocol.h"
 
 namespace oodkit::tools {
 
@@ -555,15 +556,7 @@ int run_eval(const EvalOptions& o) {
   // Written once every detector is saved: a folder without it is an unfinished run's. Each method's
   // decision threshold (95% of held-out ID kept) goes with it, and the held-out scores it came from.
   if (!o.out_dir.empty()) {
-    nlohmann::json p = nlohmann::json::parse(protocol_json);
-    NamedTensors heldout_scores;
-    for (const ood::MethodResult& r : results) {
-      p["thresholds"][r.name] = r.threshold;
-      heldout_scores.emplace_back(r.name, Tensor::from_vector(r.val_id_scores, {int64_t(r.val_id_scores.size())}));
-    }
-    p["provenance"] = run::provenance();
-    save_safetensors(in.save_dir + "/heldout_scores.safetensors", heldout_scores);
-    write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+    run::write_saved_protocol(in.save_dir, nlohmann::json::parse(protocol_json), results);
   }
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
   for (const ood::MethodResult& r : results)

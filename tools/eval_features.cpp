@@ -18,6 +18,7 @@
 #include "run/features_file.h"
 #include "run/plan.h"
 #include "run/provenance.h"
+#include "run/saved_protocol.h"
 #include "tools/common.h"
 #include "tools/eval.h"
 #include "tools/report.h"
@@ -196,14 +197,7 @@ int run_eval_features(const EvalOptions& o) {
                    {"num_classes", k},        {"feature_dim", f.feature_dim()},
                    {"head_fingerprint", fingerprint}, {"id", f.id},
                    {"methods", plan.methods}};
-  NamedTensors heldout_scores;
-  for (const ood::MethodResult& r : results) {
-    p["thresholds"][r.name] = r.threshold;
-    heldout_scores.emplace_back(r.name, Tensor::from_vector(r.val_id_scores, {int64_t(r.val_id_scores.size())}));
-  }
-  p["provenance"] = run::provenance();
-  save_safetensors(in.save_dir + "/heldout_scores.safetensors", heldout_scores);
-  write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+  run::write_saved_protocol(in.save_dir, std::move(p), results);
 
   nlohmann::ordered_json& j = summary.json_header;
   j["provenance"] = run::provenance();
