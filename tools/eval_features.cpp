@@ -37,28 +37,6 @@ ood::ScoredSet on_device(const run::FeatureSet& s, const std::string& name, Devi
   return out;
 }
 
-// Why ASH method `m` cannot run on d features with its percentiles (--set, else the registered
-// grid and default): "" when every percentile keeps at least one feature (ood::ash_keep_count).
-std::string ash_problem(const std::string& m, int64_t d, const ood::Settings& settings) {
-  if (m.rfind("ash_", 0) != 0) return "";
-  const ood::DetectorInfo& info = ood::detector_info(m);
-  std::vector<double> ps;
-  for (const auto& [key, values] : info.grid)
-    if (key == "p") ps = values;
-  if (const auto it = info.defaults.find("p"); it != info.defaults.end()) ps.push_back(it->second);
-  if (const auto it = settings.find(m); it != settings.end() && it->second.count("p")) ps = it->second.at("p");
-  for (double p : ps)
-    try {
-      ood::ash_keep_count(d, p);
-    } catch (const Error&) {
-      std::ostringstream os;
-      os << "its percentile p = " << p << " keeps none of the " << d << " features (k = D - round(D * p / 100) < 1; "
-         << "set lower ones, e.g. --set " << m << ".p=50)";
-      return os.str();
-    }
-  return "";
-}
-
 // What the plan checked and read: nothing is written before it passes.
 struct FeaturesPlan {
   std::vector<std::string> methods;
@@ -103,10 +81,7 @@ FeaturesPlan plan_eval_features(const EvalOptions& o) {
   // ASH's percentiles must keep a feature of this width: left out of "all", refused when named.
   std::vector<std::string> kept;
   for (const std::string& m : p.methods) {
-    std::string why = ash_problem(m, f.feature_dim(), p.settings);
-    for (const std::string& c : ood::detector_info(m).components)
-      if (why.empty() && !ash_problem(c, f.feature_dim(), p.settings).empty())
-        why = "fuses " + c + ", which " + ash_problem(c, f.feature_dim(), p.settings);
+    const std::string why = run::ash_problem(m, f.feature_dim(), p.settings);
     OODKIT_CHECK(why.empty() || o.methods == "all", "eval: method '", m, "' cannot run on '", f.path, "': ", why);
     if (why.empty()) kept.push_back(m);
     else p.unavailable.emplace_back(m, why);
