@@ -140,9 +140,8 @@ int run_train(const TrainOptions& o) {
   OODKIT_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "train: --val-fraction must be in [0, 1)");
   set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
 
-  // ---- the plan: --out creatable, both splits present, every class with training images; the
-  // option named in each refusal, before any data is read in full or anything written.
-  run::check_output_dir(o.out_dir, "--out");
+  // ---- the plan: both splits present, every class with training images; the option named in
+  // each refusal, before anything is written (--out: run::RunFolder below, before any work).
   data::LoadOptions lo;
   lo.split = "train";
   lo.limit = o.limit;
