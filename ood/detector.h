@@ -24,6 +24,8 @@ using Axes = std::vector<std::pair<std::string, std::vector<double>>>;
 std::vector<Params> expand_grid(const Axes& axes);  // {Params{}} when there are no axes
 
 
+struct FusionSummary;  // ood/multi_fusion.h
+
 struct FitContext {
   const Features* train = nullptr;   // ID training features (class statistics, feature banks)
   Tensor train_labels;               // int64 [N] true labels of `train`
@@ -63,6 +65,10 @@ class Detector {
   using ScoreList = std::vector<const std::vector<double>*>;
   virtual void fit_components(const ScoreList& val_id);
   virtual std::vector<double> combine(const ScoreList& parts) const;
+  // Composite detectors fill in `out`'s combination, components, weights, scales and n_heldout
+  // (at the configured setting, after fit_components) and return true; the other fields of `out`
+  // are left as they are. Others return false and leave `out` alone.
+  virtual bool describe_fusion(FusionSummary& out) const { return false; }
   virtual void fit(const FitContext& ctx) {}
   // Detectors whose fitted state belongs to one classifier (the heatmap decoder) refuse another:
   // an Error naming `what` when `fingerprint` (ood::module_fingerprint) differs. Others accept any.

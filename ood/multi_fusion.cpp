@@ -202,6 +202,16 @@ std::vector<double> MultiFusion::combine(const ScoreList& parts) const {
   return combine_scaled(combination_, weights(), scales_, parts);
 }
 
+bool MultiFusion::describe_fusion(FusionSummary& out) const {
+  out.combination = combination_name(combination_);
+  out.components = components_;
+  out.weights = weights();
+  out.scales.clear();
+  for (const ComponentScale& sc : scales_) out.scales.push_back(sc.z);
+  out.n_heldout = scales_.empty() ? 0 : int64_t(scales_.front().sorted.size());
+  return true;
+}
+
 void MultiFusion::save(const std::string& path) const {
   OODKIT_CHECK(scales_.size() == components_.size(), name_, ": cannot save before the scales are fitted");
   StateWriter w("multi_fusion");

@@ -63,6 +63,17 @@ std::vector<double> combine_scaled(Combination c, const std::vector<double>& w, 
 // for K = 2, 6 for K = 3, 4 for K >= 4.
 std::vector<std::vector<double>> simplex_grid(size_t k);
 
+// A fusion of several detectors (--fuse names, "fused"): what it combines and how.
+struct FusionSummary {
+  std::string combination;              // z | p | pmean
+  std::vector<std::string> components;  // the fusion's order ("fused": the order selected)
+  std::vector<double> weights;          // the kept w_i (sum 1)
+  std::vector<ScoreScale> scales;       // each component's held-out ID mean and std
+  int64_t n_heldout = 0;                // held-out ID scores each scale was fitted on
+  std::vector<std::string> candidates;  // "fused" only: the detectors it selected from
+  std::vector<double> selection_auroc;  // "fused" only: validation AUROC after each addition
+};
+
 class MultiFusion : public Detector {
  public:
   MultiFusion(std::string name, Combination c, std::vector<std::string> components, bool tune_weights);
@@ -81,6 +92,7 @@ class MultiFusion : public Detector {
   Combination combination() const { return combination_; }
   const std::vector<ComponentScale>& scales() const { return scales_; }
   std::vector<double> weights() const;  // the configured w1..wK
+  bool describe_fusion(FusionSummary& out) const override;
 
  private:
   std::string name_;

@@ -143,15 +143,8 @@ std::vector<MethodResult> run_protocol(const ProtocolInput& in, const std::vecto
       }
     }
     d->configure(best.chosen);
-    if (const auto* mf = dynamic_cast<const MultiFusion*>(d.get())) {
-      if (!summary) summary = std::make_shared<FusionSummary>();
-      summary->combination = combination_name(mf->combination());
-      summary->components = mf->components();
-      summary->weights = mf->weights();
-      for (const ComponentScale& sc : mf->scales()) summary->scales.push_back(sc.z);
-      summary->n_heldout = int64_t(mf->scales().front().sorted.size());
-      best.fusion = summary;
-    }
+    if (FusionSummary f = summary ? *summary : FusionSummary{}; d->describe_fusion(f))
+      best.fusion = std::make_shared<FusionSummary>(std::move(f));
     if (!in.save_dir.empty()) d->save(in.save_dir + "/" + name);
     best.test_id = score(2);
     for (size_t i = 0; i < in.test_ood.size(); ++i) best.test_ood.push_back(score(3 + i));

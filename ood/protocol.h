@@ -46,17 +46,6 @@ struct ProtocolInput {
   FusedOptions fused;
 };
 
-// A fusion of several detectors (--fuse names, "fused"): what it combines and how.
-struct FusionSummary {
-  std::string combination;              // z | p | pmean
-  std::vector<std::string> components;  // the fusion's order ("fused": the order selected)
-  std::vector<double> weights;          // the kept w_i (sum 1)
-  std::vector<ScoreScale> scales;       // each component's held-out ID mean and std
-  int64_t n_heldout = 0;                // held-out ID scores each scale was fitted on
-  std::vector<std::string> candidates;  // "fused" only: the detectors it selected from
-  std::vector<double> selection_auroc;  // "fused" only: validation AUROC after each addition
-};
-
 struct MethodResult {
   std::string name;
   Params chosen;                        // the setting kept ("w"/"lambda" for fusions)

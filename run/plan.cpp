@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
+
+#include "ood/scores.h"  // ash_keep_count
 
 namespace oodkit::run {
 
@@ -86,6 +89,46 @@ void check_classes_covered(const Tensor& labels, const std::vector<int64_t>& row
   OODKIT_CHECK(empty == 0, option, " leaves ", empty, " of the ", num_classes, " classes of '", set,
                "' without fitting images (the first: class ", first, "; ", rows.size(),
                " images to fit on); give a larger ", option, " or -1 (all)");
+}
+
+void check_labels_in_range(const data::Dataset& ds, int64_t num_classes, const std::string& spec, const char* option) {
+  if (!ds.labels.defined()) return;
+  const std::vector<int64_t> y = ds.labels.cpu().to_vector<int64_t>();
+  int64_t outside = 0, first = -1;
+  for (size_t i = 0; i < y.size(); ++i)
+    if (y[i] < 0 || y[i] >= num_classes) {
+      if (first < 0) first = int64_t(i);
+      ++outside;
+    }
+  if (outside == 0) return;
+  const int64_t c = y[size_t(first)];
+  const std::string name =
+      c >= 0 && c < int64_t(ds.class_names.size()) ? " ('" + ds.class_names[size_t(c)] + "')" : std::string();
+  OODKIT_FAIL(option, " '", spec, "': image ", first, " has class ", c, name, " (", outside, " of ", y.size(),
+              " images outside), but the classifier has ", num_classes, " classes (0..", num_classes - 1,
+              "): the set must have the classes the classifier was trained on");
+}
+
+std::string ash_problem(const std::string& method, int64_t d, const ood::Settings& settings) {
+  const ood::DetectorInfo& info = ood::detector_info(method);
+  for (const std::string& c : info.components)
+    if (const std::string why = ash_problem(c, d, settings); !why.empty()) return "fuses " + c + ", which " + why;
+  if (method.rfind("ash_", 0) != 0) return "";
+  std::vector<double> ps;
+  for (const auto& [key, values] : info.grid)
+    if (key == "p") ps = values;
+  if (const auto it = info.defaults.find("p"); it != info.defaults.end()) ps.push_back(it->second);
+  if (const auto it = settings.find(method); it != settings.end() && it->second.count("p")) ps = it->second.at("p");
+  for (double p : ps)
+    try {
+      ood::ash_keep_count(d, p);
+    } catch (const Error&) {
+      std::ostringstream os;
+      os << "its percentile p = " << p << " keeps none of the " << d << " features (k = D - round(D * p / 100) < 1; "
+         << "set lower ones, e.g. --set " << method << ".p=50)";
+      return os.str();
+    }
+  return "";
 }
 
 }  // namespace oodkit::run

@@ -9,6 +9,7 @@
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
+#include "ood/registry.h"
 
 namespace oodkit::run {
 
@@ -35,5 +36,17 @@ void check_heldout(int64_t heldout, int64_t n, const std::string& set, const cha
 // and the count of empty classes.
 void check_classes_covered(const Tensor& labels, const std::vector<int64_t>& rows, int64_t num_classes,
                            const std::string& set, const char* option);
+
+// That every label of `ds` (int64 [N]; none: nothing to check) is one of the classifier's
+// num_classes classes, 0..num_classes-1; else an Error naming `option` and `spec` (the set), the
+// first row outside (with its class name when the set has names) and the count of such rows.
+// Detectors index per-class statistics by label: a label outside would index past them.
+void check_labels_in_range(const data::Dataset& ds, int64_t num_classes, const std::string& spec, const char* option);
+
+// Why `method` cannot run on d features with its ASH percentiles (--set `settings`, else the
+// registered grid and default): "" when every percentile keeps at least one feature
+// (ood::ash_keep_count) or the method is not ASH; for a fusion, "fuses <c>, which <c's reason>"
+// for its first such component.
+std::string ash_problem(const std::string& method, int64_t d, const ood::Settings& settings);
 
 }  // namespace oodkit::run

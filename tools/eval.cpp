@@ -41,6 +41,7 @@
 #include "run/normalization.h"
 #include "run/plan.h"
 #include "run/provenance.h"
+#include "run/saved_protocol.h"
 
 namespace oodkit::tools {
 
@@ -260,6 +261,13 @@ EvalPlan plan_eval(const EvalOptions& o) {
   model.to(o.device);
   model.eval();
   p.norm = run::choose_normalization(o.mean, o.std, lc.metadata, checkpoint, o.id);
+  run::check_labels_in_range(test, lc.num_classes, o.id, "--id");
+  // ASH keeps the top k = D - round(D p / 100) features: a percentile that keeps none of this
+  // network's D would fail after the extraction.
+  for (const std::string& m : run_methods)
+    if (const std::string why = run::ash_problem(m, model.feature_dim(), settings); !why.empty())
+      OODKIT_FAIL("eval: method '", m, "' cannot run on the ", model.feature_dim(), " features of ", lc.arch, " ('",
+                  checkpoint, "'): ", why);
 
   // --heatmap DIR[,DIR...]: one decoder, or several (e.g. five seeds, as the paper averages): the
   // heatmap methods then run once per decoder and are reported as mean and standard deviation.
@@ -303,6 +311,7 @@ EvalPlan plan_eval(const EvalOptions& o) {
       run::load_for("--id", o.id + ":train", [&] { return data::load_dataset(o.id, "", train_lo); });
   const data::Dataset& train = p.train;
   note_skipped("eval", train, o.id + ":train");
+  run::check_labels_in_range(train, lc.num_classes, o.id + ":train", "--id");
   run::check_heldout(o.heldout, train.size(), o.id + ":train", "--heldout");
   p.split = data::holdout_split(
       train.labels, double(o.heldout) / double(train.size()), o.split_seed, /*stratified=*/true);
@@ -558,15 +567,7 @@ int run_eval(const EvalOptions& o) {
   // Written once every detector is saved: a folder without it is an unfinished run's. Each method's
   // decision threshold (95% of held-out ID kept) goes with it, and the held-out scores it came from.
   if (!o.out_dir.empty()) {
-    nlohmann::json p = nlohmann::json::parse(protocol_json);
-    NamedTensors heldout_scores;
-    for (const ood::MethodResult& r : results) {
-      p["thresholds"][r.name] = r.threshold;
-      heldout_scores.emplace_back(r.name, Tensor::from_vector(r.val_id_scores, {int64_t(r.val_id_scores.size())}));
-    }
-    p["provenance"] = run::provenance();
-    save_safetensors(in.save_dir + "/heldout_scores.safetensors", heldout_scores);
-    write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+    run::write_saved_protocol(in.save_dir, nlohmann::json::parse(protocol_json), results);
   }
   std::printf("%zu methods scored in %.1f s\n\n", results.size(), seconds_since(t1));
   for (const ood::MethodResult& r : results)

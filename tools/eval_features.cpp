@@ -18,6 +18,7 @@
 #include "run/features_file.h"
 #include "run/plan.h"
 #include "run/provenance.h"
+#include "run/saved_protocol.h"
 #include "tools/common.h"
 #include "tools/eval.h"
 #include "tools/report.h"
@@ -34,28 +35,6 @@ ood::ScoredSet on_device(const run::FeatureSet& s, const std::string& name, Devi
   out.features.z = s.features.z.to(device);
   out.features.logits = s.features.logits.to(device);
   return out;
-}
-
-// Why ASH method `m` cannot run on d features with its percentiles (--set, else the registered
-// grid and default): "" when every percentile keeps at least one feature (ood::ash_keep_count).
-std::string ash_problem(const std::string& m, int64_t d, const ood::Settings& settings) {
-  if (m.rfind("ash_", 0) != 0) return "";
-  const ood::DetectorInfo& info = ood::detector_info(m);
-  std::vector<double> ps;
-  for (const auto& [key, values] : info.grid)
-    if (key == "p") ps = values;
-  if (const auto it = info.defaults.find("p"); it != info.defaults.end()) ps.push_back(it->second);
-  if (const auto it = settings.find(m); it != settings.end() && it->second.count("p")) ps = it->second.at("p");
-  for (double p : ps)
-    try {
-      ood::ash_keep_count(d, p);
-    } catch (const Error&) {
-      std::ostringstream os;
-      os << "its percentile p = " << p << " keeps none of the " << d << " features (k = D - round(D * p / 100) < 1; "
-         << "set lower ones, e.g. --set " << m << ".p=50)";
-      return os.str();
-    }
-  return "";
 }
 
 // What the plan checked and read: nothing is written before it passes.
@@ -102,10 +81,7 @@ FeaturesPlan plan_eval_features(const EvalOptions& o) {
   // ASH's percentiles must keep a feature of this width: left out of "all", refused when named.
   std::vector<std::string> kept;
   for (const std::string& m : p.methods) {
-    std::string why = ash_problem(m, f.feature_dim(), p.settings);
-    for (const std::string& c : ood::detector_info(m).components)
-      if (why.empty() && !ash_problem(c, f.feature_dim(), p.settings).empty())
-        why = "fuses " + c + ", which " + ash_problem(c, f.feature_dim(), p.settings);
+    const std::string why = run::ash_problem(m, f.feature_dim(), p.settings);
     OODKIT_CHECK(why.empty() || o.methods == "all", "eval: method '", m, "' cannot run on '", f.path, "': ", why);
     if (why.empty()) kept.push_back(m);
     else p.unavailable.emplace_back(m, why);
@@ -196,14 +172,7 @@ int run_eval_features(const EvalOptions& o) {
                    {"num_classes", k},        {"feature_dim", f.feature_dim()},
                    {"head_fingerprint", fingerprint}, {"id", f.id},
                    {"methods", plan.methods}};
-  NamedTensors heldout_scores;
-  for (const ood::MethodResult& r : results) {
-    p["thresholds"][r.name] = r.threshold;
-    heldout_scores.emplace_back(r.name, Tensor::from_vector(r.val_id_scores, {int64_t(r.val_id_scores.size())}));
-  }
-  p["provenance"] = run::provenance();
-  save_safetensors(in.save_dir + "/heldout_scores.safetensors", heldout_scores);
-  write_text_file(in.save_dir + "/protocol.json", p.dump(2) + "\n");
+  run::write_saved_protocol(in.save_dir, std::move(p), results);
 
   nlohmann::ordered_json& j = summary.json_header;
   j["provenance"] = run::provenance();

@@ -94,6 +94,44 @@ std::string score_csv(const std::vector<std::string>& methods, std::map<std::str
   return csv.str();
 }
 
+// Every method of `methods` on `set` through the one path the protocol uses (ood::score_method),
+// each scored once: a fusion's components are scored first and shared. Returns the scores by
+// method name (host, one per row of `set`), components included.
+std::map<std::string, std::vector<double>> score_all(const std::vector<std::string>& methods, const Loaded& loaded,
+                                                     const ood::ScoredSet& set, const ood::ScoreContext& ctx) {
+  std::map<std::string, std::vector<double>> columns;
+  std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
+      -> const std::vector<double>& {
+    if (auto it = columns.find(m); it != columns.end()) return it->second;
+    std::vector<double> s = ood::score_method(*loaded.at(m), set, ctx, score_of);
+    return columns.emplace(m, std::move(s)).first->second;
+  };
+  for (const std::string& m : methods) score_of(m);
+  return columns;
+}
+
+// --features-out: the scored rows as a features file (run/features_file.h) with the classifier's
+// head, so that `oodkit score --features FILE --data SET` (and Python) read them back. Rows of the
+// ID dataset the detectors were fitted on (--data names protocol.json's "id", any split) are the
+// set "id_test", with their labels (the head's classes); any other --data is "ood.<--data>",
+// without labels (an OOD set's classes are not the head's).
+void write_scored_features(const std::string& path, const std::string& data, const SavedProtocol& proto,
+                           const std::string& checkpoint, models::Classifier& model, const ood::ScoredSet& set,
+                           const Tensor& labels) {
+  const auto dataset = [](const std::string& spec) {
+    return spec.rfind("folder:", 0) == 0 ? spec : spec.substr(0, spec.find(':'));
+  };
+  const bool id_rows = dataset(data) == dataset(proto.id);
+  run::FeatureSet rows;
+  rows.features.z = set.features.z.cpu();
+  rows.features.logits = set.features.logits.cpu();
+  if (id_rows && labels.defined()) rows.labels = labels.cpu();
+  const nn::Linear& head = model.head();
+  run::write_features_file(path, head.weight.cpu(), head.bias.defined() ? head.bias.cpu() : Tensor(),
+                           {{id_rows ? "id_test" : "ood." + data, &rows}},
+                           {{"id", proto.id}, {"model", proto.arch}, {"checkpoint", checkpoint}});
+}
+
 // --fuse: fusions of saved methods made here, their scales fitted on the components' held-out ID
 // scores (eval's detectors/heldout_scores.safetensors); equal weights (score has no validation
 // pair). Each is appended to `methods` and `loaded` (its components loaded as load_saved does,
@@ -175,14 +213,7 @@ int run_score_features(const ScoreOptions& o, const SavedProtocol& proto) {
   set.features.z = set.features.z.to(o.device);
   set.features.logits = set.features.logits.to(o.device);
   const ood::ScoreContext ctx{nullptr, {1.f, 1.f, 1.f}, o.device, 256};
-  std::map<std::string, std::vector<double>> columns;
-  std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
-      -> const std::vector<double>& {
-    if (auto it = columns.find(m); it != columns.end()) return it->second;
-    std::vector<double> s = ood::score_method(*loaded.at(m), set, ctx, score_of);
-    return columns.emplace(m, std::move(s)).first->second;
-  };
-  for (const std::string& m : methods) score_of(m);
+  std::map<std::string, std::vector<double>> columns = score_all(methods, loaded, set, ctx);
   const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
   const int64_t n = set.features.size();
   const std::string csv =
@@ -261,25 +292,9 @@ int run_score(const ScoreOptions& o) {
   const ood::ScoreContext ctx{lc.model.get(), norm.std, o.device, o.batch};
   if (!o.features_out.empty()) {
     if (!feat_parent.empty()) make_output_dir(feat_parent, "--features-out");
-    NamedTensors cols{{"logits", set.features.logits.cpu()}, {"z", set.features.z.cpu()}};
-    if (set.features.nap.defined()) {
-      cols.emplace_back("nap", set.features.nap.cpu());
-      cols.emplace_back("nap_unsquared", set.features.nap_unsquared.cpu());
-    }
-    if (set.features.fs.defined()) cols.emplace_back("fs", set.features.fs.cpu());
-    if (ds.labels.defined()) cols.emplace_back("labels", ds.labels.cpu());
-    cols.emplace_back("head.weight", lc.model->head().weight.cpu());
-    if (lc.model->head().bias.defined()) cols.emplace_back("head.bias", lc.model->head().bias.cpu());
-    save_safetensors(o.features_out, cols);
+    write_scored_features(o.features_out, o.data, proto, checkpoint, *lc.model, set, ds.labels);
   }
-  std::map<std::string, std::vector<double>> columns;
-  std::function<const std::vector<double>&(const std::string&)> score_of = [&](const std::string& m)
-      -> const std::vector<double>& {
-    if (auto it = columns.find(m); it != columns.end()) return it->second;
-    std::vector<double> s = ood::score_method(*loaded.at(m), set, ctx, score_of);
-    return columns.emplace(m, std::move(s)).first->second;
-  };
-  for (const std::string& m : methods) score_of(m);
+  std::map<std::string, std::vector<double>> columns = score_all(methods, loaded, set, ctx);
   const std::vector<int64_t> predicted = ood::predicted_classes(set.features.logits).cpu().to_vector<int64_t>();
 
   const std::string csv = score_csv(methods, columns, predicted, thresholds, ds.size(), [&](int64_t i) {
@@ -317,7 +332,8 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   add_device_option(score_cmd, c);
   score_cmd->add_option("--out", sc.out, "CSV file (default: stdout)");
   score_cmd->add_option("--features-out", sc.features_out,
-                        "also write the extracted features, labels and classifier head (.safetensors; docs/python.md)");
+                        "also write the scored rows and the classifier head as a features file (docs/data.md): the set "
+                        "id_test with labels for the ID dataset's images, else ood.<--data>");
   score_cmd->add_flag("--tf32", sc.tf32, "TF32 math in cuDNN/cuBLAS for the classifier (CUDA; k-NN stays strict FP32)");
   score_cmd->add_option("--features", sc.features,
                         "a features file (docs/data.md): score its set --data (fit, id_val, id_test, val_ood.<name> "

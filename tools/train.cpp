@@ -40,6 +40,7 @@
 #include "ood/heatmap_train.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "run/plan.h"
 #include "run/progress.h"
 #include "run/provenance.h"
 
@@ -139,20 +140,26 @@ int run_train(const TrainOptions& o) {
   OODKIT_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "train: --val-fraction must be in [0, 1)");
   set_math_mode(o.tf32 ? MathMode::TF32 : MathMode::FP32);
 
+  // ---- the plan: both splits present, every class with training images; the option named in
+  // each refusal, before anything is written (--out: run::RunFolder below, before any work).
   data::LoadOptions lo;
   lo.split = "train";
   lo.limit = o.limit;
-  const data::Dataset train_set = data::load_dataset(o.dataset, "", lo);
-  OODKIT_CHECK(train_set.labels.defined(), "train: dataset '", o.dataset, "' has no labels");
+  const data::Dataset train_set =
+      run::load_for("--dataset", o.dataset + ":train", [&] { return data::load_dataset(o.dataset, "", lo); });
+  OODKIT_CHECK(train_set.labels.defined(), "train: --dataset '", o.dataset, "' has no labels");
   data::LoadOptions test_lo;
   test_lo.split = "test";
-  const data::Dataset test_set = data::load_dataset(o.dataset, "", test_lo);
+  const data::Dataset test_set =
+      run::load_for("--dataset", o.dataset + ":test", [&] { return data::load_dataset(o.dataset, "", test_lo); });
   const data::Normalization norm = data::normalization_for(o.dataset);
   const int64_t size = train_set.images.size(2);
 
   const data::HoldoutSplit split =
       o.val_fraction > 0 ? data::holdout_split(train_set.labels, o.val_fraction, o.seed, true)
                          : data::holdout_split(train_set.size(), 0.0, o.seed);
+  run::check_classes_covered(train_set.labels, split.train, train_set.num_classes, o.dataset + ":train",
+                             o.limit >= 0 ? "--limit" : "--dataset");
   Generator gen(o.seed);
   std::shared_ptr<models::Classifier> model = models::make_classifier(o.arch, train_set.num_classes, int(size), gen);
   model->to(o.device);

@@ -302,8 +302,22 @@ def check_batch(ckpt, detectors):
             header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
         shapes = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
         k, d = shapes.get("head.weight", [0, 0])
-        check(shapes.get("z") == [23, d] and shapes.get("logits") == [23, k] and shapes.get("labels") == [23]
-              and shapes.get("head.bias") == [k] and k > 1 and d > 1, "score --features-out: shapes %r" % shapes)
+        # A features file (docs/data.md): the ID set's rows are id_test, with their labels.
+        check(set(shapes) == {"head.weight", "head.bias", "id_test.features", "id_test.logits", "id_test.labels"}
+              and shapes["id_test.features"] == [23, d] and shapes["id_test.logits"] == [23, k]
+              and shapes["id_test.labels"] == [23] and shapes["head.bias"] == [k] and k > 1 and d > 1,
+              "score --features-out: shapes %r" % shapes)
+    # Another set: ood.<--data>, without labels (its classes are not the head's).
+    ood_feats = os.path.join(TMP, "features", "ood.safetensors")
+    rc, _, err = run(["score", "--detectors", detectors, "--data", "synthetic-ood-noise", "--limit", "7", "--out", csv,
+                      "--features-out", ood_feats])
+    if check(rc == 0 and os.path.exists(ood_feats), "score --features-out (OOD): exit %d, %r" % (rc, err[-300:])):
+        with open(ood_feats, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        check(sorted(k for k in header if k != "__metadata__") ==
+              ["head.bias", "head.weight", "ood.synthetic-ood-noise.features", "ood.synthetic-ood-noise.logits"]
+              and header["ood.synthetic-ood-noise.features"]["shape"][0] == 7,
+              "score --features-out (OOD): tensors %r" % sorted(header))
 
 
 def check_cuda(ckpt, detectors):

@@ -19,9 +19,11 @@ import json
 import math
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
+import zlib
 
 from cli_check import check, failures, run  # shared by the cli checks (same folder)
 import st_reader
@@ -43,6 +45,19 @@ def expect_refusal(oodkit, what, args, option, out_dir):
           "%s: features were extracted before the refusal: %r" % (what, err[-500:]))
     check(not os.path.exists(out_dir), "%s: --out '%s' was created" % (what, out_dir))
     check(took < 30, "%s: refused after %.1f s (the plan should take seconds)" % (what, took))
+
+
+def write_png(path, w, h, seed):
+    """An 8-bit RGB PNG of a pattern (standard library only)."""
+    raw = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed * 11 + c * 50) % 256 for x in range(w) for c in range(3))
+                   for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def refusals(oodkit):
@@ -72,6 +87,27 @@ def refusals(oodkit):
                                                                        out], "--loss-weight", out)
     expect_refusal(oodkit, "score --data not installed", ["score", "--detectors", os.path.join(TMP, "none"),
                                                           "--data", "svhn"], "--detectors", out)
+    # Image path guards: an ASH percentile that keeps none of the network's 64 features, and an ID
+    # set with a class the classifier does not have (a label past the per-class statistics).
+    expect_refusal(oodkit, "an ASH percentile keeping no feature", ["eval", "--methods", "msp,ash_p", "--set",
+                   "ash_p.p=99.9", "--fit-limit", "300", "--heldout", "100", "--val-ood-limit", "50", "--ood", "isun",
+                   "--ood-limit", "50", "--test-limit", "50", "--out", out], "--set", out)
+    folder = os.path.join(TMP, "eleven_classes")
+    for split, n in (("train", 3), ("test", 1)):
+        for c in range(11):
+            d = os.path.join(folder, split, "c%02d" % c)
+            os.makedirs(d)
+            for i in range(n):
+                write_png(os.path.join(d, "%d.png" % i), 32, 32, 10 * c + i)
+    expect_refusal(oodkit, "ID labels outside the classifier's classes",
+                   base + ["--id", "folder:" + folder, "--num-classes", "10", "--ood", "isun", "--heldout", "5"],
+                   "--id", out)
+    # train: the dataset named by its option; a --limit that leaves classes without training images
+    # (the first 8 CIFAR-10 images cannot hold 10 classes).
+    train = ["train", "--arch", "small_cnn", "--epochs", "1", "--batch", "4", "--out", out]
+    expect_refusal(oodkit, "train on a dataset that is not installed", train + ["--dataset", "svhn"], "--dataset", out)
+    expect_refusal(oodkit, "train --limit leaving classes without images", train + ["--dataset", "cifar10", "--limit",
+                                                                                    "8"], "--limit", out)
     # An option given twice: oodkit's one line, not CLI11's "At Most 1 required but received 2".
     rc, _, err = run(oodkit, "eval", "--ood", "isun", "--ood", "mnist")
     check(rc == 2 and "--ood given 2 times" in err and "At Most" not in err, "--ood twice: %d %r" % (rc, err))
@@ -89,9 +125,9 @@ def provenance_and_decisions(oodkit):
     rc, out, err = run(oodkit, "--version")
     check(rc == 0 and out.startswith("oodkit ") and "commit " in out and "build" in out,
           "--version: %d %r %r" % (rc, out, err))
-    # A classifier at chance level: one epoch on 20 CIFAR-10 images.
+    # A classifier at chance level: one epoch on 30 CIFAR-10 images (the first 30 hold every class).
     clf = os.path.join(TMP, "chance")
-    rc, _, err = run(oodkit, "train", "--arch", "resnet20", "--dataset", "cifar10", "--limit", "20", "--epochs", "1",
+    rc, _, err = run(oodkit, "train", "--arch", "resnet20", "--dataset", "cifar10", "--limit", "30", "--epochs", "1",
                      "--batch", "10", "--out", clf, timeout=300)
     check(rc == 0, "train for the chance-level classifier failed: %r" % err[-500:])
     ev = os.path.join(TMP, "eval")

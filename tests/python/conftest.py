@@ -29,6 +29,21 @@ def read_safetensors(path):
     return out
 
 
+def read_scored_rows(path):
+    """The one set of a features file `oodkit score --features-out` wrote (docs/data.md: id_test
+    for the ID dataset's images, else ood.<data>) as {"z", "logits", "labels" (id_test only),
+    "head.weight", "head.bias"}."""
+    t = read_safetensors(path)
+    prefixes = {k.rsplit(".", 1)[0] for k in t if not k.startswith("head.")}
+    assert len(prefixes) == 1, sorted(t)
+    p = prefixes.pop()
+    out = {"z": t[p + ".features"], "logits": t[p + ".logits"], "head.weight": t["head.weight"],
+           "head.bias": t["head.bias"]}
+    if p + ".labels" in t:
+        out["labels"] = t[p + ".labels"]
+    return out
+
+
 def read_score_csv(path):
     """`oodkit score --out` CSV: method -> float64 column."""
     with open(path) as f:

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 import oodkit
-from conftest import CLI_FUSE, CLI_METHODS, read_safetensors, read_score_csv
+from conftest import CLI_FUSE, CLI_METHODS, read_score_csv, read_scored_rows
 
 
 def as_f32(column):
@@ -19,7 +19,7 @@ def as_f32(column):
 def test_cli_fitted_detectors_score_bitwise_equal_in_python(cli):
     _, out, sets, _ = cli
     for tag, (feats, csv) in sets.items():
-        f, ref = read_safetensors(feats), read_score_csv(csv)
+        f, ref = read_scored_rows(feats), read_score_csv(csv)
         for m in CLI_METHODS:
             d = oodkit.load(os.path.join(out, "detectors", m))
             assert d.name == m and d.fitted
@@ -33,7 +33,7 @@ def test_cli_fusions_score_equal_in_python(cli):
     # the CSV holds float64 scores to 9 significant digits.
     _, out, sets, _ = cli
     for tag, (feats, csv) in sets.items():
-        f, ref = read_safetensors(feats), read_score_csv(csv)
+        f, ref = read_scored_rows(feats), read_score_csv(csv)
         for m in CLI_FUSE.values():
             d = oodkit.load(os.path.join(out, "detectors", m))
             assert d.name == m and d.fitted and len(d.components) == m.count("+") + 1
@@ -44,7 +44,7 @@ def test_cli_fusions_score_equal_in_python(cli):
 
 def test_python_fitted_fusion_scores_equal_in_the_cli(cli, tmp_path):
     binary, out, sets, _ = cli
-    train, query = read_safetensors(sets["cifar10"][0]), read_safetensors(sets["isun"][0])
+    train, query = read_scored_rows(sets["cifar10"][0]), read_scored_rows(sets["isun"][0])
     head = (train["head.weight"], train["head.bias"])
     f = oodkit.fuse(["knn", "energy"], "p", weights=[0.7, 0.3], settings={"knn.k": 5}).fit(
         train["z"][:200], heldout=train["z"][200:], head=head)
@@ -60,7 +60,7 @@ def test_python_fitted_fusion_scores_equal_in_the_cli(cli, tmp_path):
 
 def test_python_fitted_detectors_score_bitwise_equal_in_the_cli(cli, tmp_path):
     binary, out, sets, _ = cli
-    train, query = read_safetensors(sets["cifar10"][0]), read_safetensors(sets["isun"][0])
+    train, query = read_scored_rows(sets["cifar10"][0]), read_scored_rows(sets["isun"][0])
     head = (train["head.weight"], train["head.bias"])
     fitted = {
         "knn": oodkit.Detector("knn", k=7).fit(train["z"]),
@@ -90,7 +90,7 @@ def test_python_fitted_detectors_score_bitwise_equal_in_the_cli(cli, tmp_path):
 
 def test_heatmap_scores_bitwise_equal_the_cli(cli):
     _, out, sets, hm = cli
-    f, ref = read_safetensors(sets["isun"][0]), read_score_csv(sets["isun"][1])
+    f, ref = read_scored_rows(sets["isun"][0]), read_score_csv(sets["isun"][1])
     h = oodkit.Heatmap(hm)
     assert (h.feature_dim, h.num_classes) == (64, 10)
     s = h.score(f["z"], logits=f["logits"])
