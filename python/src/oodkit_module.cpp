@@ -316,6 +316,9 @@ class PyDetector {
   explicit PyDetector(const std::string& path, bool) {
     d_ = ood::load_detector(path);
     name_ = d_->name();
+    // The saved setting is this detector's: set_params then changes only the keys it is given
+    // (not the registered defaults plus those keys).
+    overrides_ = d_->params();
     scaled_ = dynamic_cast<ood::MultiFusion*>(d_.get()) != nullptr;
     if (scaled_) {  // also eval's "fused" (its chosen components are saved beside it)
       for (const std::string& c : d_->components()) check_on_arrays(c, /*loaded=*/true);

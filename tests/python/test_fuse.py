@@ -88,6 +88,21 @@ def test_fuse_saves_and_loads_with_its_components(tmp_path):
     assert oodkit.load(tmp_path / "knn").params == {"k": 3.0}
 
 
+def test_loaded_fusion_set_params_changes_only_the_given_keys(tmp_path):
+    # A loaded detector keeps its saved setting: set_params(w1, w2) leaves the saved w3 (0.2), not
+    # the registered default (1/3, which would also break the sum-to-one check).
+    s = sets()
+    names = ["knn", "energy", "mahalanobis"]
+    f = oodkit.fuse(names, "z", weights=[0.5, 0.3, 0.2]).fit(s["train"], s["labels"], heldout=s["heldout"],
+                                                              head=s["head"])
+    f.save(tmp_path / f.name)
+    g = oodkit.load(tmp_path / f.name).set_params(w1=0.3, w2=0.5)
+    assert g.params == {"w1": 0.3, "w2": 0.5, "w3": 0.2}
+    want = oodkit.fuse(names, "z", weights=[0.3, 0.5, 0.2]).fit(s["train"], s["labels"], heldout=s["heldout"],
+                                                                 head=s["head"])
+    np.testing.assert_array_equal(g.score(s["query"], head=s["head"]), want.score(s["query"], head=s["head"]))
+
+
 def test_fuse_in_evaluate():
     s = sets()
     z, _, _, _ = data(12, n=200)
