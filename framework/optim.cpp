@@ -6,19 +6,12 @@
 
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
-#include "framework/optim_cuda.h"
+#include "framework/ops/map.h"
 #include "framework/optim_update.h"
 
 namespace oodkit::optim {
 
 namespace {
-
-// Runs f(i) for i in [0, n), in parallel on large parameters.
-template <class F>
-void parallel_for(int64_t n, F f) {
-#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 15))
-  for (int64_t i = 0; i < n; ++i) f(i);
-}
 
 void check_hyper(bool ok, const char* op, const char* name, double value, const char* want) {
   OODKIT_CHECK(ok, op, ": invalid ", name, " ", value, " (must be ", want, ")");
@@ -120,24 +113,15 @@ void SGD::step() {
     const bool first = use_buf && !momentum_buffer_[i].defined();
     Tensor buf = first ? Tensor::empty_like(p) : momentum_buffer_[i];
     const int64_t n = p.numel();
-    auto hyper = [&](auto tag) {
+    // One element's update (optim_update.h) on either device: T = float on CUDA.
+    auto update = [&](auto tag) {
       using T = decltype(tag);
-      return detail::SGDParams<T>{T(lr_), T(opt_.momentum), T(opt_.dampening), T(opt_.weight_decay), opt_.nesterov,
-                                  first};
+      const detail::SGDParams<T> h{T(lr_), T(opt_.momentum), T(opt_.dampening), T(opt_.weight_decay), opt_.nesterov,
+                                   first};
+      return detail::SGDStep<T>{p.data<T>(), g.data<T>(), use_buf ? buf.data<T>() : nullptr, h};
     };
-    if (p.is_cuda()) {
-      OODKIT_CUDA_CALL(cuda::sgd_step(p.data<float>(), g.data<float>(), use_buf ? buf.data<float>() : nullptr,
-                                      n, hyper(float{})));
-    } else {
-      dispatch_float(p.dtype(), "SGD.step", [&](auto tag) {
-        using T = decltype(tag);
-        const detail::SGDParams<T> h = hyper(T{});
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
-        T* pb = use_buf ? buf.data<T>() : nullptr;
-        parallel_for(n, [&](int64_t k) { detail::sgd_update(pp, pg, pb, k, h); });
-      });
-    }
+    if (p.is_cuda()) OODKIT_CUDA_CALL(cuda::for_n(n, update(float{})));
+    else dispatch_float(p.dtype(), "SGD.step", [&](auto tag) { ops::for_n(n, update(tag)); });
     if (first) momentum_buffer_[i] = buf;  // only once it holds the first gradient
   }
 }
@@ -194,26 +178,16 @@ void Adam::step() {
     const double bc2 = 1.0 - std::pow(opt_.beta2, double(t));
     const double step_size = lr_ / bc1, bc2_sqrt = std::sqrt(bc2);
     const int64_t n = p.numel();
-    auto hyper = [&](auto tag) {
+    // One element's update (optim_update.h) on either device: T = float on CUDA.
+    auto update = [&](auto tag) {
       using T = decltype(tag);
-      return detail::AdamParams<T>{T(lr_),       T(opt_.beta1), T(opt_.beta2),
-                                   T(opt_.eps),  T(opt_.weight_decay), opt_.decoupled_weight_decay,
-                                   T(step_size), T(bc2_sqrt)};
+      const detail::AdamParams<T> h{T(lr_),       T(opt_.beta1), T(opt_.beta2),
+                                    T(opt_.eps),  T(opt_.weight_decay), opt_.decoupled_weight_decay,
+                                    T(step_size), T(bc2_sqrt)};
+      return detail::AdamStep<T>{p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), h};
     };
-    if (p.is_cuda()) {
-      OODKIT_CUDA_CALL(cuda::adam_step(p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), n,
-                                       hyper(float{})));
-    } else {
-      dispatch_float(p.dtype(), what.c_str(), [&](auto tag) {
-        using T = decltype(tag);
-        const detail::AdamParams<T> h = hyper(T{});
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
-        T* pm = m.data<T>();
-        T* pv = v.data<T>();
-        parallel_for(n, [&](int64_t k) { detail::adam_update(pp, pg, pm, pv, k, h); });
-      });
-    }
+    if (p.is_cuda()) OODKIT_CUDA_CALL(cuda::for_n(n, update(float{})));
+    else dispatch_float(p.dtype(), what.c_str(), [&](auto tag) { ops::for_n(n, update(tag)); });
     exp_avg_[i] = m;
     exp_avg_sq_[i] = v;
     step_[i] = t;

@@ -1,10 +1,13 @@
-// Per-element update rules of the optimisers, shared by the CPU loops (framework/optim.cpp,
-// T = float or double) and the CUDA kernels (framework/optim_cuda.cu, T = float), so that
-// both devices evaluate the same expressions. They follow torch.optim's single-tensor
+// Per-element update rules of the optimisers, shared by the CPU loop (framework/optim.cpp,
+// T = float or double) and the CUDA kernel (framework/optim_cuda.cu, T = float) through the
+// for_n functors SGDStep and AdamStep (framework/ops/map.h), so that both devices evaluate the
+// same expressions. They follow torch.optim's single-tensor
 // implementations (torch 2.x, maximize=False, amsgrad=False) term by term.
 #pragma once
 #include <cmath>
 #include <cstdint>
+
+#include "framework/host_device.h"
 
 #if defined(__CUDACC__)
 #define OODKIT_OPTIM_HD __host__ __device__ __forceinline__
@@ -72,5 +75,24 @@ OODKIT_OPTIM_HD void adam_update(T* p, const T* grad, T* m, T* v, int64_t i, con
   const T denom = sqrt(vi) / h.bias_correction2_sqrt + h.eps;
   p[i] = pi - h.step_size * (mi / denom);
 }
+
+// for_n functors: element i of one parameter's update; the pointers are on the device it runs on.
+template <class T>
+struct SGDStep {
+  T* p;
+  const T* grad;
+  T* buf;  // null when momentum == 0
+  SGDParams<T> h;
+  OODKIT_HD void operator()(int64_t i) const { sgd_update(p, grad, buf, i, h); }
+};
+template <class T>
+struct AdamStep {
+  T* p;
+  const T* grad;
+  T* m;  // exp_avg
+  T* v;  // exp_avg_sq
+  AdamParams<T> h;
+  OODKIT_HD void operator()(int64_t i) const { adam_update(p, grad, m, v, i, h); }
+};
 
 }  // namespace oodkit::optim::detail

@@ -5,11 +5,7 @@
 #include <cstdint>
 #include <random>
 
-#if defined(__CUDACC__)
-#define OODKIT_HOST_DEVICE __host__ __device__
-#else
-#define OODKIT_HOST_DEVICE
-#endif
+#include "framework/host_device.h"
 
 namespace oodkit {
 
@@ -34,14 +30,14 @@ Generator& default_generator();
 void manual_seed(uint64_t seed);
 
 // splitmix64 of (seed, index): a stateless, counter-based 64-bit hash.
-OODKIT_HOST_DEVICE inline uint64_t counter_hash(uint64_t seed, uint64_t index) {
+OODKIT_HD inline uint64_t counter_hash(uint64_t seed, uint64_t index) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
 // Uniform in [0, 1) with 24 random bits (exact in float).
-OODKIT_HOST_DEVICE inline float counter_uniform(uint64_t seed, uint64_t index) {
+OODKIT_HD inline float counter_uniform(uint64_t seed, uint64_t index) {
   return float(counter_hash(seed, index) >> 40) * (1.0f / 16777216.0f);
 }
 

@@ -3,6 +3,8 @@
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
 #include "framework/ops/elementwise_cuda.h"
+#include "framework/ops/elementwise_functors.h"
+#include "framework/ops/map_tensor.h"
 #include "framework/ops/reduce.h"
 
 namespace oodkit::ops {
@@ -24,57 +26,12 @@ Tensor check_binary(const Tensor& a, const Tensor& b, const char* op) {
   return expand(b, a.shape());
 }
 
-// y = alpha*a + beta*b
+// The elementwise kernels: one formula each (elementwise_functors.h) for both devices.
 Tensor axpby(const Tensor& a, const Tensor& b, double alpha, double beta) {
-  Tensor y = Tensor::empty_like(a);
-  const int64_t n = a.numel();
-  if (a.is_cuda()) {
-    OODKIT_CUDA_CALL(cuda::axpby(a.data<float>(), b.data<float>(), y.data<float>(), float(alpha),
-                                 float(beta), n));
-    return y;
-  }
-  dispatch_float(a.dtype(), "axpby", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* py = y.data<T>();
-    for (int64_t i = 0; i < n; ++i) py[i] = T(alpha) * pa[i] + T(beta) * pb[i];
-  });
-  return y;
+  return binary_map<Axpby>("axpby", a, b, alpha, beta);
 }
-
-Tensor multiply(const Tensor& a, const Tensor& b) {
-  Tensor y = Tensor::empty_like(a);
-  const int64_t n = a.numel();
-  if (a.is_cuda()) {
-    OODKIT_CUDA_CALL(cuda::multiply(a.data<float>(), b.data<float>(), y.data<float>(), n));
-    return y;
-  }
-  dispatch_float(a.dtype(), "mul", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* py = y.data<T>();
-    for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
-  });
-  return y;
-}
-
-Tensor affine(const Tensor& x, double alpha, double beta) {
-  Tensor y = Tensor::empty_like(x);
-  const int64_t n = x.numel();
-  if (x.is_cuda()) {
-    OODKIT_CUDA_CALL(cuda::affine(x.data<float>(), y.data<float>(), float(alpha), float(beta), n));
-    return y;
-  }
-  dispatch_float(x.dtype(), "affine", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    for (int64_t i = 0; i < n; ++i) py[i] = T(alpha) * px[i] + T(beta);
-  });
-  return y;
-}
+Tensor multiply(const Tensor& a, const Tensor& b) { return binary_map<Multiply>("mul", a, b); }
+Tensor affine(const Tensor& x, double alpha, double beta) { return unary_map<Affine>("affine", x, alpha, beta); }
 
 // 0-d tensor holding scale * sum(x); CPU accumulates in double.
 Tensor scaled_sum(const Tensor& x, double s) {

@@ -1,18 +1,16 @@
+#include "framework/cuda/map.cuh"
 #include "framework/cuda/reduce.cuh"
 #include "framework/ops/elementwise_cuda.h"
+#include "framework/ops/elementwise_functors.h"
 
 namespace oodkit::cuda {
 
+// The elementwise maps of elementwise.cpp (framework/ops/map.h).
+template void map_n(const ops::Axpby<float>&, int64_t, float*, const float*, const float*);
+template void map_n(const ops::Multiply<float>&, int64_t, float*, const float*, const float*);
+template void map_n(const ops::Affine<float>&, int64_t, float*, const float*);
+
 namespace {
-__global__ void axpby_kernel(const float* a, const float* b, float* y, float alpha, float beta, int64_t n) {
-  OODKIT_GRID_STRIDE(i, n) y[i] = alpha * a[i] + beta * b[i];
-}
-__global__ void multiply_kernel(const float* a, const float* b, float* y, int64_t n) {
-  OODKIT_GRID_STRIDE(i, n) y[i] = a[i] * b[i];
-}
-__global__ void affine_kernel(const float* x, float* y, float alpha, float beta, int64_t n) {
-  OODKIT_GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta;
-}
 __global__ void broadcast_scaled_kernel(const float* s, float scale, float* y, int64_t n) {
   const float v = scale * s[0];
   OODKIT_GRID_STRIDE(i, n) y[i] = v;
@@ -26,24 +24,6 @@ __global__ void sum_partial_kernel(const float* x, int64_t n, double* partial) {
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 }  // namespace
-
-void axpby(const float* a, const float* b, float* y, float alpha, float beta, int64_t n) {
-  if (n == 0) return;
-  axpby_kernel<<<grid_for(n), 256, 0, stream()>>>(a, b, y, alpha, beta, n);
-  OODKIT_CUDA_CHECK_LAUNCH();
-}
-
-void multiply(const float* a, const float* b, float* y, int64_t n) {
-  if (n == 0) return;
-  multiply_kernel<<<grid_for(n), 256, 0, stream()>>>(a, b, y, n);
-  OODKIT_CUDA_CHECK_LAUNCH();
-}
-
-void affine(const float* x, float* y, float alpha, float beta, int64_t n) {
-  if (n == 0) return;
-  affine_kernel<<<grid_for(n), 256, 0, stream()>>>(x, y, alpha, beta, n);
-  OODKIT_CUDA_CHECK_LAUNCH();
-}
 
 void broadcast_scaled(const float* s, float scale, float* y, int64_t n) {
   if (n == 0) return;
