@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
   const int64_t nq = args.get_int("queries", 10000, "query rows");
   const int64_t d = args.get_int("dim", 512, "feature dimension");
   const int reps = int(args.get_int("reps", 3, "repetitions per phase (median, min)"));
+  const int score_reps = int(args.get_int("score-reps", 0, "repetitions of the score phases (0: --reps)"));
   const std::vector<std::string> only = args.get_list("only", "knn,mahalanobis,vim", "methods to run");
   const std::string dump_path = args.get("dump", "", "write the results to this file");
   const std::string compare_path = args.get("compare", "", "compare the results with this dump");
@@ -195,7 +196,8 @@ int main(int argc, char** argv) {
            double(n) * double(d) * double(d));
     report("  eigen-solve D x D", time_reps(reps, [&] { Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(s); }));
     Tensor sc;
-    report("mahalanobis score", time_reps(reps, [&] { sc = m.score(x.queries); }));
+    report("mahalanobis score", time_reps(score_reps > 0 ? score_reps : reps, [&] { sc = m.score(x.queries); }),
+           2.0 * double(nq) * double(d) * double(d));
     dump.add(sc);
     parts.push_back({"mahalanobis scores", nq});
   }
@@ -209,9 +211,9 @@ int main(int argc, char** argv) {
            double(n) * double(d) * double(d));
     report("  eigen-solve D x D", time_reps(reps, [&] { Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(s); }));
     Tensor sc;
-    report("vim score (logits + score)", time_reps(reps, [&] {
+    report("vim score (logits + score)", time_reps(score_reps > 0 ? score_reps : reps, [&] {
              sc = v.score(ops::linear(x.queries, x.w, x.b), x.queries);
-           }));
+           }), 2.0 * double(nq) * double(d) * double(d - v.principal_dim()));
     dump.add(sc);
     parts.push_back({"vim scores", nq});
   }
@@ -222,6 +224,7 @@ int main(int argc, char** argv) {
   }
   if (!compare_path.empty()) {
     std::ifstream f(compare_path, std::ios::binary);
+    OODKIT_CHECK(f.good(), "bench_ood_fit_score: cannot read --compare '", compare_path, "'");
     std::vector<char> ref((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     OODKIT_CHECK(ref.size() == dump.bytes.size(), "bench_ood_fit_score: '", compare_path, "' holds ", ref.size(),
                  " bytes, this run ", dump.bytes.size(), " (same --only/--bank/--queries/--dim?)");
