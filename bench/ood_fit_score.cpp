@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
   const std::string compare_path = args.get("compare", "", "compare the results with this dump");
   const std::vector<std::string> tiles =
       args.get_list("gemm-tiles", "64x1024", "KNN GEMM-only variants: query block x database tile");
+  const std::vector<std::string> search_tiles =
+      args.get_list("search-tiles", "", "extra knn_search runs with these KnnTiling (query x database)");
   if (args.finish()) return 0;
   auto wants = [&](const char* m) { return std::find(only.begin(), only.end(), m) != only.end(); };
   const int64_t classes = 10, k = 50;
@@ -175,9 +177,16 @@ int main(int argc, char** argv) {
     report("knn fit (normalise bank)", time_reps(reps, [&] { bank_n = ood::normalize_rows(x.bank); }));
     report("knn normalise queries", time_reps(reps, [&] { q_n = ood::normalize_rows(x.queries); }));
     const double flop = 2.0 * double(nq) * double(n) * double(d);
+    auto parse = [](const std::string& t) {
+      return std::pair<int64_t, int64_t>{std::stoll(t.substr(0, t.find('x'))), std::stoll(t.substr(t.find('x') + 1))};
+    };
     for (const std::string& t : tiles) {
-      const int64_t qb = std::stoll(t.substr(0, t.find('x'))), mt = std::stoll(t.substr(t.find('x') + 1));
+      const auto [qb, mt] = parse(t);
       report(("knn gemm only " + t).c_str(), time_reps(reps, [&] { knn_gemm_only(q_n, bank_n, qb, mt); }), flop);
+    }
+    for (const std::string& t : search_tiles) {
+      const auto [qb, mt] = parse(t);
+      report(("knn search " + t).c_str(), time_reps(reps, [&] { ood::knn_search(q_n, bank_n, k, {qb, mt}); }), flop);
     }
     ood::KnnResult r;
     report("knn search (gemm + selection)", time_reps(reps, [&] { r = ood::knn_search(q_n, bank_n, k); }), flop);

@@ -18,10 +18,11 @@ namespace {
 
 using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Queries per GEMM (one OpenMP work item) and database rows per GEMM: a 256 x 1024 float tile
-// (1 MiB per thread). 256 query rows amortise Eigen's packing of each database tile over 4x more
-// work than 64 did: 90 instead of 65 Gflop/s per core (bench_ood_fit_score --gemm-tiles).
-constexpr int64_t kCpuMaxQueryBlock = 256;
+// Queries per GEMM (one OpenMP work item), at most, and database rows per GEMM: up to a
+// 1024 x 1024 float tile (4 MiB per thread). Large query blocks amortise Eigen's packing of each
+// database tile: 65 Gflop/s per core with 64 queries, 91 with 256, 100 with 1000 (AVX2 + FMA,
+// bench_ood_fit_score --gemm-tiles).
+constexpr int64_t kCpuMaxQueryBlock = 1024;
 constexpr int64_t kCpuDbTile = 1024;
 
 // ||q||^2 + ||c||^2 + (-2 q.c), as the CUDA kernel forms it: clamped at +0, NaN ranks as +inf.
@@ -86,10 +87,12 @@ void knn_cpu(const float* queries, const float* database, int64_t nq, int64_t nd
   for (int64_t i = 0; i < nd; ++i) cnorm[size_t(i)] = DB.row(i).squaredNorm();
 
   const int64_t mt = std::min(nd, db_tile > 0 ? std::max(db_tile, k) : std::max(kCpuDbTile, k));
-  // Enough query blocks to keep every thread busy, at most kCpuMaxQueryBlock queries each.
+  // A multiple of the thread count of equal query blocks (every thread gets the same number),
+  // at most kCpuMaxQueryBlock queries each.
   const int64_t threads = std::max(1, omp_get_max_threads());
+  const int64_t rounds = (nq + threads * kCpuMaxQueryBlock - 1) / (threads * kCpuMaxQueryBlock);
   const int64_t qb = query_tile > 0 ? std::min(query_tile, nq)
-                                    : std::clamp<int64_t>((nq + threads - 1) / threads, 1, kCpuMaxQueryBlock);
+                                    : std::max<int64_t>(1, (nq + threads * rounds - 1) / (threads * rounds));
   const int64_t nblocks = (nq + qb - 1) / qb;
 
   // Always inside a parallel region, so Eigen's GEMM stays single-threaded per work item.
