@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "framework/ops/reduce.h"
 #include "framework/tensor.h"
 
 namespace oodkit::ood::detail {
@@ -68,16 +69,9 @@ inline Tensor host_float(const Tensor& t) {
   return h.dtype() == DType::F32 || h.dtype() == DType::F64 ? h : h.to(DType::F64);
 }
 
-// Whether every element of the float32/float64 CPU tensor t is finite.
-inline bool all_finite(const Tensor& t) {
-  bool ok = true;
-  dispatch_float(t.dtype(), "all_finite", [&](auto tag) {
-    using T = decltype(tag);
-    const T* p = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) ok &= std::isfinite(p[i]);
-  });
-  return ok;
-}
+// Whether every element of the float32/float64 CPU tensor t is finite (ops::all_finite: a
+// vectorised test of the exponent bits, one pass).
+inline bool all_finite(const Tensor& t) { return ops::all_finite({t}).item() != 0.0; }
 
 // The blocked pass over training rows that the fits share. z [N, D] float32 or float64 (CPU,
 // from host_float, read in place); row i is centred at centres.row(group ? group[i] : 0)

@@ -1,6 +1,7 @@
 // Exact k-nearest-neighbour search in squared Euclidean distance (the KNN detector's kernel and
-// the heatmap method's nearest-ID-image search). CPU: Eigen GEMM over database tiles and a
-// bounded heap per query, OpenMP over queries. CUDA (faiss-style): cuBLAS GEMM for -2 q.c over
+// the heatmap method's nearest-ID-image search). CPU: Eigen GEMM of query blocks (up to 1024
+// rows) against database tiles (1024 rows) and a bounded heap per query, fed in chunks of 32
+// candidates that are skipped when none beats the heap's worst; OpenMP over query blocks. CUDA (faiss-style): cuBLAS GEMM for -2 q.c over
 // query x database tiles, then one fused kernel per tile that adds the norms and selects each
 // query's k best (radix select + ordered gather), merging with the best of the earlier tiles.
 //

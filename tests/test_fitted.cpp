@@ -564,6 +564,39 @@ TEST(Vim, DefaultPrincipalDimAndErrors) {
   EXPECT_TRUE(oodkit::testing::all_close(v.origin(), Tensor::zeros({8}, DType::F64), {1e-12, 0}));
 }
 
+// Both fits refuse non-finite training features (float32 read in place, float64 too) before any
+// work, naming the argument; the bad value sits in the last element (a scan that stops early, or
+// looks at a prefix, misses it) or in the middle.
+TEST(FitErrors, NonFiniteFeaturesAreRefusedByMahalanobisAndVim) {
+  Generator gen(33);
+  const GaussianClasses data = gaussian_classes(300, 8, 3, gen);
+  const Tensor w = Tensor::randn({3, 8}, gen), b = Tensor::randn({3}, gen);
+  for (DType dt : {DType::F32, DType::F64})
+    for (double bad : {std::nan(""), std::numeric_limits<double>::infinity()})
+      for (int64_t at : {int64_t(300 * 8 - 1), int64_t(1001)}) {
+        Tensor z = data.z.to(dt).clone();
+        if (dt == DType::F32) z.data<float>()[at] = float(bad);
+        else z.data<double>()[at] = bad;
+        const std::string what = std::string(dtype_name(dt)) + " value " + std::to_string(bad) + " at " +
+                                 std::to_string(at);
+        ood::Mahalanobis m;
+        try {
+          m.fit(z, data.labels, 3);
+          ADD_FAILURE() << "Mahalanobis accepted a non-finite " << what;
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("'z' contains non-finite values"), std::string::npos) << e.what();
+        }
+        ood::Vim v;
+        try {
+          v.fit(z, w, b);
+          ADD_FAILURE() << "Vim accepted a non-finite " << what;
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("'z_train' contains non-finite values"), std::string::npos)
+              << e.what();
+        }
+      }
+}
+
 class VimDeviceTest : public DeviceTest {};
 OODKIT_INSTANTIATE_DEVICES(VimDeviceTest);
 

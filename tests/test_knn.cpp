@@ -166,6 +166,22 @@ TEST_P(KnnTest, ManyTilesMatchReferenceExactly) {
   EXPECT_TRUE(matches_exactly(r, q, db2, 1000));
 }
 
+TEST_P(KnnTest, CloserRowsAtTheEndsOfChunksAndTilesAreFound) {
+  // The CPU selection skips a chunk of 32 candidates when none beats the heap's worst: here every
+  // row is at distance 40^2 from the query except the last row of each 32-row chunk, which gets
+  // closer with the index, so every improvement sits at a chunk's (and each 1024-row tile's) end.
+  const int64_t nd = 2500;
+  std::vector<float> dbv(size_t(nd * 2), 0.f);
+  for (int64_t j = 0; j < nd; ++j) dbv[size_t(2 * j)] = j % 32 == 31 ? float(78 - j / 32) : 40.f;
+  const Tensor db = Tensor::from_vector(dbv, {nd, 2});
+  const Tensor q = Tensor::from_vector(std::vector<float>{0.f, 0.f, 1.f, 0.f}, {2, 2});
+  for (int64_t k : {1, 3, 40}) {
+    const KnnResult r = knn_search(q.to(device()), db.to(device()), k);
+    EXPECT_TRUE(matches_exactly(r, q, db, k)) << "k=" << k;
+    EXPECT_EQ(r.indices.cpu().to_vector<int64_t>()[0], 2495) << "k=" << k;  // 78 - 2495 / 32 = 0
+  }
+}
+
 TEST_P(KnnTest, DefaultTilesWithDatabaseNotAMultipleOfTheTile) {
   // 16500 rows: over the CUDA default tile (16384) by 116, with k = 1000 reaching into both tiles.
   std::mt19937 rng(13);
