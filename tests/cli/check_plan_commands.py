@@ -32,11 +32,12 @@ def expect_refusal(oodkit, what, args, option, out_dir, features_allowed=False, 
     try:
         rc, out, err = run(oodkit, *args, timeout=120)
     except subprocess.TimeoutExpired as e:  # still working after two minutes: no refusal
-        rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
+        text = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        rc, out, err = None, text(e.stdout), text(e.stderr)
     took = time.time() - t0
     lines = [l for l in err.splitlines() if l.strip()]
     errors = [l for l in lines if l.startswith("oodkit: error:")]
-    check(rc == 1, "%s: exit status %d, expected 1 (stderr: %r)" % (what, rc, err[-300:]))
+    check(rc == 1, "%s: exit status %s, expected 1 (stderr: %r)" % (what, rc, err[-300:]))
     check(len(errors) == 1, "%s: %d 'oodkit: error:' lines: %r" % (what, len(errors), err[-500:]))
     check(errors and option in errors[0], "%s: the error does not name %s: %r" % (what, option, errors))
     for word in absent or []:
