@@ -15,6 +15,8 @@
 // resumes bit-identically on the CPU; the next run in --out removes the temporaries
 // (<name>.tmp.<pid>) of a write it was killed in. A non-finite loss, gradient or state stops the
 // run with an error naming the epoch (and the step); a non-finite state is never saved.
+// Plan, then run: plan_heatmap_fit checks every option and input before any feature is extracted
+// or anything written; --out is created once the targets exist (docs/resume.md).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
