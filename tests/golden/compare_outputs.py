@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""compare_outputs.py A B (scripts/golden_outputs.sh writes A and B): every output file under A against B, the output folders' own paths read as <OUT>. safetensors: tensors byte-compared, metadata
+"""compare_outputs.py A B (tests/golden/golden_outputs.sh writes A and B): every output file under A against B, the output folders' own paths read as <OUT>. safetensors: tensors byte-compared, metadata
 keys listed where they differ; json: compared with the provenance fields dropped (listed); log.json:
 timing fields dropped; others: bytes."""
 import json, os, re, struct, sys

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Byte-identity outputs for issue 28 (plan-then-run of heatmap fit / study / train).
-# Usage: scripts/golden_outputs.sh OODKIT OUTDIR; then scripts/compare_outputs.py OUT_BEFORE OUT_AFTER   (OODKIT_SHARED_DIR must point at the real data)
+# Usage: tests/golden/golden_outputs.sh OODKIT OUTDIR; then tests/golden/compare_outputs.py OUT_BEFORE OUT_AFTER   (OODKIT_SHARED_DIR must point at the real data)
 set -euo pipefail
 B=$1; O=$2; rm -rf "$O"; mkdir -p "$O"
 export OMP_NUM_THREADS=2
