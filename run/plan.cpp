@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "ood/scores.h"  // ash_keep_count
@@ -89,6 +90,37 @@ void check_classes_covered(const Tensor& labels, const std::vector<int64_t>& row
   OODKIT_CHECK(empty == 0, option, " leaves ", empty, " of the ", num_classes, " classes of '", set,
                "' without fitting images (the first: class ", first, "; ", rows.size(),
                " images to fit on); give a larger ", option, " or -1 (all)");
+}
+
+void check_predicted_classes_covered(const Tensor& database_pred, const Tensor& query_pred, const std::string& database,
+                                     const std::string& queries, const char* option) {
+  std::map<int64_t, int64_t> in_database, per_class;  // class -> rows
+  for (int64_t c : database_pred.cpu().to_vector<int64_t>()) ++in_database[c];
+  for (int64_t c : query_pred.cpu().to_vector<int64_t>()) ++per_class[c];
+  int64_t missing = 0, first = -1;
+  for (const auto& [c, n] : per_class)
+    if (!in_database.count(c)) {
+      ++missing;
+      if (first < 0) first = c;
+    }
+  if (missing == 0) return;
+  OODKIT_FAIL(option, " leaves no ", database, " predicted as class ", first, ", the predicted class of ",
+              per_class[first], " of the ", query_pred.numel(), " ", queries, " (", missing, " such class",
+              missing == 1 ? "" : "es", "; ", database_pred.numel(), " ", database,
+              "): they would have no nearest neighbour of their class; give a larger ", option, " or -1 (all)");
+}
+
+void check_batch_fits(int64_t batch, int64_t n, const std::string& set, const char* option) {
+  OODKIT_CHECK(batch <= n, option, " ", batch, " is larger than the ", n, " training images of '", set,
+               "': with the last partial batch dropped an epoch would have no step; give a --batch of ", n,
+               " or less");
+}
+
+void check_image_size(const data::Dataset& ds, const std::string& spec, const char* option) {
+  if (!ds.images.defined()) return;
+  const int64_t h = ds.images.size(2), w = ds.images.size(3);
+  OODKIT_CHECK(h == w && (h == 32 || h == 64), option, " '", spec, "': the images are ", h, "x", w,
+               " pixels; the classifiers take 32x32 or 64x64 images");
 }
 
 void check_labels_in_range(const data::Dataset& ds, int64_t num_classes, const std::string& spec, const char* option) {

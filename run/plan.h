@@ -37,6 +37,22 @@ void check_heldout(int64_t heldout, int64_t n, const std::string& set, const cha
 void check_classes_covered(const Tensor& labels, const std::vector<int64_t>& rows, int64_t num_classes,
                            const std::string& set, const char* option);
 
+// That every class of `query_pred` (int64 [Q], e.g. the predicted classes of OE images) is also a
+// class of `database_pred` (int64 [N], e.g. those of the ID rows), so that a search for the nearest
+// database row of the same class finds one for every query; else an Error naming `option` (the
+// option that chose the database rows), the first class without rows, how many queries it has,
+// and the count of such classes. `database` and `queries` name the two sets (plural nouns).
+void check_predicted_classes_covered(const Tensor& database_pred, const Tensor& query_pred, const std::string& database,
+                                     const std::string& queries, const char* option);
+
+// That an epoch of `batch`-sized batches over `n` training images (the last partial batch dropped)
+// has at least one batch: batch <= n; else an Error naming `option` and `set`.
+void check_batch_fits(int64_t batch, int64_t n, const std::string& set, const char* option);
+
+// That the images of `ds` are square, 32x32 or 64x64 (the classifiers' input sizes,
+// models/registry.h); else an Error naming `option` and `spec`.
+void check_image_size(const data::Dataset& ds, const std::string& spec, const char* option);
+
 // That every label of `ds` (int64 [N]; none: nothing to check) is one of the classifier's
 // num_classes classes, 0..num_classes-1; else an Error naming `option` and `spec` (the set), the
 // first row outside (with its class name when the set has names) and the count of such rows.

@@ -14,6 +14,7 @@
 
 #include "framework/error.h"
 #include "ood/heatmap_train.h"
+#include "run/plan.h"
 
 namespace oodkit::run {
 
@@ -84,8 +85,10 @@ int remove_stale_temp_files(const std::string& dir, const std::vector<std::strin
 
 RunFolder::RunFolder(std::string dir, std::string command, std::string redo)
     : dir_(std::move(dir)), command_(std::move(command)), redo_(std::move(redo)), last_path_(dir_ + "/last.safetensors") {
-  make_output_dir(dir_, "--out");
+  check_output_dir(dir_, "--out");
 }
+
+void RunFolder::open() const { make_output_dir(dir_, "--out"); }
 
 bool RunFolder::has_checkpoint() const { return ::access(last_path_.c_str(), R_OK) == 0; }
 

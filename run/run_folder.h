@@ -1,8 +1,9 @@
 // The output folder of a training command (`train`, `heatmap fit`): what both do to their --out,
 // in one order (docs/resume.md):
-//   1. open: the folder is created (mkdir -p; an Error names --out), nothing in it changes yet;
-//   2. the command checks a last.safetensors it resumes from (check_options: the run's trajectory
-//      options) before anything in the folder changes;
+//   1. the plan: the folder is checked creatable (nothing created: an Error names --out), and the
+//      command checks a last.safetensors it resumes from (check_options: the run's trajectory
+//      options) before anything is written or any work starts;
+//   2. open: the folder is created (mkdir -p), nothing in it changes yet;
 //   3. remove_stale: the temporaries (<name>.tmp.<pid>) of a run killed while writing are removed;
 //   4. resume_log: log.json read back, entries past the resumed epoch dropped (logged, not committed);
 //   5. per epoch, commit: the non-finite guard (a NaN/Inf state is never saved), the command's own
@@ -44,9 +45,12 @@ int remove_stale_temp_files(const std::string& dir, const std::vector<std::strin
 
 class RunFolder {
  public:
-  // Step 1. `command` ("train", "heatmap fit") starts every message; `redo` ends the options
+  // Step 1: checks that `dir` can be created (run::check_output_dir, naming --out) and creates
+  // nothing. `command` ("train", "heatmap fit") starts every message; `redo` ends the options
   // refusal, e.g. "train into another --out".
   RunFolder(std::string dir, std::string command, std::string redo);
+  // Step 2: creates the folder and any missing parents (make_output_dir, naming --out).
+  void open() const;
 
   const std::string& dir() const { return dir_; }
   std::string path(const std::string& file) const { return dir_ + "/" + file; }
@@ -54,7 +58,7 @@ class RunFolder {
   // Whether last.safetensors exists and is readable (what --resume continues from).
   bool has_checkpoint() const;
 
-  // Step 2: refuses, naming each difference, when `saved` (a checkpoint's "options"; empty in
+  // Step 1: refuses, naming each difference, when `saved` (a checkpoint's "options"; empty in
   // checkpoints written before options were recorded: not checked) differs from `now`.
   void check_options(const std::string& saved, const nlohmann::json& now) const;
   // Step 3, for the command's files (last.safetensors and log.json are always included).

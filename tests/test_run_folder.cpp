@@ -36,9 +36,11 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-TEST(RunFolder, CreatesTheFolderWithItsParents) {
+TEST(RunFolder, OpenCreatesTheFolderWithItsParentsAndNotBefore) {
   const std::string dir = fresh_dir("parents") + "/a/b";
   const run::RunFolder folder(dir, "train", "train into another --out");
+  EXPECT_FALSE(fs::exists(fs::path(dir).parent_path().parent_path()));  // the plan creates nothing
+  folder.open();
   EXPECT_TRUE(fs::is_directory(dir));
   EXPECT_EQ(folder.last_path(), dir + "/last.safetensors");
   EXPECT_FALSE(folder.has_checkpoint());
@@ -57,6 +59,7 @@ TEST(RunFolder, AFileInTheWayIsAnErrorNamingOut) {
 TEST(RunFolder, CommitWritesTheFilesThenTheLogThenTheCheckpoint) {
   const std::string dir = fresh_dir("commit");
   const run::RunFolder folder(dir, "train", "x");
+  folder.open();
   std::vector<std::string> order;
   const NamedTensors state = {{"w", Tensor::from_vector(std::vector<float>{1.f, 2.f}, {2})}};
   const nlohmann::json log = nlohmann::json::array({{{"epoch", 1}}});
@@ -75,6 +78,7 @@ TEST(RunFolder, CommitWritesTheFilesThenTheLogThenTheCheckpoint) {
 TEST(RunFolder, ANonFiniteStateIsNeverSaved) {
   const std::string dir = fresh_dir("nonfinite");
   const run::RunFolder folder(dir, "heatmap fit", "x");
+  folder.open();
   const NamedTensors state = {{"ok", Tensor::from_vector(std::vector<float>{1.f}, {1})},
                               {"bad", Tensor::from_vector(std::vector<float>{1.f, std::nanf("")}, {2})}};
   bool wrote = false;
@@ -91,6 +95,7 @@ TEST(RunFolder, ANonFiniteStateIsNeverSaved) {
 TEST(RunFolder, ResumeLogDropsEpochsPastTheCheckpoint) {
   const std::string dir = fresh_dir("log");
   const run::RunFolder folder(dir, "train", "x");
+  folder.open();
   touch(folder.path("log.json"), R"([{"epoch": 1}, {"epoch": 2}, {"epoch": 3}])");
   const nlohmann::json log = folder.resume_log(2);
   ASSERT_EQ(log.size(), 2u);
@@ -106,6 +111,7 @@ TEST(RunFolder, ResumeLogDropsEpochsPastTheCheckpoint) {
 TEST(RunFolder, OptionCheckNamesEachDifference) {
   const std::string dir = fresh_dir("options");
   const run::RunFolder folder(dir, "heatmap fit", "fit into another --out");
+  folder.open();
   const nlohmann::json now = {{"--lr", 0.002}, {"--seed", 1}, {"--width", 0.25}};
   EXPECT_EQ(error_of([&] { folder.check_options(R"({"--lr": 0.002, "--seed": 1, "--width": 0.25})", now); }), "");
   EXPECT_EQ(error_of([&] { folder.check_options("", now); }), "");  // a checkpoint from before options
@@ -119,6 +125,7 @@ TEST(RunFolder, OptionCheckNamesEachDifference) {
 TEST(RunFolder, RemovesOnlyTheTemporariesOfDeadWriters) {
   const std::string dir = fresh_dir("stale");
   const run::RunFolder folder(dir, "train", "x");
+  folder.open();
   // A pid that cannot be running: above the kernel's pid_max (4,194,304 at most).
   const std::string dead = "999999999", live = std::to_string(::getpid());
   const std::vector<std::string> files = {"last.safetensors.tmp." + dead,  "log.json.tmp." + dead,

@@ -163,8 +163,8 @@ void save_features(const EvalOptions& o, const EvalPlan& plan, const ood::Scored
 
 // ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
 // is extracted and nothing written before it passes (tests/cli/check_plan.py).
-EvalPlan plan_eval(const EvalOptions& o) {
-  EvalPlan p;
+EvalMethods plan_eval_methods(const EvalOptions& o) {
+  EvalMethods p;
   // Options that would leave a set empty are refused before anything is loaded.
   OODKIT_CHECK(!split_list(o.ood).empty(), "eval: --ood '", o.ood, "' names no OOD test set");
   for (const auto& [value, option] : {std::pair{o.fit_limit, "--fit-limit"}, std::pair{o.val_ood_limit, "--val-ood-limit"},
@@ -227,17 +227,32 @@ EvalPlan plan_eval(const EvalOptions& o) {
   for (const std::string& m : p.scored)
     OODKIT_CHECK(!o.heatmap.empty() || !ood::needs_decoder({m}), "eval: method '", m,
                  "' needs a trained decoder: pass --heatmap DIR (from `oodkit heatmap fit`)");
-  const std::vector<double> ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
-  OODKIT_CHECK(!ta_thresholds.empty(), "eval: --ta-thresholds is empty");
+  p.ta_thresholds = parse_doubles(o.ta_thresholds, "--ta-thresholds");
+  OODKIT_CHECK(!p.ta_thresholds.empty(), "eval: --ta-thresholds is empty");
   OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
                "eval: --tuning must be all, features or none, got '", o.tuning, "'");
   // --set entries that name no method of this run (nor a fusion's component) would do nothing.
-  std::vector<std::string> run_methods = p.scored;
+  std::vector<std::string>& run_methods = p.used;
+  run_methods = p.scored;
   for (size_t i = 0; i < run_methods.size(); ++i)
     for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
   for (const auto& [m, keys] : settings)
     OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
                  "', which this run does not use (--methods ", o.methods, ")");
+  return p;
+}
+
+EvalPlan plan_eval(const EvalOptions& o) {
+  EvalPlan p;
+  EvalMethods m = plan_eval_methods(o);
+  p.methods = std::move(m.methods);
+  p.scored = std::move(m.scored);
+  p.fused = std::move(m.fused);
+  p.settings = std::move(m.settings);
+  const ood::Settings& settings = p.settings;
+  const std::vector<std::string>& run_methods = m.used;
+  const std::vector<double>& ta_thresholds = m.ta_thresholds;
+  const std::vector<std::string>& methods = p.methods;
   if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
   if (!o.save_features.empty()) {
     const std::string parent = std::filesystem::path(o.save_features).parent_path().string();

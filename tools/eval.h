@@ -1,8 +1,11 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "framework/dtype.h"
+#include "ood/multi_fusion.h"
+#include "ood/registry.h"
 #include "run/benchmark.h"
 
 namespace oodkit::tools {
@@ -46,6 +49,19 @@ struct EvalOptions {
 // named them), chooses the installed sets, prints one line per missing set on stderr, and sets
 // o.id, o.ood and o.benchmark_sets. Throws (naming the option) before any work.
 void apply_benchmark(EvalOptions& o, bool id_given, bool ood_given);
+
+// What an eval run's options select, checked without loading anything (the first part of eval's
+// plan: set lists and limits, method names, --fuse, --fused-*, --tuning, --set, --ta-thresholds);
+// `oodkit study` checks its eval step with it before training. Throws naming the option.
+struct EvalMethods {
+  std::vector<std::string> methods;    // --methods, then the --fuse rows
+  std::vector<std::string> scored;     // the methods scored (with fused's candidates)
+  std::vector<std::string> used;       // scored and every fusion's components (what --set may name)
+  ood::FusedOptions fused;             // "fused": candidates listed (never empty)
+  ood::Settings settings;              // --set
+  std::vector<double> ta_thresholds;   // --ta-thresholds
+};
+EvalMethods plan_eval_methods(const EvalOptions& o);
 
 // Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the
 // contract: results.md exists only when the run finished).

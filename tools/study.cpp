@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +10,10 @@
 #include <sstream>
 
 #include "data/registry.h"
+#include "framework/random.h"
+#include "models/registry.h"
+#include "ood/detectors.h"
+#include "run/plan.h"
 #include "tools/command.h"
 #include "tools/common.h"
 #include "tools/eval.h"
@@ -19,16 +24,21 @@
 
 namespace oodkit::tools {
 
-int run_study(const StudyOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
-  make_output_dir(o.out_dir, "--out");
-  // report.md is written last (atomically) and marks a finished study: an earlier one's goes
-  // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
-  std::remove((o.out_dir + "/report.md").c_str());
-  std::remove((o.out_dir + "/report.html").c_str());
-  remove_eval_results(o.out_dir + "/eval");  // eval removes them only after its plan passed
+namespace {
 
-  TrainOptions tr;
+// What the study runs: its three steps' options, filled from the study's.
+struct StudySteps {
+  TrainOptions train;
+  HeatmapFitOptions fit;  // used when o.heatmap_epochs > 0
+  EvalOptions eval;
+};
+
+// The study's eval and decoder hold out 1000 ID training images (validation, as `oodkit eval`).
+constexpr int64_t kStudyHeldout = 1000;
+
+StudySteps study_steps(const StudyOptions& o, int64_t n_train) {
+  StudySteps s;
+  TrainOptions& tr = s.train;
   tr.arch = o.arch;
   tr.dataset = o.id;
   tr.limit = o.train_limit;
@@ -40,39 +50,27 @@ int run_study(const StudyOptions& o) {
   tr.device = o.device;
   tr.out_dir = o.out_dir + "/classifier";
   tr.resume = true;  // a re-run continues (or skips) the training it already did
-  const int steps = o.heatmap_epochs > 0 ? 3 : 2;
-  std::printf("== 1/%d training %s on %s\n", steps, o.arch.c_str(), o.id.c_str());
-  std::fflush(stdout);
-  if (int rc = run_train(tr)) return rc;
 
-  HeatmapFitOptions hf;
-  if (o.heatmap_epochs > 0) {
-    hf.checkpoint = tr.out_dir + "/model.safetensors";
-    hf.id = o.id;
-    hf.oe = o.oe;
-    hf.oe_skip = 0;
-    hf.heldout = 1000;
-    // The ID rows the decoder sees: the classifier's training rows (train_limit) minus the held-out ones.
-    data::LoadOptions lo;
-    lo.split = "train";
-    const int64_t n_train = data::load_dataset(o.id, "", lo).size();
-    const int64_t n_id = std::min<int64_t>(n_train, o.train_limit >= 0 ? o.train_limit : n_train) - hf.heldout;
-    hf.id_limit = n_id;
-    hf.oe_limit = std::max<int64_t>(1, n_id / 5);
-    hf.val_ood = o.val_ood;
-    hf.val_ood_limit = 1000;
-    hf.epochs = o.heatmap_epochs;
-    hf.width = o.heatmap_width;
-    hf.seed = o.seed;
-    hf.device = o.device;
-    hf.out_dir = o.out_dir + "/heatmap";
-    hf.resume = true;
-    std::printf("\n== 2/3 training the heatmap decoder (width %g, %d epochs)\n", o.heatmap_width, o.heatmap_epochs);
-    std::fflush(stdout);
-    if (int rc = run_heatmap_fit(hf)) return rc;
-  }
+  HeatmapFitOptions& hf = s.fit;
+  hf.checkpoint = tr.out_dir + "/model.safetensors";
+  hf.id = o.id;
+  hf.oe = o.oe;
+  hf.oe_skip = 0;
+  hf.heldout = kStudyHeldout;
+  // The ID rows the decoder sees: the classifier's training rows (train_limit) minus the held-out ones.
+  const int64_t n_id = std::min<int64_t>(n_train, o.train_limit >= 0 ? o.train_limit : n_train) - hf.heldout;
+  hf.id_limit = n_id;
+  hf.oe_limit = std::max<int64_t>(1, n_id / 5);
+  hf.val_ood = o.val_ood;
+  hf.val_ood_limit = 1000;
+  hf.epochs = o.heatmap_epochs;
+  hf.width = o.heatmap_width;
+  hf.seed = o.seed;
+  hf.device = o.device;
+  hf.out_dir = o.out_dir + "/heatmap";
+  hf.resume = true;
 
-  EvalOptions ev;
+  EvalOptions& ev = s.eval;
   if (o.heatmap_epochs > 0) ev.heatmap = hf.out_dir;
   ev.checkpoint = tr.out_dir + "/model.safetensors";
   ev.id = o.id;
@@ -81,15 +79,75 @@ int run_study(const StudyOptions& o) {
   ev.methods = o.methods;
   ev.tuning = o.tuning;
   ev.set = o.set;
-  ev.heldout = 1000;
+  ev.heldout = kStudyHeldout;
   ev.val_ood_limit = 1000;
   ev.seed = o.seed;
   ev.device = o.device;
   ev.out_dir = o.out_dir + "/eval";
-  std::printf("\n== %d/%d evaluating OOD detectors\n", steps, steps);
-  std::fflush(stdout);
-  if (int rc = run_eval(ev)) return rc;
+  return s;
+}
 
+// ---- the plan: every set present, every size possible, the architecture and every method known,
+// --out creatable; refused before the classifier's first epoch (each step plans again when it
+// starts, on what the steps before it wrote). Returns the steps' options.
+StudySteps plan_study(const StudyOptions& o) {
+  OODKIT_CHECK(o.heatmap_epochs >= 0, "study: --heatmap-epochs must be 0 (no heatmap detector) or more");
+  OODKIT_CHECK(o.heatmap_width > 0, "study: --heatmap-width must be positive");
+  run::check_output_dir(o.out_dir, "--out");
+  data::LoadOptions lo;
+  lo.split = "train";
+  const data::Dataset train = run::load_for("--id", o.id + ":train", [&] { return data::load_dataset(o.id, "", lo); });
+  OODKIT_CHECK(train.labels.defined(), "study: --id '", o.id, "' has no labels");
+  run::check_image_size(train, o.id, "--id");
+  run::load_for("--id", o.id + ":test", [&] { return load_named(o.id, 0, 1); });
+  const int64_t n_train = train.size();
+  const StudySteps s = study_steps(o, n_train);
+
+  // The classifier's training rows (the first --train-limit): every class, a batch.
+  OODKIT_CHECK(o.train_limit == -1 || o.train_limit > 0, "study: --train-limit ", o.train_limit,
+               " would leave no training images; give a positive count or -1 (all)");
+  const std::vector<int64_t> rows = first_rows(n_train, o.train_limit);
+  run::check_classes_covered(train.labels, rows, train.num_classes, o.id + ":train",
+                             o.train_limit >= 0 ? "--train-limit" : "--id");
+  run::check_batch_fits(o.batch, int64_t(rows.size()), o.id + ":train", "--batch");
+  const std::vector<std::string> archs = models::classifier_names();
+  OODKIT_CHECK(std::find(archs.begin(), archs.end(), o.arch) != archs.end(), "study: unknown --arch '", o.arch, "'");
+  Generator gen(o.seed);  // a throwaway network: the architecture and its feature width
+  const std::shared_ptr<models::Classifier> net =
+      models::make_classifier(o.arch, train.num_classes, int(train.images.size(2)), gen);
+
+  // Eval: its held-out images, its methods and sets (refused by eval only after the training).
+  run::check_heldout(kStudyHeldout, n_train, o.id + ":train", "--id");
+  for (const std::string& method : split_list(o.methods))
+    OODKIT_CHECK(o.heatmap_epochs > 0 || !ood::is_registered(method) || !ood::needs_decoder({method}),
+                 "study: method '", method, "' in --methods needs the heatmap decoder: give --heatmap-epochs 1 or more");
+  const EvalMethods m = plan_eval_methods(s.eval);
+  for (const std::string& method : m.used)
+    if (const std::string why = run::ash_problem(method, net->feature_dim(), m.settings); !why.empty())
+      OODKIT_FAIL("study: method '", method, "' in --methods cannot run on the ", net->feature_dim(), " features of ",
+                  o.arch, ": ", why);
+  run::load_for("--val-ood", o.val_ood, [&] { return load_named(o.val_ood, 0, 1); });
+  for (const std::string& spec : split_list(o.ood)) run::load_for("--ood", spec, [&] { return load_named(spec, 0, 1); });
+
+  // The decoder: ID rows left after the held-out ones, an OE set apart from its validation images.
+  if (o.heatmap_epochs > 0) {
+    OODKIT_CHECK(s.fit.id_limit > 0, "study: --train-limit ", o.train_limit, " leaves no ID training images for the ",
+                 "heatmap decoder (", kStudyHeldout, " are held out for validation); give a --train-limit above ",
+                 kStudyHeldout, " or --heatmap-epochs 0");
+    OODKIT_CHECK(!run::same_images(o.val_ood, o.oe), "study: --oe '", o.oe, "' can name the images of --val-ood '",
+                 o.val_ood, "': the heatmap decoder would train on its validation images; give another --oe (e.g. ",
+                 "another split of the same set)");
+    run::load_for("--oe", o.oe, [&] { return load_named(o.oe, 0, 1); });
+  }
+  return s;
+}
+
+// Writes <out>/report.md (and report.html when tools/study_figures.py can draw it) from what the
+// steps wrote; returns whether report.html was written.
+bool write_study_report(const StudyOptions& o, const StudySteps& steps_options) {
+  const TrainOptions& tr = steps_options.train;
+  const HeatmapFitOptions& hf = steps_options.fit;
+  const EvalOptions& ev = steps_options.eval;
   // The report: what was trained (table and curves), the data (an example strip per set), then
   // the evaluation: summary figure, findings and tables.
   std::vector<StudySet> sets{{o.id, "ID: training, held-out and test images"}, {o.val_ood, "OOD validation: tuning"}};
@@ -145,7 +203,38 @@ int run_study(const StudyOptions& o) {
   report << body;
   write_text_file(o.out_dir + "/report.md", report.str());
   // The same page for a browser (tools/study_figures.py --html; absent without its interpreter).
-  const bool html = draw_figure("study_figures.py", {o.out_dir, "--html"}, o.out_dir + "/report.html");
+  return draw_figure("study_figures.py", {o.out_dir, "--html"}, o.out_dir + "/report.html");
+}
+
+}  // namespace
+
+int run_study(const StudyOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const StudySteps steps_options = plan_study(o);
+  const TrainOptions& tr = steps_options.train;
+  const HeatmapFitOptions& hf = steps_options.fit;
+  const EvalOptions& ev = steps_options.eval;
+  make_output_dir(o.out_dir, "--out");
+  // report.md is written last (atomically) and marks a finished study: an earlier one's goes
+  // first, so a run killed at any moment leaves none (eval/ follows tools/eval.cpp's contract).
+  std::remove((o.out_dir + "/report.md").c_str());
+  std::remove((o.out_dir + "/report.html").c_str());
+  remove_eval_results(o.out_dir + "/eval");  // eval removes them only after its plan passed
+
+  const int steps = o.heatmap_epochs > 0 ? 3 : 2;
+  std::printf("== 1/%d training %s on %s\n", steps, o.arch.c_str(), o.id.c_str());
+  std::fflush(stdout);
+  if (int rc = run_train(tr)) return rc;
+  if (o.heatmap_epochs > 0) {
+    std::printf("\n== 2/3 training the heatmap decoder (width %g, %d epochs)\n", o.heatmap_width, o.heatmap_epochs);
+    std::fflush(stdout);
+    if (int rc = run_heatmap_fit(hf)) return rc;
+  }
+  std::printf("\n== %d/%d evaluating OOD detectors\n", steps, steps);
+  std::fflush(stdout);
+  if (int rc = run_eval(ev)) return rc;
+
+  const bool html = write_study_report(o, steps_options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\nstudy finished in %.0f s: report %s/report.md%s, every detector's histograms and ROC curves %s/report.html\n",
               secs, o.out_dir.c_str(), html ? (" and " + o.out_dir + "/report.html").c_str() : "", ev.out_dir.c_str());

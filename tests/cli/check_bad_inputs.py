@@ -271,7 +271,7 @@ def check_output_folder():
         f.write("not a folder\n")
     target = os.path.join(blocker, "run")
     expect_error("train --out below a file", args + [target],
-                 ["--out", "cannot create the folder '%s'" % target, "Not a directory"], watch=TMP)
+                 ["--out", "cannot create the folder '%s'" % target, "'%s' is a file, not a folder" % blocker], watch=TMP)
 
 
 def check_batch(ckpt, detectors):
