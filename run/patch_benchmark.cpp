@@ -374,9 +374,9 @@ std::vector<PatchBenchmarkRow> run_patch_benchmark(const PatchBenchmarkConfig& c
                                                           c.grid_scale, c.grid_percentile));
     std::ostringstream g;
     g << "# patches.png\n\nEach row: the patched image (patch outlined in green), then one map per method in the hot "
-         "ramp on a robust scale: black = the "
-      << 100 - c.grid_percentile << "th percentile of the method's map values over the grid, white = the "
-      << c.grid_percentile << "th (values beyond are clamped, so one outlier cannot darken a column); one scale "
+         "ramp on a robust scale: black = percentile "
+      << 100 - c.grid_percentile << " of the method's map values over the grid, white = percentile "
+      << c.grid_percentile << " (numpy 'linear'; values beyond are clamped, so one outlier cannot darken a column); one scale "
          "per method across all rows.\n\nColumns: image";
     for (const std::string& m : names) g << " | " << m;
     g << "\n\n| method | black (lo) | white (hi) |\n|---|---|---|\n";
