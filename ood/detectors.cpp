@@ -164,29 +164,60 @@ class Energy : public Detector {
   Tensor score(const Features& f) const override { return energy_score(f.logits); }
 };
 
+// Grad mode on for a scope (the callers may be under a NoGradGuard), restored after.
+struct GradModeOn {
+  bool prev = autograd::grad_enabled();
+  GradModeOn() { autograd::set_grad_enabled(true); }
+  ~GradModeOn() { autograd::set_grad_enabled(prev); }
+};
+
+}  // namespace
+
+Tensor odin_input(const ImageContext& ctx, const Tensor& images, double t, double eps) {
+  OODKIT_CHECK(ctx.model, "odin_input: no classifier");
+  Tensor x = images.detach();
+  if (eps > 0) {
+    const GradModeOn on;
+    models::Classifier& model = *ctx.model;
+    Tensor leaf = images.clone().set_requires_grad(true);
+    const Tensor logits = model.forward(leaf);
+    Tensor pred;
+    {
+      autograd::NoGradGuard ng;
+      pred = predicted_classes(logits);
+    }
+    const Tensor loss = ops::cross_entropy(ops::scale(logits, 1.0 / t), pred);
+    const Tensor g = autograd::grad(loss, {leaf})[0];
+    x = perturb_against_gradient(x, g, eps, ctx.input_std);
+  }
+  return x;
+}
+
+Tensor mahalanobis_noise_input(const ImageContext& ctx, const Mahalanobis& m, const Tensor& images, double eps) {
+  OODKIT_CHECK(ctx.model, "mahalanobis_noise_input: no classifier");
+  Tensor x = images.detach();
+  if (eps > 0) {
+    const GradModeOn on;
+    Tensor leaf = images.clone().set_requires_grad(true);
+    const Tensor s = m.score(ctx.model->forward_all(leaf).penultimate);  // -d_min
+    const Tensor g = autograd::grad(ops::scale(ops::sum(s), -1.0), {leaf})[0];
+    x = perturb_against_gradient(x, g, eps, ctx.input_std);
+  }
+  return x;
+}
+
+namespace {
+
 // ODIN (Liang et al. 2018): x' = x - eps * sign(grad_x CE(f(x)/T, argmax)) / std, score = MSP(f(x')/T).
 class Odin : public Detector {
  public:
   std::string name() const override { return "odin"; }
   bool uses_images() const override { return true; }
   Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
-    const double t = param("T"), eps = param("eps");
-    models::Classifier& model = *ctx.model;
-    Tensor x = images.detach();
-    if (eps > 0) {
-      Tensor leaf = images.clone().set_requires_grad(true);
-      const Tensor logits = model.forward(leaf);
-      Tensor pred;
-      {
-        autograd::NoGradGuard ng;
-        pred = predicted_classes(logits);
-      }
-      const Tensor loss = ops::cross_entropy(ops::scale(logits, 1.0 / t), pred);
-      const Tensor g = autograd::grad(loss, {leaf})[0];
-      x = perturb_against_gradient(x, g, eps, ctx.input_std);
-    }
+    const double t = param("T");
+    const Tensor x = odin_input(ctx, images, t, param("eps"));
     autograd::NoGradGuard ng;
-    return msp_score(model.forward(x), t);
+    return msp_score(ctx.model->forward(x), t);
   }
 
 };
@@ -212,17 +243,9 @@ class MahalanobisNoise : public MahalanobisDetector {
   std::string name() const override { return "mahalanobis_noise"; }
   bool uses_images() const override { return true; }
   Tensor score_images(const ImageContext& ctx, const Tensor& images) const override {
-    const double eps = param("eps");
-    models::Classifier& model = *ctx.model;
-    Tensor x = images.detach();
-    if (eps > 0) {
-      Tensor leaf = images.clone().set_requires_grad(true);
-      const Tensor s = model_.score(model.forward_all(leaf).penultimate);  // -d_min
-      const Tensor g = autograd::grad(ops::scale(ops::sum(s), -1.0), {leaf})[0];
-      x = perturb_against_gradient(x, g, eps, ctx.input_std);
-    }
+    const Tensor x = mahalanobis_noise_input(ctx, model_, images, param("eps"));
     autograd::NoGradGuard ng;
-    return model_.score(model.forward_all(x).penultimate);
+    return model_.score(ctx.model->forward_all(x).penultimate);
   }
 };
 

@@ -51,6 +51,9 @@ class Fusion : public Detector {
   // The Detector interface's forms of the two above: exactly two entries, (a, b).
   void fit_components(const ScoreList& val_id) override;
   std::vector<double> combine(const ScoreList& parts) const override;
+  // The fitted standardisation of each component (Standardized fusions; {0, 1} otherwise).
+  const ScoreScale& a_scale() const { return a_scale_; }
+  const ScoreScale& b_scale() const { return b_scale_; }
 
   void save(const std::string& path) const override;
   void load(const std::string& path) override;

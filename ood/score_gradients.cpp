@@ -1,5 +1,6 @@
 #include "ood/score_gradients.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -45,19 +46,24 @@ void softmax_rows(const double* x, int64_t n, int64_t k, std::vector<double>& p,
 }
 }  // namespace
 
-Tensor logit_score_gradient(const std::string& method, const Tensor& logits) {
+Tensor logit_score_gradient(const std::string& method, const Tensor& logits, double temperature) {
   const Tensor f = host64(logits, 2, "logit_score_gradient", "logits");
   const int64_t n = f.size(0), k = f.size(1);
+  OODKIT_CHECK(std::isfinite(temperature) && temperature > 0, "logit_score_gradient: temperature must be positive, got ",
+               temperature);
+  OODKIT_CHECK(method == "msp" || temperature == 1.0, "logit_score_gradient: '", method, "' takes no temperature");
+  std::vector<double> scaled(f.data<double>(), f.data<double>() + n * k);
+  for (double& v : scaled) v /= temperature;
   std::vector<double> p;
   std::vector<int64_t> arg;
-  softmax_rows(f.data<double>(), n, k, p, arg);
+  softmax_rows(scaled.data(), n, k, p, arg);
   std::vector<double> g(size_t(n * k), 0.0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t m = arg[size_t(i)];
     for (int64_t j = 0; j < k; ++j) {
       const double pj = p[size_t(i * k + j)], pm = p[size_t(i * k + m)];
       double& out = g[size_t(i * k + j)];
-      if (method == "msp") out = pm * ((j == m ? 1.0 : 0.0) - pj);
+      if (method == "msp") out = pm * ((j == m ? 1.0 : 0.0) - pj) / temperature;
       else if (method == "maxlogit") out = j == m ? 1.0 : 0.0;
       else if (method == "energy") out = pj;
       else OODKIT_FAIL("logit_score_gradient: unknown logit score '", method, "' (msp, maxlogit, energy)");
@@ -139,6 +145,120 @@ Tensor vim_score_gradient(const Vim& model, const Tensor& z, const Tensor& weigh
   const Tensor b = bias.defined() ? host64(bias, 1, "vim_score_gradient", "bias") : Tensor();
   const GradOn on;
   return autograd::grad(ops::sum(model.score(ops::linear(leaf, w, b), leaf)), {leaf})[0].detach();
+}
+
+namespace {
+// p = softmax(W y + b) for rows y [N, D] (double, row-major), as [N, K] doubles.
+std::vector<double> head_softmax(const std::vector<double>& y, int64_t n, const Tensor& w, const Tensor& b) {
+  Tensor f;
+  {
+    autograd::NoGradGuard ng;
+    f = ops::linear(Tensor::from_vector(y, {n, w.size(1)}), w, b);
+  }
+  std::vector<double> p;
+  std::vector<int64_t> arg;
+  softmax_rows(f.data<double>(), n, w.size(0), p, arg);
+  return p;
+}
+
+Tensor optional_bias(const Tensor& bias, int64_t k, const char* fn) {
+  if (!bias.defined()) return Tensor::zeros({k}, DType::F64);
+  Tensor b = host64(bias, 1, fn, "bias");
+  OODKIT_CHECK(b.size(0) == k, fn, ": bias ", b.describe(), " does not match K = ", k);
+  return b;
+}
+}  // namespace
+
+Tensor ash_score_gradient(const Tensor& z, const Tensor& weight, const Tensor& bias, double percentile, AshMode mode) {
+  const Tensor zz = host64(z, 2, "ash_score_gradient", "z"), w = host64(weight, 2, "ash_score_gradient", "weight");
+  const int64_t n = zz.size(0), d = zz.size(1);
+  OODKIT_CHECK(w.size(1) == d, "ash_score_gradient: weight ", w.describe(), " does not match z ", zz.describe());
+  const Tensor b = optional_bias(bias, w.size(0), "ash_score_gradient");
+  const int64_t k = ash_keep_count(d, percentile);
+  const double* zp = zz.data<double>();
+  // The kept set per row: indices ordered by value descending, the lower index first among equals.
+  std::vector<char> keep(size_t(n * d), 0);
+  std::vector<double> y(size_t(n * d), 0.0), s1(size_t(n), 0.0), s2(size_t(n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* r = zp + i * d;
+    std::vector<int64_t> order(static_cast<size_t>(d));
+    for (int64_t j = 0; j < d; ++j) order[size_t(j)] = j;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) { return r[a] > r[c]; });
+    for (int64_t t = 0; t < k; ++t) keep[size_t(i * d + order[size_t(t)])] = 1;
+    for (int64_t j = 0; j < d; ++j) {
+      s1[size_t(i)] += r[j];
+      if (keep[size_t(i * d + j)]) s2[size_t(i)] += r[j];
+    }
+  }
+  std::vector<double> scale(size_t(n), 1.0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (mode == AshMode::Scale && !(s1[size_t(i)] == 0.0 && s2[size_t(i)] == 0.0))
+      scale[size_t(i)] = std::exp(s1[size_t(i)] / s2[size_t(i)]);
+    for (int64_t j = 0; j < d; ++j) {
+      if (!keep[size_t(i * d + j)]) continue;
+      y[size_t(i * d + j)] = mode == AshMode::Binarize ? s1[size_t(i)] / double(k) : zp[i * d + j] * scale[size_t(i)];
+    }
+  }
+  const std::vector<double> p = head_softmax(y, n, w, b);
+  const std::vector<double> g = through_head(Tensor::from_vector(p, {n, w.size(0)}), w).to_vector<double>();  // dS/dy
+  std::vector<double> out(size_t(n * d), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* gi = g.data() + i * d;
+    const char* ki = keep.data() + i * d;
+    double kept_g = 0, kept_gz = 0;
+    for (int64_t j = 0; j < d; ++j)
+      if (ki[j]) kept_g += gi[j], kept_gz += gi[j] * zp[i * d + j];
+    for (int64_t j = 0; j < d; ++j) {
+      double& o = out[size_t(i * d + j)];
+      if (mode == AshMode::Prune) {
+        o = ki[j] ? gi[j] : 0.0;
+      } else if (mode == AshMode::Binarize) {
+        o = kept_g / double(k);
+      } else {
+        const double e = scale[size_t(i)], a = s1[size_t(i)], c = s2[size_t(i)];
+        o = ki[j] ? e * gi[j] : 0.0;
+        if (!(a == 0.0 && c == 0.0)) o += e * kept_gz * (1.0 / c - (ki[j] ? a / (c * c) : 0.0));
+      }
+    }
+  }
+  return Tensor::from_vector(out, {n, d});
+}
+
+Tensor dice_score_gradient(const Dice& model, const Tensor& z) {
+  OODKIT_CHECK(model.fitted(), "dice_score_gradient: DICE is not fitted");
+  const Tensor zz = host64(z, 2, "dice_score_gradient", "z");
+  const Tensor w = model.masked_weight();
+  OODKIT_CHECK(w.size(1) == zz.size(1), "dice_score_gradient: z ", zz.describe(), " does not match the weight ",
+               w.describe());
+  const std::vector<double> y(zz.data<double>(), zz.data<double>() + zz.numel());
+  const std::vector<double> p = head_softmax(y, zz.size(0), w, optional_bias(model.bias(), w.size(0), "dice_score_gradient"));
+  return through_head(Tensor::from_vector(p, {zz.size(0), w.size(0)}), w);
+}
+
+Tensor gradnorm_score_gradient(const Tensor& z, const Tensor& weight, const Tensor& bias) {
+  const Tensor zz = host64(z, 2, "gradnorm_score_gradient", "z"), w = host64(weight, 2, "gradnorm_score_gradient", "weight");
+  const int64_t n = zz.size(0), d = zz.size(1), k = w.size(0);
+  OODKIT_CHECK(w.size(1) == d, "gradnorm_score_gradient: weight ", w.describe(), " does not match z ", zz.describe());
+  const std::vector<double> zv(zz.data<double>(), zz.data<double>() + n * d);
+  const std::vector<double> p = head_softmax(zv, n, w, optional_bias(bias, k, "gradnorm_score_gradient"));
+  const auto sign = [](double v) { return double((v > 0) - (v < 0)); };
+  std::vector<double> df(size_t(n * k));  // da/df
+  std::vector<double> a(size_t(n), 0.0), b(size_t(n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* pi = p.data() + i * k;
+    double sp = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      a[size_t(i)] += std::fabs(pi[j] - 1.0 / double(k));
+      sp += sign(pi[j] - 1.0 / double(k)) * pi[j];
+    }
+    for (int64_t j = 0; j < k; ++j) df[size_t(i * k + j)] = pi[j] * (sign(pi[j] - 1.0 / double(k)) - sp);
+    for (int64_t j = 0; j < d; ++j) b[size_t(i)] += std::fabs(zv[size_t(i * d + j)]);
+  }
+  std::vector<double> g = through_head(Tensor::from_vector(df, {n, k}), w).to_vector<double>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      g[size_t(i * d + j)] = b[size_t(i)] * g[size_t(i * d + j)] + a[size_t(i)] * sign(zv[size_t(i * d + j)]);
+  return Tensor::from_vector(g, {n, d});
 }
 
 }  // namespace oodkit::ood

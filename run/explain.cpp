@@ -8,9 +8,12 @@
 #include "framework/ops/elementwise.h"
 #include "framework/safetensors.h"
 #include "ood/detectors.h"
+#include "ood/fusion_maps.h"
+#include "ood/multi_fusion.h"
 #include "ood/heatmap.h"
 #include "ood/method_scores.h"
 #include "ood/react.h"
+#include "ood/dice.h"
 #include "ood/score_gradients.h"
 #include "ood/spatial_maps.h"
 #include "ood/state_io.h"
@@ -23,16 +26,25 @@ const char* map_kind_name(MapKind k) {
     case MapKind::Heatmap: return "heatmap";
     case MapKind::Contribution: return "contribution";
     case MapKind::GradCam: return "grad-cam";
+    case MapKind::Fusion: return "fusion";
   }
   return "?";
 }
 
 const std::vector<std::pair<std::string, MapKind>>& explainable_methods() {
-  static const std::vector<std::pair<std::string, MapKind>> m{
-      {"heatmap", MapKind::Heatmap},       {"nap", MapKind::Contribution},     {"nap_mean", MapKind::Contribution},
-      {"fs", MapKind::Contribution},       {"fs_ta", MapKind::Contribution},   {"msp", MapKind::GradCam},
-      {"maxlogit", MapKind::GradCam},      {"energy", MapKind::GradCam},       {"react", MapKind::GradCam},
-      {"knn", MapKind::GradCam},           {"mahalanobis", MapKind::GradCam},  {"vim", MapKind::GradCam}};
+  static const std::vector<std::pair<std::string, MapKind>> m = [] {
+    std::vector<std::pair<std::string, MapKind>> v{
+        {"heatmap", MapKind::Heatmap},   {"nap", MapKind::Contribution},      {"nap_mean", MapKind::Contribution},
+        {"fs", MapKind::Contribution},   {"fs_ta", MapKind::Contribution},    {"msp", MapKind::GradCam},
+        {"maxlogit", MapKind::GradCam},  {"energy", MapKind::GradCam},        {"odin", MapKind::GradCam},
+        {"react", MapKind::GradCam},     {"ash_p", MapKind::GradCam},         {"ash_s", MapKind::GradCam},     {"dice", MapKind::GradCam},          {"gradnorm", MapKind::GradCam},
+        {"knn", MapKind::GradCam},       {"mahalanobis", MapKind::GradCam},   {"mahalanobis_noise", MapKind::GradCam},
+        {"vim", MapKind::GradCam}};
+    // Every registered fusion: its members' maps combined (ood/fusion_maps.h).
+    for (const ood::DetectorInfo& d : ood::detector_registry())
+      if (d.family == ood::Family::Fusion) v.emplace_back(d.name, MapKind::Fusion);
+    return v;
+  }();
   return m;
 }
 
@@ -45,16 +57,32 @@ std::string explainable_list() {
 MapKind map_kind(const std::string& method, const char* option) {
   for (const auto& [name, kind] : explainable_methods())
     if (name == method) return kind;
-  OODKIT_CHECK(ood::is_registered(method) || ood::is_fuse_name(method), option, ": unknown method '", method,
-               "'; methods with a map: ", explainable_list());
-  OODKIT_FAIL(option, ": '", method, "' has no map (input perturbation, fusions, ASH, DICE and GradNorm are not "
-              "explained yet); methods with a map: ", explainable_list());
+  // ASH-B sees z only through its kept set (piecewise constant) and sum(z): dS/dz is the same for
+  // every channel, so a Grad-CAM map would be the total activation per position (or 0), nothing of
+  // the detector's own.
+  OODKIT_CHECK(method != "ash_b", option, ": 'ash_b' has no map: its score reads the activations only "
+               "through their sum (the kept entries are filled with sum(z)/k), so its gradient is the same for "
+               "every channel and a Grad-CAM map would only show the total activation; ash_p and ash_s have maps");
+  if (method == "fused") return MapKind::Fusion;  // a z fusion unless saved otherwise (checked on loading)
+  if (ood::is_fuse_name(method)) {
+    const ood::FuseSpec spec = ood::parse_fuse_name(method);
+    OODKIT_CHECK(spec.combination == ood::Combination::Z, option, ": '", method, "' has no map: a p-value "
+                 "combination is a step function of its members' scores (no gradient); a z fusion "
+                 "(--fuse z:...) has one");
+    return MapKind::Fusion;
+  }
+  OODKIT_CHECK(ood::is_registered(method), option, ": unknown method '", method, "'; methods with a map: ",
+               explainable_list(), ", fused and the z fusions of --fuse");
+  OODKIT_FAIL(option, ": '", method, "' has no map; methods with a map: ", explainable_list());
 }
 
 namespace {
 
 // dS/dz [N, D] (float64 CPU) of one method from one forward pass.
 using ScoreGradient = std::function<Tensor(const models::ClassifierOutput&)>;
+// The network input a method's score reads, from the normalised batch on the device (the input
+// perturbation of odin and mahalanobis_noise); empty: the batch itself.
+using ScoreInput = std::function<Tensor(const Tensor&)>;
 
 // The fitted state a Grad-CAM method's gradient needs, loaded from the detector's saved files
 // (<dir>/<method>.<part>, as its Detector::load_fitted reads them).
@@ -71,6 +99,26 @@ ScoreGradient score_gradient(const std::string& m, const ood::Detector& d, const
     const double c = ood::ReAct::load(path + ".react").threshold();
     return [w, b, c](const models::ClassifierOutput& o) { return ood::react_score_gradient(o.penultimate, w, b, c); };
   }
+  if (m == "odin") {
+    const double t = d.params().at("T");
+    return [w, t](const models::ClassifierOutput& o) {
+      return ood::through_head(ood::logit_score_gradient("msp", o.logits, t), w);
+    };
+  }
+  if (m == "ash_p" || m == "ash_b" || m == "ash_s") {
+    const ood::AshMode mode = m == "ash_p" ? ood::AshMode::Prune : m == "ash_b" ? ood::AshMode::Binarize
+                                                                                 : ood::AshMode::Scale;  // ash_b: refused by map_kind
+    const double p = d.params().at("p");
+    return [w, b, p, mode](const models::ClassifierOutput& o) {
+      return ood::ash_score_gradient(o.penultimate, w, b, p, mode);
+    };
+  }
+  if (m == "dice") {
+    auto model = std::make_shared<ood::Dice>(ood::Dice::load(path + ".dice"));
+    return [model](const models::ClassifierOutput& o) { return ood::dice_score_gradient(*model, o.penultimate); };
+  }
+  if (m == "gradnorm")
+    return [w, b](const models::ClassifierOutput& o) { return ood::gradnorm_score_gradient(o.penultimate, w, b); };
   if (m == "knn") {
     ood::StateReader r(path + ".bank", "knn-bank");
     const NamedTensors all = load_safetensors(r.tensors_path());
@@ -80,7 +128,7 @@ ScoreGradient score_gradient(const std::string& m, const ood::Detector& d, const
     const int64_t k = int64_t(d.params().at("k"));
     return [bank, k](const models::ClassifierOutput& o) { return ood::knn_score_gradient(o.penultimate, bank, k); };
   }
-  if (m == "mahalanobis") {
+  if (m == "mahalanobis" || m == "mahalanobis_noise") {
     auto model = std::make_shared<ood::Mahalanobis>(ood::Mahalanobis::load(path + ".mahalanobis"));
     return [model](const models::ClassifierOutput& o) {
       return ood::mahalanobis_score_gradient(*model, o.penultimate);
@@ -93,6 +141,21 @@ ScoreGradient score_gradient(const std::string& m, const ood::Detector& d, const
     };
   }
   OODKIT_FAIL("explain: no score gradient for '", m, "'");
+}
+
+ScoreInput score_input(const std::string& m, const ood::Detector& d, const ExplainSetup& s) {
+  const ood::ImageContext ctx{s.model, s.norm.std};
+  if (m == "odin")
+    return [ctx, t = d.params().at("T"), eps = d.params().at("eps")](const Tensor& x) {
+      return ood::odin_input(ctx, x, t, eps);
+    };
+  if (m == "mahalanobis_noise") {
+    auto model = std::make_shared<ood::Mahalanobis>(ood::Mahalanobis::load(s.detectors + "/" + m + ".mahalanobis"));
+    return [ctx, model, eps = d.params().at("eps")](const Tensor& x) {
+      return ood::mahalanobis_noise_input(ctx, *model, x, eps);
+    };
+  }
+  return {};
 }
 
 // Maps of one batch at the feature (or decoder) resolution, [B, h, w] float32 CPU.
@@ -128,8 +191,35 @@ BatchMap batch_map(const std::string& m, MapKind kind, const ood::Detector& d, c
       ScoreGradient grad = score_gradient(m, d, s);
       return [grad](const models::ClassifierOutput& o) { return ood::gradcam_map(o.features.cpu(), grad(o)); };
     }
+    case MapKind::Fusion: break;  // made from the members' explainers (fusion_explainer)
   }
   OODKIT_FAIL("explain: unknown map kind");
+}
+
+// A fusion's explainer: its members' explanations combined as ood/fusion_maps.h says; the scores
+// are the fusion's own combination of the members' scores.
+Explainer fusion_explainer(const std::string& m, std::shared_ptr<const ood::Detector> det,
+                           std::vector<std::pair<std::string, Explainer>> members) {
+  return [m, det, members](const data::Dataset& ds) {
+    std::vector<Explanation> parts;
+    for (const auto& [name, explain] : members) parts.push_back(explain(ds));
+    ood::Detector::ScoreList scores;
+    for (const Explanation& e : parts) scores.push_back(&e.scores);
+    Explanation out;
+    out.scores = det->combine(scores);
+    const std::vector<std::vector<double>> c = ood::fusion_map_weights(*det, scores);
+    const Shape shape = parts[0].maps.shape();
+    const int64_t n = shape[0], hw = shape[1] * shape[2];
+    std::vector<double> sum(size_t(n * hw), 0.0);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      OODKIT_CHECK(parts[i].maps.shape() == shape, "explain ", m, ": member maps of different shapes");
+      const std::vector<float> mi = parts[i].maps.cpu().to_vector<float>();
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t p = 0; p < hw; ++p) sum[size_t(r * hw + p)] += c[i][size_t(r)] * double(mi[size_t(r * hw + p)]);
+    }
+    out.maps = Tensor::from_vector(std::vector<float>(sum.begin(), sum.end()), shape);
+    return out;
+  };
 }
 
 }  // namespace
@@ -145,7 +235,15 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
                  s.detectors, "'", m == "heatmap" ? " (run `oodkit eval --heatmap DECODER --out ...`)" : "",
                  ": explain maps detectors that `oodkit eval --out` saved");
     std::shared_ptr<const ood::Detector> det = ood::load_detector(path);
+    if (kind == MapKind::Fusion) {
+      std::string why;
+      OODKIT_CHECK(!det->components().empty() && ood::fusion_has_map(*det, &why), "--methods: '", m,
+                   "' has no map: ", why);
+      out.emplace_back(m, fusion_explainer(m, det, make_explainers(s, det->components())));
+      continue;
+    }
     const BatchMap maps = batch_map(m, kind, *det, s);
+    const ScoreInput input = kind == MapKind::GradCam ? score_input(m, *det, s) : ScoreInput();
     double offset = 0;  // tau for the contribution maps
     if (kind == MapKind::Contribution) {
       const auto it = s.thresholds.find(m);
@@ -157,12 +255,13 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
     fo.nap_eps = s.nap_eps;
     fo.ta_thresholds = s.ta_thresholds;
     fo.needs = ood::detector_info(m).needs;
-    out.emplace_back(m, [s, det, maps, fo, m, offset](const data::Dataset& ds) {
+    out.emplace_back(m, [s, det, maps, input, fo, m, offset](const data::Dataset& ds) {
       OODKIT_CHECK(ds.size() > 0, "explain ", m, ": '", ds.name, "' has no images");
       ExtractOptions xo;
       xo.device = s.device;
       xo.batch = s.batch;
       xo.features = fo;
+      xo.keep_images = det->uses_images();  // odin, mahalanobis_noise score the images themselves
       const ood::ScoredSet set = extract(*s.model, ds, first_rows(ds.size()), s.norm, ds.name, xo);
       const ood::ScoreContext ctx{s.model, s.norm.std, s.device, s.batch};
       Explanation e;
@@ -173,8 +272,10 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
       std::vector<Tensor> parts;
       for (int64_t start = 0; start < ds.size(); start += s.batch) {
         const int64_t len = std::min(s.batch, ds.size() - start);
+        Tensor x = normalized_rows(ds, start, len, s.norm).to(s.device);
+        if (input) x = input(x);  // the perturbed images the score reads (a graph of its own)
         autograd::NoGradGuard ng;  // the maps need no graph through the network (score gradients are dS/dz)
-        const models::ClassifierOutput o = s.model->forward_all(normalized_rows(ds, start, len, s.norm).to(s.device));
+        const models::ClassifierOutput o = s.model->forward_all(x);
         Tensor part = ood::upsample_bilinear(maps(o), height, width);
         if (offset != 0) part = ops::add_scalar(part, offset);
         parts.push_back(part);

@@ -5,8 +5,13 @@
 //   heatmap                    max_c |h| of the saved decoder's output (ood::heatmap_map)
 //   nap, nap_mean, fs, fs_ta   tau - each feature-map position's share of the score (ood/spatial_maps.h),
 //                              tau the method's decision threshold (protocol.json "thresholds")
-//   msp, maxlogit, energy, react, knn, mahalanobis, vim
-//                              Grad-CAM on the last stage's activations with dS/dz (ood/score_gradients.h)
+//   msp, maxlogit, energy, odin, react, ash_p, ash_s, dice, gradnorm, knn, mahalanobis,
+//   mahalanobis_noise, vim     Grad-CAM on the last stage's activations with dS/dz (ood/score_gradients.h);
+//                              odin and mahalanobis_noise on the forward pass of the perturbed images
+//                              their score reads
+//   fusions (registered, fused, --fuse z:...)
+//                              sum_i c_i m_i of the members' maps, c_i = dS/ds_i (ood/fusion_maps.h);
+//                              p-value fusions and ash_b have no map (refused, docs/methods.md)
 // then resized to the input's H x W with ood::upsample_bilinear (align_corners = false).
 #pragma once
 #include <cstdint>
@@ -21,10 +26,11 @@
 
 namespace oodkit::run {
 
-enum class MapKind { Heatmap, Contribution, GradCam };
-const char* map_kind_name(MapKind k);  // "heatmap", "contribution", "grad-cam"
+enum class MapKind { Heatmap, Contribution, GradCam, Fusion };
+const char* map_kind_name(MapKind k);  // "heatmap", "contribution", "grad-cam", "fusion"
 
-// The methods that have a map, in reporting order, with their kind.
+// The registered methods that have a map, in reporting order, with their kind (also "fused" and the
+// z fusions of --fuse, not listed: map_kind knows them).
 const std::vector<std::pair<std::string, MapKind>>& explainable_methods();
 std::string explainable_list();  // "heatmap, nap, ..."
 // The kind of `method`; an Error naming `option` and listing explainable_list() when it has no map.

@@ -13,6 +13,7 @@
 #include "framework/error.h"
 #include "ood/localisation.h"
 #include "ood/metrics.h"
+#include "ood/percentile.h"
 #include "run/eval_report.h"
 #include "run/run_folder.h"
 
@@ -136,8 +137,14 @@ void write_png_atomic(const std::string& path, const Tensor& image) {
 
 }  // namespace
 
+std::pair<double, double> grid_range(const Tensor& maps, double percentile) {
+  OODKIT_CHECK(percentile >= 50 && percentile <= 100, "patch grid: the colour percentile must be in [50, 100], got ",
+               percentile);
+  return {ood::percentile(maps, 100 - percentile), ood::percentile(maps, percentile)};
+}
+
 Tensor patch_grid(const Tensor& images_in, const Tensor& masks_in, const std::vector<Tensor>& maps_in,
-                  int64_t scale) {
+                  int64_t scale, double percentile) {
   const Tensor images = images_in.cpu(), masks = masks_in.cpu();
   const int64_t r_count = images.size(0), h = images.size(2), w = images.size(3);
   const int64_t th = h * scale, tw = w * scale, cols = 1 + int64_t(maps_in.size());
@@ -160,12 +167,10 @@ Tensor patch_grid(const Tensor& images_in, const Tensor& masks_in, const std::ve
   };
   const uint8_t green[3] = {0, 255, 0};
   std::vector<Tensor> maps;
-  std::vector<std::pair<float, float>> range;
+  std::vector<std::pair<double, double>> range;
   for (const Tensor& m : maps_in) {
     maps.push_back(m.cpu());
-    const std::vector<float> v = maps.back().to_vector<float>();
-    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    range.emplace_back(*lo, *hi);
+    range.push_back(grid_range(maps.back(), percentile));
   }
   for (int64_t i = 0; i < r_count; ++i) {
     const int64_t ty = kGap + i * (th + kGap);
@@ -180,7 +185,7 @@ Tensor patch_grid(const Tensor& images_in, const Tensor& masks_in, const std::ve
           const auto [lo, hi] = range[m];
           const float v = maps[m].data<float>()[i * h * w + q];
           uint8_t heat[3];
-          hot(hi > lo ? (v - lo) / (hi - lo) : 0.f, heat);
+          hot(hi > lo ? float(std::min(1.0, std::max(0.0, (double(v) - lo) / (hi - lo)))) : 0.f, heat);
           put(ty + py, kGap + int64_t(m + 1) * (tw + kGap) + px, edge ? green : heat);
         }
       }
@@ -268,6 +273,8 @@ std::vector<PatchBenchmarkRow> run_patch_benchmark(const PatchBenchmarkConfig& c
   OODKIT_CHECK(!methods.empty(), "patch benchmark: no method");
   OODKIT_CHECK(c.grid_images >= 0 && c.grid_scale >= 1, "patch benchmark: grid_images must be >= 0 and grid_scale "
                ">= 1, got ", c.grid_images, " and ", c.grid_scale);
+  OODKIT_CHECK(c.grid_percentile >= 50 && c.grid_percentile <= 100, "patch benchmark: grid_percentile must be in "
+               "[50, 100], got ", c.grid_percentile);
   std::set<std::string> seen;
   for (const auto& [name, fn] : methods) {
     OODKIT_CHECK(!name.empty() && name != "average", "patch benchmark: invalid method name '", name, "'");
@@ -364,12 +371,19 @@ std::vector<PatchBenchmarkRow> run_patch_benchmark(const PatchBenchmarkConfig& c
     std::vector<Tensor> maps;
     for (const auto& per_set : grid_maps) maps.push_back(concat_rows(per_set));
     write_png_atomic(out_dir + "/patches.png", patch_grid(concat_rows(grid_images), concat_rows(grid_masks), maps,
-                                                          c.grid_scale));
+                                                          c.grid_scale, c.grid_percentile));
     std::ostringstream g;
     g << "# patches.png\n\nEach row: the patched image (patch outlined in green), then one map per method in the hot "
-         "ramp (black = the method's lowest value over the grid, white = its highest; one scale per method "
-         "across all rows).\n\nColumns: image";
+         "ramp on a robust scale: black = percentile "
+      << 100 - c.grid_percentile << " of the method's map values over the grid, white = percentile "
+      << c.grid_percentile << " (numpy 'linear'; values beyond are clamped, so one outlier cannot darken a column); one scale "
+         "per method across all rows.\n\nColumns: image";
     for (const std::string& m : names) g << " | " << m;
+    g << "\n\n| method | black (lo) | white (hi) |\n|---|---|---|\n";
+    for (size_t m = 0; m < names.size(); ++m) {
+      const auto [lo, hi] = grid_range(maps[m], c.grid_percentile);
+      g << "| " << names[m] << " | " << lo << " | " << hi << " |\n";
+    }
     g << "\n\n| row | source | patch | image |\n|---|---|---|---|\n";
     int64_t row = 0;
     for (const data::Dataset& source : c.sources)

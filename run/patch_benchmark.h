@@ -17,9 +17,10 @@
 //   patches_records.csv  source,size_px,row,source_row,source_y,source_x,y,x: each pasted patch
 //   patches.png   picture grid (patches_grid.md says what each row and column is): per source x size,
 //                 the first grid_images patched images, each one row: the patched image with the patch
-//                 outlined in green, then each method's map in the hot ramp (black = the method's
-//                 lowest value over the grid's images, white = its highest: one scale per method shared
-//                 by every image), the outline repeated
+//                 outlined in green, then each method's map in the hot ramp on a robust scale (black =
+//                 the 1st percentile of the method's values over the grid's images, white = the 99th:
+//                 one scale per method shared by every image, beyond it clamped, so one outlier cannot
+//                 darken a column), the outline repeated; patches_grid.md states each method's range
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,6 +40,7 @@ struct PatchBenchmarkConfig {
   int64_t limit = -1;                    // >= 0: only the first `limit` ID rows
   int64_t grid_images = 2;               // patched images shown per source x size in patches.png
   int64_t grid_scale = 3;                // magnification of patches.png
+  double grid_percentile = 99;           // patches.png's ramp spans [P(100 - this), P(this)] per method
 };
 
 struct PatchBenchmarkRow {
@@ -68,10 +70,16 @@ std::string patch_markdown(const PatchBenchmarkConfig& config, const std::vector
 std::string patch_json(const PatchBenchmarkConfig& config, const std::vector<PatchBenchmarkRow>& rows);
 std::string patch_csv(const std::vector<PatchBenchmarkRow>& rows);
 
+// A method's colour range on the grid: lo = the (100 - percentile)-th and hi = the percentile-th
+// percentile (numpy's 'linear', ood/percentile.h) of all values of maps [R, H, W]; percentile in
+// [50, 100] (100: min..max). Values outside [lo, hi] are drawn as the range's ends.
+std::pair<double, double> grid_range(const Tensor& maps, double percentile);
+
 // The picture grid: rows of (patched image | each map), each tile `scale`x magnified, kGap = 4 px
 // white between tiles and rows. images uint8 [R, 3, H, W], masks uint8 [R, H, W], maps[m] float32
-// [R, H, W]; each method's ramp spans its own min..max over the R images (a constant map is black).
-// Returns uint8 [3, height, width].
-Tensor patch_grid(const Tensor& images, const Tensor& masks, const std::vector<Tensor>& maps, int64_t scale);
+// [R, H, W]; each method's ramp spans its grid_range(maps[m], percentile) over the R images, t =
+// (v - lo) / (hi - lo) clamped to [0, 1] (lo = hi: black). Returns uint8 [3, height, width].
+Tensor patch_grid(const Tensor& images, const Tensor& masks, const std::vector<Tensor>& maps, int64_t scale,
+                  double percentile = 99);
 
 }  // namespace oodkit::run

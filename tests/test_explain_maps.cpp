@@ -10,7 +10,11 @@
 
 #include "framework/ops/linear.h"
 #include "framework/random.h"
+#include "ood/detectors.h"
+#include "ood/dice.h"
+#include "ood/fusion_maps.h"
 #include "ood/mahalanobis.h"
+#include "ood/multi_fusion.h"
 #include "ood/react.h"
 #include "ood/score_gradients.h"
 #include "ood/scores.h"
@@ -303,6 +307,134 @@ TEST(ExplainGradients, VimMatchesFiniteDifferences) {
   const auto fd = finite_differences(
       [&](const Tensor& zz) { return vals(model.score(ops::linear(zz, head.w, head.b), zz)); }, z);
   expect_near_all(vals(g), fd, 1e-6, "vim");
+}
+
+TEST(ExplainGradients, OdinTemperatureMatchesFiniteDifferences) {
+  Generator gen(37);
+  const Head head = random_head(5, 7, gen);
+  const Tensor z = Tensor::randn({4, 7}, gen, DType::F64);
+  for (double t : {1.0, 7.0, 1000.0}) {
+    const Tensor g = ood::through_head(ood::logit_score_gradient("msp", ops::linear(z, head.w, head.b), t), head.w);
+    const auto fd = finite_differences([&](const Tensor& zz) { return vals(ood::msp_score(ops::linear(zz, head.w, head.b), t)); }, z);
+    // Scale-aware: at T = 1000 the gradient is ~1e-4 of the T = 1 one.
+    double scale = 0;
+    for (double v : fd) scale = std::max(scale, std::fabs(v));
+    const std::vector<double> gv = vals(g);
+    for (size_t j = 0; j < fd.size(); ++j) ASSERT_NEAR(gv[j], fd[j], 1e-6 * scale) << "T " << t << " entry " << j;
+  }
+  EXPECT_THROW(ood::logit_score_gradient("energy", ops::linear(z, head.w, head.b), 2.0), Error);
+}
+
+// ASH's three modes against central differences of the detector's own path (ood::ash, then the
+// energy of the head), with random z (no ties, no entry within the step of the k-th).
+TEST(ExplainGradients, AshMatchesFiniteDifferences) {
+  Generator gen(41);
+  const int64_t d = 12;
+  const Head head = random_head(4, d, gen);
+  const Tensor z = relu_map({5, d, 1, 1}, gen).reshape({5, d});
+  for (const auto& [mode, name] : {std::pair{ood::AshMode::Prune, "prune"}, std::pair{ood::AshMode::Binarize, "binarize"},
+                                   std::pair{ood::AshMode::Scale, "scale"}}) {
+    const Tensor g = ood::ash_score_gradient(z, head.w, head.b, 65.0, mode);
+    const auto fd = finite_differences(
+        [&, mode = mode](const Tensor& zz) {
+          return vals(ood::energy_score(ops::linear(ood::ash(zz, 65.0, mode), head.w, head.b)));
+        },
+        z);
+    const std::vector<double> zv = vals(z), gv = vals(g);
+    for (size_t j = 0; j < zv.size(); ++j) {
+      if (zv[j] == 0.0) continue;  // a ReLU zero: a tie among the dropped entries (a kink for none of them)
+      ASSERT_NEAR(gv[j], fd[j], 1e-6 * (1 + std::fabs(fd[j]))) << name << " entry " << j;
+    }
+  }
+}
+
+TEST(ExplainGradients, DiceMatchesFiniteDifferences) {
+  Generator gen(43);
+  const int64_t d = 9;
+  const Head head = random_head(4, d, gen);
+  ood::Dice dice;
+  dice.fit(relu_map({50, d, 1, 1}, gen).reshape({50, d}), head.w, head.b, 0.7);
+  const Tensor z = Tensor::randn({4, d}, gen, DType::F64);
+  const Tensor g = ood::dice_score_gradient(dice, z);
+  expect_near_all(vals(g), finite_differences([&](const Tensor& zz) { return vals(dice.score(zz)); }, z), 1e-6, "dice");
+}
+
+TEST(ExplainGradients, GradNormMatchesFiniteDifferences) {
+  Generator gen(47);
+  const int64_t d = 8;
+  const Head head = random_head(5, d, gen);
+  const Tensor z = Tensor::randn({4, d}, gen, DType::F64);  // no exact zero: |z| is smooth there
+  const Tensor g = ood::gradnorm_score_gradient(z, head.w, head.b);
+  const auto fd = finite_differences(
+      [&](const Tensor& zz) { return vals(ood::gradnorm_score(ops::linear(zz, head.w, head.b), zz)); }, z);
+  expect_near_all(vals(g), fd, 1e-6, "gradnorm");
+}
+
+// ---- fusion maps: c_i = dS/ds_i against central differences of the fusion's own combine() ------------
+
+namespace {
+void expect_weights_match_combine(const ood::Detector& f, const std::vector<std::vector<double>>& parts) {
+  ood::Detector::ScoreList list;
+  for (const auto& p : parts) list.push_back(&p);
+  const std::vector<std::vector<double>> c = ood::fusion_map_weights(f, list);
+  ASSERT_EQ(c.size(), parts.size()) << f.name();
+  const double h = 1e-6;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::vector<std::vector<double>> plus = parts, minus = parts;
+    for (double& v : plus[i]) v += h;
+    for (double& v : minus[i]) v -= h;
+    ood::Detector::ScoreList lp, lm;
+    for (size_t k = 0; k < parts.size(); ++k) lp.push_back(&plus[k]), lm.push_back(&minus[k]);
+    const std::vector<double> sp = f.combine(lp), sm = f.combine(lm);
+    for (size_t r = 0; r < sp.size(); ++r) {
+      const double fd = (sp[r] - sm[r]) / (2 * h);
+      ASSERT_NEAR(c[i][r], fd, 1e-6 * (1 + std::fabs(fd))) << f.name() << " member " << i << " image " << r;
+    }
+  }
+}
+}  // namespace
+
+TEST(ExplainFusionMaps, WeightsAreTheDerivativesOfEveryRegisteredFusion) {
+  Generator gen(53);
+  const std::vector<double> a_val = vals(Tensor::randn({30}, gen, DType::F64)), b_val = vals(Tensor::randn({30}, gen, DType::F64));
+  int kinds[3] = {0, 0, 0};
+  for (const ood::FusionSpec& spec : ood::fusion_specs(/*with_heatmap=*/true)) {
+    ood::Fusion f(spec);
+    // Positive member scores for the geometric mean (one below its floor: clamped, weight 0).
+    std::vector<double> a{0.3, 1.7, 2.2, -0.5}, b{0.9, 0.4, 3.1, 0.8};
+    if (spec.kind == ood::FusionKind::Standardized) {
+      for (double& v : a) v = 3 * v - 2;
+      std::vector<double> av = a_val, bv = b_val;
+      for (double& v : bv) v = 4 * v + 1;  // a different scale per member
+      f.fit_components(av, bv);
+    }
+    f.configure({{spec.key(), spec.kind == ood::FusionKind::Linear ? 0.3 : 0.7}});
+    expect_weights_match_combine(f, {a, b});
+    ++kinds[int(spec.kind)];
+  }
+  for (int k : kinds) EXPECT_GT(k, 0);  // geometric, linear and standardized were all checked
+}
+
+TEST(ExplainFusionMaps, ZFusionWeightsAndPFusionsRefused) {
+  Generator gen(59);
+  const std::vector<double> ha = vals(Tensor::randn({40}, gen, DType::F64)), hb = vals(Tensor::randn({40}, gen, DType::F64)),
+                            hc = vals(Tensor::randn({40}, gen, DType::F64));
+  std::vector<double> hc3 = hc;
+  for (double& v : hc3) v *= 3;
+  const std::vector<std::vector<double>> parts{{0.1, -0.5, 2.0}, {1.0, 0.2, -0.3}, {-1.2, 0.7, 0.4}};
+  ood::MultiFusion z(ood::parse_fuse_spec("zw:knn+nap+energy"));
+  z.fit_components(ood::Detector::ScoreList{&ha, &hb, &hc3});
+  z.configure(z.grid().back());  // unequal weights
+  expect_weights_match_combine(z, parts);
+  for (const char* spec : {"p:knn+nap", "pmean:knn+nap"}) {
+    ood::MultiFusion p(ood::parse_fuse_spec(spec));
+    p.fit_components(ood::Detector::ScoreList{&ha, &hb});
+    p.configure(p.grid().front());
+    EXPECT_FALSE(ood::fusion_has_map(p));
+    const std::vector<double> a{0.1}, b{0.2};
+    EXPECT_THROW(ood::fusion_map_weights(p, ood::Detector::ScoreList{&a, &b}), Error) << spec;
+  }
+  EXPECT_THROW(ood::fusion_map_weights(*ood::make_detector("msp"), ood::Detector::ScoreList{}), Error);
 }
 
 // ---- the picture's colour scale ---------------------------------------------------------------------

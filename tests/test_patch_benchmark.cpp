@@ -288,7 +288,7 @@ TEST(PatchBenchmark, GridPixels) {
   map.data<float>()[0] = -2.f;          // min at (0, 0)
   Tensor ramp = Tensor::zeros({1, h, w});  // ramp[y, x] = y * w + x: a transposed reading shows
   for (int64_t q = 0; q < h * w; ++q) ramp.data<float>()[q] = float(q);
-  const Tensor g = run::patch_grid(images, masks, {map, ramp}, scale);
+  const Tensor g = run::patch_grid(images, masks, {map, ramp}, scale, /*percentile=*/100);  // min..max
   const int64_t gh = 4 + (h * scale + 4), gw = 4 + 3 * (w * scale + 4);
   ASSERT_EQ(g.shape(), (Shape{3, gh, gw}));
   const auto px = [&](int64_t c, int64_t y, int64_t x) { return int(g.data<uint8_t>()[(c * gh + y) * gw + x]); };
@@ -319,7 +319,7 @@ TEST(PatchBenchmark, GridPixels) {
   // A 2x2-pixel patch magnified 3x: only its border pixels are outlined.
   Tensor big_mask = Tensor::zeros({1, h, w}, DType::U8);
   for (int64_t q : {0, 1, 5, 6}) big_mask.data<uint8_t>()[q] = 1;
-  const Tensor g3 = run::patch_grid(images, big_mask, {}, 3);
+  const Tensor g3 = run::patch_grid(images, big_mask, {}, 3, 100);
   const int64_t w3 = 4 + (w * 3 + 4), h3 = 4 + h * 3 + 4;
   ASSERT_EQ(g3.shape(), (Shape{3, h3, w3}));
   const auto px3 = [&](int64_t c, int64_t y, int64_t x) { return int(g3.data<uint8_t>()[(c * h3 + 4 + y) * w3 + 4 + x]); };
@@ -385,4 +385,42 @@ TEST(PatchBenchmark, Refusals) {
   EXPECT_FALSE(fs::exists(out + "/patches.md"));
   EXPECT_FALSE(fs::exists(out + "/patches.png"));
   fs::remove_all(out);
+}
+
+// The grid's robust colour scale: one outlier must not darken a method's column. A map of 200 pixels
+// holding 0..198 and one outlier 1e6: numpy.percentile(v, 1) = 1.99 and percentile(v, 99) = 197.01
+// (sorted v, h = 199 * 0.99 = 197.01 -> v[197] + 0.01 (v[198] - v[197])), by hand. Pixel value 99 sits at
+// t = (99 - 1.99) / 195.02 = 0.49744 -> hot (255, round(255 (3t - 1)) = 126, 0); under min..max it is
+// t = 9.9e-5 -> black, the darkened column this scale prevents.
+TEST(PatchBenchmark, GridRobustScale) {
+  const int64_t h = 10, w = 20, scale = 1;
+  Tensor map = Tensor::zeros({1, h, w});
+  for (int64_t q = 0; q < h * w; ++q) map.data<float>()[q] = float(q);
+  map.data<float>()[h * w - 1] = 1e6f;  // the outlier replaces 199
+  const auto [lo, hi] = run::grid_range(map, 99);
+  EXPECT_NEAR(lo, 1.99, 1e-9);
+  EXPECT_NEAR(hi, 197.01, 1e-9);
+  const auto [lo100, hi100] = run::grid_range(map, 100);
+  EXPECT_EQ(lo100, 0.0);
+  EXPECT_EQ(hi100, 1e6);
+  EXPECT_THROW(run::grid_range(map, 49), Error);
+  const Tensor images = Tensor::zeros({1, 3, h, w}, DType::U8), masks = Tensor::zeros({1, h, w}, DType::U8);
+  const int64_t gw = 4 + 2 * (w * scale + 4), gh = 4 + h * scale + 4, x0 = 4 + w * scale + 4;
+  for (double pct : {99.0, 100.0}) {
+    const Tensor g = run::patch_grid(images, masks, {map}, scale, pct);
+    ASSERT_EQ(g.shape(), (Shape{3, gh, gw}));
+    const auto px = [&](int64_t c, int64_t q) { return int(g.data<uint8_t>()[(c * gh + 4 + q / w) * gw + x0 + q % w]); };
+    for (int64_t c = 0; c < 3; ++c) {
+      EXPECT_EQ(px(c, h * w - 1), 255) << pct;  // the outlier: white
+      EXPECT_EQ(px(c, 0), 0) << pct;            // 0: black (below lo = 1.99 on the robust scale: clamped)
+    }
+    if (pct == 99.0) {
+      EXPECT_EQ(px(0, 99), 255);
+      EXPECT_EQ(px(1, 99), 126);
+      EXPECT_EQ(px(2, 99), 0);
+      for (int64_t c = 0; c < 3; ++c) EXPECT_EQ(px(c, 198), 255);  // above hi = 197.01: clamped white
+    } else {
+      EXPECT_EQ(px(0, 99), 0);  // min..max: the outlier darkens the column
+    }
+  }
 }

@@ -4,8 +4,8 @@
 A small heatmap decoder (one epoch) and one small CPU evaluation with the shipped ResNet-20 save
 the detectors; then:
 - refusals, each one line naming the option, exit 1, before any image is read (no feature
-  progress on stderr) and with nothing written: an unknown method, a method without a map (odin),
-  heatmap without a saved decoder, --limit 0 and negative, an unknown --data set, a method named
+  progress on stderr) and with nothing written: an unknown method, a method without a map (a p-value
+  fusion), a method that is not saved, heatmap without a saved decoder, --limit 0 and negative, an unknown --data set, a method named
   twice;
 - a run over 6 CIFAR-10 test images: maps.safetensors holds maps/<m> float32 [6, 32, 32],
   scores/<m> float64 [6], labels, predictions and the images; every score equals `oodkit score`'s
@@ -13,7 +13,10 @@ the detectors; then:
   its mean, each contribution map (nap, nap_mean, fs, fs_ta) the method's decision threshold tau
   (protocol.json) minus the score (exact for the 8x8 -> 32x32 bilinear upsampling, which keeps the mean:
   an independent check of the decomposition against the detectors' own kernels); Grad-CAM maps
-  are >= 0; explain.png is a PNG and explain.json names every method with its map kind;
+  (also odin and mahalanobis_noise on their perturbed images, ash_p, ash_s, dice, gradnorm) are >= 0
+  and not all 0 (ash_p, dice and gradnorm may be: MAY_BE_ZERO); ash_b is refused (no map); each
+  fusion's map (nap_e geometric, fsta_energy linear, heatmap_nap standardised, a --fuse z fusion) equals
+  sum_i c_i m_i of its members' maps with c_i = dS/ds_i from its saved state and the members' scores; explain.png is a PNG and explain.json names every method with its map kind;
 - `--benchmark patches` on 6 images (two sources, two sizes, three methods) writes the benchmark's
   files with one row per source x size x method and the averages over the sources; its options are
   refused without --benchmark, and a bad benchmark, size or source before any work.
@@ -31,7 +34,33 @@ from st_reader import tensors, values
 
 HEATMAP = ("heatmap",)
 CONTRIBUTION = ("nap", "nap_mean", "fs", "fs_ta")
-GRADCAM = ("msp", "maxlogit", "energy", "react", "knn", "mahalanobis", "vim")
+GRADCAM = ("msp", "maxlogit", "energy", "odin", "react", "ash_p", "ash_s", "dice", "gradnorm", "knn",
+           "mahalanobis", "mahalanobis_noise", "vim")
+# Grad-CAM maps that may be 0 everywhere on ID images: with activations >= 0, the kept (ash_p, dice)
+# or all (gradnorm: the |z|_1 factor) channels have dS/dz > 0, so no position pulls towards OOD.
+MAY_BE_ZERO = ("ash_p", "dice", "gradnorm")
+# Fusions: their map is sum_i c_i m_i of the members' maps, c_i = dS/ds_i (docs/methods.md), rebuilt
+# here from the members' maps and scores and the saved fusion states.
+FUSIONS = ("nap_e", "fsta_energy", "heatmap_nap", "fuse_z(knn+nap)")
+
+
+def fusion_weights(det, name, member_scores, i):
+    """(members, [c_1, ..., c_K]) of fusion `name` for image i, from its saved state (docs/methods.md)."""
+    st = json.load(open(os.path.join(det, name + ".json")))["params"]
+    if st.get("combination") == "z":
+        members = st["components"].split("+")
+        k = len(members)
+        return members, [k * st["w%d" % (j + 1)] / st["sd%d" % (j + 1)] for j in range(k)]
+    a, b = st["a"], st["b"]
+    sa, sb = member_scores[a][i], member_scores[b][i]
+    if st["fusion_kind"] == "linear":
+        return [a, b], [1.0, st["lambda"]]
+    w = st["w"]
+    if st["fusion_kind"] == "standardized":
+        return [a, b], [(1 - w) / st["a_std"], w / st["b_std"]]
+    floor = 1e-6
+    s = max(sa, floor) ** w * max(sb, floor) ** (1 - w)
+    return [a, b], [w * s / sa if sa > floor else 0.0, (1 - w) * s / sb if sb > floor else 0.0]
 
 
 def main():
@@ -44,10 +73,12 @@ def main():
     if not check(code == 0, "heatmap fit exited %d: %s" % (code, err[-2000:])):
         return
     ev = os.path.join(root, "eval")
-    methods = ",".join(HEATMAP + CONTRIBUTION + GRADCAM)
+    methods = ",".join(HEATMAP + CONTRIBUTION + GRADCAM + FUSIONS[:-1])
     code, _, err = run(oodkit, "eval", "--heatmap", dec, "--fit-limit", "600", "--heldout", "200", "--val-ood-limit", "100",
                        "--test-limit", "100", "--ood", "isun", "--ood-limit", "100", "--tuning", "none",
+                       "--set", "mahalanobis_noise.eps=0.0014", "--fuse", "z:knn+nap", "--fuse", "p:knn+energy",
                        "--methods", methods, "--out", ev, timeout=600)
+    methods = ",".join(HEATMAP + CONTRIBUTION + GRADCAM + FUSIONS)
     if not check(code == 0, "eval exited %d: %s" % (code, err[-2000:])):
         return
     det = os.path.join(ev, "detectors")
@@ -61,7 +92,9 @@ def main():
 
     # ---- refusals before any work
     bad = [(["--methods", "nosuch"], ["--methods", "nosuch", "unknown method"]),
-           (["--methods", "msp,odin"], ["--methods", "odin", "has no map"]),
+           (["--methods", "msp,fuse_p(knn+energy)"], ["--methods", "fuse_p(knn+energy)", "has no map", "step function"]),
+           (["--methods", "fsta_msp"], ["--methods", "fsta_msp", "not saved"]),
+           (["--methods", "knn,ash_b"], ["--methods", "ash_b", "has no map", "sum"]),
            (["--detectors", nodec, "--methods", "heatmap"], ["--methods", "heatmap", "not saved", "--heatmap"]),
            (["--methods", "msp,msp"], ["--methods", "msp", "twice"]),
            (["--limit", "0"], ["--limit"]),
@@ -101,12 +134,14 @@ def main():
         check(st[name][0] == "I64" and st[name][1] == [6], "%s %r" % (name, st[name][:2]))
     pred = values("I64", st["predictions"][2])
     check(pred == [int(r["predicted_class"]) for r in rows], "predictions %r differ from score's" % pred)
-    for m in HEATMAP + CONTRIBUTION + GRADCAM:
+    all_maps, all_scores = {}, {}
+    for m in HEATMAP + CONTRIBUTION + GRADCAM + FUSIONS:
         mk, sk = "maps/" + m, "scores/" + m
         if not check(mk in st and sk in st, "maps.safetensors lacks %s or %s" % (mk, sk)):
             continue
         check(st[mk][0] == "F32" and st[mk][1] == [6, 32, 32], "%s: %r" % (mk, st[mk][:2]))
         maps, scores = values("F32", st[mk][2]), values("F64", st[sk][2])
+        all_maps[m], all_scores[m] = maps, scores
         want = [float(r[m]) for r in rows]
         check(all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(scores, want)),
               "%s: explain scores %r, score's %r" % (m, scores, want))
@@ -118,13 +153,27 @@ def main():
             want = [tau - x for x in scores]
             check(all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(means, want)),
                   "%s: mean(map) %r differs from tau - score %r" % (m, means, want))
-        else:
-            check(min(maps) >= 0 and max(maps) > 0, "%s: Grad-CAM map range [%g, %g]" % (m, min(maps), max(maps)))
+        elif m in GRADCAM:
+            check(min(maps) >= 0 and (max(maps) > 0 or m in MAY_BE_ZERO),
+                  "%s: Grad-CAM map range [%g, %g]" % (m, min(maps), max(maps)))
+    for m in FUSIONS:
+        if m not in all_maps:
+            continue
+        for i in range(6):
+            members, c = fusion_weights(det, m, all_scores, i)
+            if not check(all(x in all_maps for x in members), "%s: members %r not all explained" % (m, members)):
+                break
+            want = [sum(c[j] * all_maps[x][i * 1024 + p] for j, x in enumerate(members)) for p in range(1024)]
+            got = all_maps[m][i * 1024:(i + 1) * 1024]
+            tol = 1e-5 * max(1.0, max(abs(v) for v in want))
+            check(all(abs(a - b) <= tol for a, b in zip(got, want)),
+                  "%s image %d: map differs from sum c_i m_i of %r (c %r)" % (m, i, members, c))
     with open(os.path.join(out, "explain.png"), "rb") as f:
         check(f.read(8) == b"\x89PNG\r\n\x1a\n", "explain.png is not a PNG")
     info = json.load(open(os.path.join(out, "explain.json")))
     kinds = {m: v.get("map") for m, v in info.get("methods", {}).items()}
-    check(kinds == {"heatmap": "heatmap", **{m: "contribution" for m in CONTRIBUTION}, **{m: "grad-cam" for m in GRADCAM}},
+    check(kinds == {"heatmap": "heatmap", **{m: "contribution" for m in CONTRIBUTION}, **{m: "grad-cam" for m in GRADCAM},
+                    **{m: "fusion" for m in FUSIONS}},
           "explain.json methods %r" % kinds)
     check("command" in info.get("provenance", {}), "explain.json has no provenance")
 
