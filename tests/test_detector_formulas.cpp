@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "framework/autograd.h"
+#include "framework/concat.h"
 #include "models/resnet_cifar.h"
 #include "ood/detectors.h"
 #include "ood/features.h"
@@ -353,13 +354,13 @@ TEST(FeaturesRows, ConcatAndSliceMatchHandBuiltRows) {
   expect_rows(ood::concat_features({hand_part(3, 3)}), {order.begin() + 2, order.end()});
   // concat_rows on rank-3 parts keeps the trailing shape.
   const Tensor a = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 2, 2}), b = Tensor::from_vector<float>({5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 2});
-  const Tensor ab = ood::concat_rows({a, b});
+  const Tensor ab = concat_rows({a, b});
   EXPECT_EQ(ab.shape(), (Shape{3, 2, 2}));
   EXPECT_EQ(vals(ab), (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
   // Mismatched parts are refused.
   EXPECT_THROW(ood::concat_features({hand_part(1, 2), hand_part(3, 1, 1)}), Error);  // fewer TA paths
-  EXPECT_THROW(ood::concat_rows({a, Tensor::zeros({2, 2, 3})}), Error);
-  EXPECT_THROW(ood::concat_rows({a, Tensor::zeros({2, 2, 2}, DType::F64)}), Error);
+  EXPECT_THROW(concat_rows({a, Tensor::zeros({2, 2, 3})}), Error);
+  EXPECT_THROW(concat_rows({a, Tensor::zeros({2, 2, 2}, DType::F64)}), Error);
   EXPECT_THROW(ood::concat_features({}), Error);
 }
 
