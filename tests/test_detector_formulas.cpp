@@ -86,6 +86,22 @@ int64_t tiny_entries(const std::vector<double>& g, double rel) {
 // CE(f/T, y) = -log softmax(f/T)_y, differentiated by central differences on the float64 network.
 // At T = 1000 every score is within ~1e-4 of 1/K, so the comparison is made on S - 1/K (relative),
 // never on S with an absolute tolerance (which a constant 1/K would pass).
+// The logit-formula rows of the registry (Registration::logit_formula), hand-worked on logits
+// (0, ln 3) and (ln 3, 0): softmax (1/4, 3/4), so MSP 3/4, MaxLogit ln 3, Energy ln(1 + 3) = ln 4.
+TEST(DetectorFormulas, LogitFormulaRowsGiveTheirFormulas) {
+  ood::Features f;
+  f.logits = Tensor::from_vector<float>({0.f, std::log(3.f), std::log(3.f), 0.f}, {2, 2});
+  for (const auto& [name, want] : std::vector<std::pair<std::string, double>>{
+           {"msp", 0.75}, {"maxlogit", std::log(3.0)}, {"energy", std::log(4.0)}}) {
+    const std::unique_ptr<ood::Detector> d = ood::make_detector(name);
+    EXPECT_EQ(d->name(), name);
+    const std::vector<double> s = ood::to_doubles(d->score(f));
+    ASSERT_EQ(s.size(), 2u) << name;
+    EXPECT_NEAR(s[0], want, 1e-6) << name;
+    EXPECT_NEAR(s[1], want, 1e-6) << name;
+  }
+}
+
 TEST(DetectorFormulas, OdinMatchesFiniteDifferencePerturbation) {
   Nets nets(5);
   const int64_t n = 4, k = 4;
