@@ -1,18 +1,18 @@
 // Datasets by name, so tools can say `--id cifar10 --ood isun,tinyimagenet,synthetic-ood-noise`.
+// The names are one table (data/registry.cpp, dataset_registry()): a row per set with its kind,
+// the layout it needs under its folder, its splits and class count, how it loads, how `oodkit data`
+// counts it, its normalisation and a line of help. Adding a set means adding one row; the
+// known-name list, `oodkit data`, the install check and the split check all derive from it.
 //
 // name                   default root (under $OODKIT_SHARED_DIR/datasets, else ../shared/datasets)
-// cifar10                cifar10/       data_batch_1..5.bin (train) or test_batch.bin (test)
-// cifar100               cifar100/      train.bin / test.bin (CIFAR-100 binary, fine labels)
-// mnist                  mnist/         *images-idx3-ubyte[.gz] + *labels-idx1-ubyte[.gz] (the split
-//                                       picks files starting with "train" or "t10k"; test by default)
-// fashion-mnist          fashion-mnist/ as mnist
-// isun                   isun/          a flat image folder (unlabelled)
-// tinyimagenet           tinyimagenet/  split "test" (test/, unlabelled) or "val" (labelled by
-//                                       val_annotations.txt, wnids.txt order)
+// cifar10, cifar100      <name>/        CIFAR binary files (splits train, test)
+// mnist, fashion-mnist   <name>/        IDX files (splits train, test)
+// isun                   isun/          a flat image folder (unlabelled), read whole whatever the split
+// tinyimagenet           tinyimagenet/  test/ (unlabelled) or val/ (labelled by val_annotations.txt)
 // svhn, lsun, lsun-resize, places365, textures: <name>/[<split>/]  image folders (sub-folders give
 //                                       labels when present)
 // folder:<path>          <path>         any image folder (labels from sub-folders when present)
-// synthetic-id           -              data/synthetic.h shapes (split train / test: disjoint streams)
+// synthetic-id           -              data/synthetic.h shapes (splits train / val / test: disjoint streams)
 // synthetic-ood-<kind>   -              kind = unseen-shapes | strokes | textures | noise
 //
 // Images keep their stored size unless LoadOptions::image_size is set; MNIST-like sets are
@@ -21,11 +21,13 @@
 // Resize + CenterCrop); square ones give the same pixels with either fit.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
+#include "data/set_counts.h"
 
 namespace oodkit::data {
 
@@ -47,6 +49,49 @@ struct LoadOptions {
   int64_t count = 0;
 };
 
+// How a set is stored: arrays in files (CIFAR, IDX), an image folder under the shared datasets
+// folder, any image folder given by path (folder:<path>), or generated in memory.
+enum class DatasetKind { Arrays, ImageFolder, AnyFolder, Generated };
+const char* dataset_kind_name(DatasetKind kind);  // "arrays", "image folder", "any folder", "generated"
+
+// The layout line of the image-folder sets (svhn, lsun, ...).
+extern const char* const kImageFolderLayout;
+
+// A split a set has, and whether its images carry labels.
+struct SplitInfo {
+  std::string name;
+  bool labelled = false;
+};
+
+// A set's class count when it is labelled by its sub-folders (one class per class folder).
+constexpr int64_t kClassesFromFolder = -1;
+
+// One row of the table. `load` gets the name as given (folder:<path> rows: the whole name), the
+// folder to read (the default root or --root) and the options with the split already checked
+// against `splits` (empty: the default, resolved by the loader).
+struct DatasetInfo {
+  std::string name;                // as on the command line; "folder:<path>" stands for any path
+  DatasetKind kind = DatasetKind::ImageFolder;
+  std::string layout;              // what it needs under its folder, one line (`oodkit data`)
+  // The splits, in the order error messages list them; a set with several refuses any other.
+  // Empty: an image folder's (a <split>/ sub-folder, or train / test as a fixed 80/20 partition).
+  // isun has the one split "all" and reads the whole folder whatever split is asked.
+  std::vector<SplitInfo> splits;
+  std::string default_split;       // "" for image folders and isun
+  int64_t classes = 0;             // of the labelled splits; 0: unlabelled; kClassesFromFolder
+  std::function<Dataset(const std::string& name, const std::string& root, const LoadOptions&)> load;
+  // Images per split of an installed copy, reading no image (throws what is wrong with the folder);
+  // empty for generated sets and folder:<path>.
+  std::function<SplitCounts(const std::string& root)> count;
+  Normalization normalization;     // what a model trained on it expects (normalization_for)
+  std::string help;                // what the set is, one line (`oodkit data --help`)
+};
+const std::vector<DatasetInfo>& dataset_registry();
+// The row of `name` ("folder:<anything>" is the folder:<path> row); an unknown name is an error
+// listing the known ones.
+const DatasetInfo& dataset_info(const std::string& name);
+const DatasetInfo* find_dataset(const std::string& name);  // the same, nullptr when unknown
+
 // Loads `name` (see the table above). `root` overrides the default folder ("" = default).
 // Errors name the dataset, the folder and, for unknown names, the known ones.
 Dataset load_dataset(const std::string& name, const std::string& root = "", const LoadOptions& options = {});
@@ -59,6 +104,7 @@ std::vector<std::string> known_datasets();
 
 // The input normalisation a model trained on `name` expects; OOD sets must be normalised with
 // the in-distribution set's preset, not their own.
+// (its row's normalization; any other synthetic-* name: the synthetic sets'):
 //  cifar10, cifar100, isun, tinyimagenet, svhn, lsun*, places365, textures, folder:*: ImageNet
 //    statistics (those of the shared pretrained ResNet-20; see docs/data.md)
 //  mnist: mean 0.1307, std 0.3081 per channel; fashion-mnist: 0.2860 / 0.3530

@@ -146,22 +146,19 @@ struct HeadHolder {
   }
 };
 
-class Msp : public Detector {
+// A detector that is one formula of the logits [N, K] -> scores [N], with no settings and nothing
+// fitted (MSP, MaxLogit, Energy): its registration row is its whole definition
+// (Registration::logit_formula).
+class LogitFormula : public Detector {
  public:
-  std::string name() const override { return "msp"; }
-  Tensor score(const Features& f) const override { return msp_score(f.logits); }
-};
+  LogitFormula(std::string name, std::function<Tensor(const Tensor&)> formula)
+      : name_(std::move(name)), formula_(std::move(formula)) {}
+  std::string name() const override { return name_; }
+  Tensor score(const Features& f) const override { return formula_(f.logits); }
 
-class MaxLogit : public Detector {
- public:
-  std::string name() const override { return "maxlogit"; }
-  Tensor score(const Features& f) const override { return max_logit_score(f.logits); }
-};
-
-class Energy : public Detector {
- public:
-  std::string name() const override { return "energy"; }
-  Tensor score(const Features& f) const override { return energy_score(f.logits); }
+ private:
+  std::string name_;
+  std::function<Tensor(const Tensor&)> formula_;
 };
 
 // Grad mode on for a scope (the callers may be under a NoGradGuard), restored after.
@@ -476,6 +473,12 @@ class Registration {
   Registration& reads(FeatureNeeds n) { info_.needs = n; return *this; }
   Registration& needs_decoder() { info_.needs_decoder = true; return *this; }
   Registration& family(Family f) { info_.family = f; return *this; }
+  // A logit-family detector given by its formula alone (LogitFormula): name and formula, once.
+  static Registration logit_formula(const std::string& name, std::function<Tensor(const Tensor&)> formula) {
+    Registration r(name, [name, formula] { return std::make_unique<LogitFormula>(name, formula); });
+    r.family(Family::Logit);
+    return r;
+  }
   operator DetectorInfo() const { return info_; }
 
  private:
@@ -493,9 +496,9 @@ const std::vector<DetectorInfo>& detector_registry() {
     const std::vector<double> ash_p{60, 65, 70, 75, 80, 85, 90, 95};
     const FeatureNeeds nap{true, false, false}, fs{false, true, false}, fs_ta{false, false, true};
     std::vector<DetectorInfo> r{
-        Registration("msp", make<Msp>()).family(Family::Logit),
-        Registration("maxlogit", make<MaxLogit>()).family(Family::Logit),
-        Registration("energy", make<Energy>()).family(Family::Logit),
+        Registration::logit_formula("msp", [](const Tensor& logits) { return msp_score(logits); }),
+        Registration::logit_formula("maxlogit", max_logit_score),
+        Registration::logit_formula("energy", [](const Tensor& logits) { return energy_score(logits); }),
         Registration("odin", make<Odin>())
             .family(Family::Logit)
             .scores_images()

@@ -49,7 +49,4 @@ Features concat_features(const std::vector<Features>& parts);
 // Rows [start, start + length) (views where possible).
 Features slice_features(const Features& f, int64_t start, int64_t length);
 
-// Rows concatenated along dim 0 (any rank; same trailing shape, dtype, device).
-Tensor concat_rows(const std::vector<Tensor>& parts);
-
 }  // namespace oodkit::ood

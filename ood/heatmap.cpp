@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/autograd.h"
+#include "framework/concat.h"
 #include "framework/hash.h"
 #include "framework/ops/channel.h"
 #include "framework/ops/elementwise.h"

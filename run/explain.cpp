@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "framework/autograd.h"
+#include "framework/concat.h"
 #include "framework/ops/activation.h"
 #include "framework/ops/elementwise.h"
 #include "framework/safetensors.h"
@@ -280,7 +281,7 @@ std::vector<std::pair<std::string, Explainer>> make_explainers(const ExplainSetu
         if (offset != 0) part = ops::add_scalar(part, offset);
         parts.push_back(part);
       }
-      e.maps = ood::concat_rows(parts);
+      e.maps = concat_rows(parts);
       return e;
     });
   }

@@ -4,6 +4,7 @@
 
 #include "data/augment.h"
 #include "data/loader.h"
+#include "framework/concat.h"
 #include "run/progress.h"
 
 namespace oodkit::run {
@@ -30,7 +31,7 @@ ood::ScoredSet extract(models::Classifier& model, const data::Dataset& ds, const
   }
   progress.finish();
   ood::ScoredSet set{label, ood::concat_features(parts), Tensor()};
-  if (o.keep_images) set.images = ood::concat_rows(images);
+  if (o.keep_images) set.images = concat_rows(images);
   return set;
 }
 

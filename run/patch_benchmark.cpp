@@ -10,6 +10,7 @@
 
 #include "data/image_folder.h"
 #include "data/patches.h"
+#include "framework/concat.h"
 #include "framework/error.h"
 #include "ood/localisation.h"
 #include "ood/metrics.h"
@@ -40,19 +41,6 @@ Tensor checked_maps(const Explanation& e, const data::Dataset& ds, const std::st
 
 // Rows [0, k) of a tensor's first dimension, copied.
 Tensor first_rows(const Tensor& t, int64_t k) { return t.narrow(0, std::min(k, t.size(0))).clone(); }
-
-Tensor concat_rows(const std::vector<Tensor>& parts) {
-  Shape shape = parts.front().shape();
-  shape[0] = 0;
-  for (const Tensor& p : parts) shape[0] += p.size(0);
-  Tensor out = Tensor::empty(shape, parts.front().dtype());
-  size_t offset = 0;
-  for (const Tensor& p : parts) {
-    std::copy_n(static_cast<const char*>(p.raw_data()), p.nbytes(), static_cast<char*>(out.raw_data()) + offset);
-    offset += p.nbytes();
-  }
-  return out;
-}
 
 // A "hot" colour ramp for v in [0, 1]: black -> red -> yellow -> white.
 void hot(float v, uint8_t* rgb) {

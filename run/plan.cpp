@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "data/registry.h"
 #include "ood/scores.h"  // ash_keep_count
 
 namespace oodkit::run {
@@ -52,15 +53,10 @@ bool same_images(const std::string& a, const std::string& b) {
   auto [na, sa] = parse(a);
   auto [nb, sb] = parse(b);
   if (na != nb) return false;
-  if (na == "isun") return true;
-  for (const char* with_default : {"cifar10", "cifar100", "mnist", "fashion-mnist", "tinyimagenet"})
-    if (na == with_default) {
-      if (sa.empty()) sa = "test";
-      if (sb.empty()) sb = "test";
-    }
-  if (na.rfind("synthetic", 0) == 0) {
-    if (sa.empty()) sa = "test";
-    if (sb.empty()) sb = "test";
+  if (const data::DatasetInfo* row = data::find_dataset(na)) {
+    if (row->splits.size() == 1) return true;  // isun: the one folder, whatever split is asked
+    if (sa.empty()) sa = row->default_split;
+    if (sb.empty()) sb = row->default_split;
   }
   return sa == sb || sa.empty() || sb.empty();
 }

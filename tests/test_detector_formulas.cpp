@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "framework/autograd.h"
+#include "framework/concat.h"
 #include "models/resnet_cifar.h"
 #include "ood/detectors.h"
 #include "ood/features.h"
@@ -85,6 +86,22 @@ int64_t tiny_entries(const std::vector<double>& g, double rel) {
 // CE(f/T, y) = -log softmax(f/T)_y, differentiated by central differences on the float64 network.
 // At T = 1000 every score is within ~1e-4 of 1/K, so the comparison is made on S - 1/K (relative),
 // never on S with an absolute tolerance (which a constant 1/K would pass).
+// The logit-formula rows of the registry (Registration::logit_formula), hand-worked on logits
+// (0, ln 3) and (ln 3, 0): softmax (1/4, 3/4), so MSP 3/4, MaxLogit ln 3, Energy ln(1 + 3) = ln 4.
+TEST(DetectorFormulas, LogitFormulaRowsGiveTheirFormulas) {
+  ood::Features f;
+  f.logits = Tensor::from_vector<float>({0.f, std::log(3.f), std::log(3.f), 0.f}, {2, 2});
+  for (const auto& [name, want] : std::vector<std::pair<std::string, double>>{
+           {"msp", 0.75}, {"maxlogit", std::log(3.0)}, {"energy", std::log(4.0)}}) {
+    const std::unique_ptr<ood::Detector> d = ood::make_detector(name);
+    EXPECT_EQ(d->name(), name);
+    const std::vector<double> s = ood::to_doubles(d->score(f));
+    ASSERT_EQ(s.size(), 2u) << name;
+    EXPECT_NEAR(s[0], want, 1e-6) << name;
+    EXPECT_NEAR(s[1], want, 1e-6) << name;
+  }
+}
+
 TEST(DetectorFormulas, OdinMatchesFiniteDifferencePerturbation) {
   Nets nets(5);
   const int64_t n = 4, k = 4;
@@ -353,13 +370,13 @@ TEST(FeaturesRows, ConcatAndSliceMatchHandBuiltRows) {
   expect_rows(ood::concat_features({hand_part(3, 3)}), {order.begin() + 2, order.end()});
   // concat_rows on rank-3 parts keeps the trailing shape.
   const Tensor a = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 2, 2}), b = Tensor::from_vector<float>({5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 2});
-  const Tensor ab = ood::concat_rows({a, b});
+  const Tensor ab = concat_rows({a, b});
   EXPECT_EQ(ab.shape(), (Shape{3, 2, 2}));
   EXPECT_EQ(vals(ab), (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
   // Mismatched parts are refused.
   EXPECT_THROW(ood::concat_features({hand_part(1, 2), hand_part(3, 1, 1)}), Error);  // fewer TA paths
-  EXPECT_THROW(ood::concat_rows({a, Tensor::zeros({2, 2, 3})}), Error);
-  EXPECT_THROW(ood::concat_rows({a, Tensor::zeros({2, 2, 2}, DType::F64)}), Error);
+  EXPECT_THROW(concat_rows({a, Tensor::zeros({2, 2, 3})}), Error);
+  EXPECT_THROW(concat_rows({a, Tensor::zeros({2, 2, 2}, DType::F64)}), Error);
   EXPECT_THROW(ood::concat_features({}), Error);
 }
 

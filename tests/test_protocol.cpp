@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "framework/concat.h"
 #include "models/resnet_cifar.h"
 #include "ood/detectors.h"
 #include "ood/heatmap.h"
@@ -270,7 +271,7 @@ TEST(ProtocolSelection, TestSetsChangeNoHeatmapFusionChoice) {
   methods.insert(methods.end(), multi.begin(), multi.end());
   ProtocolSetup a(ood::Tuning::FeatureOnly, 8), b(ood::Tuning::FeatureOnly, 8);
   for (ProtocolSetup* s : {&a, &b}) {
-    s->in.val_ood = s->f.set("val_ood_mixed", ood::concat_rows({s->f.images(12, 0.3), s->f.images(12, -0.3)}));
+    s->in.val_ood = s->f.set("val_ood_mixed", concat_rows({s->f.images(12, 0.3), s->f.images(12, -0.3)}));
     add_heatmap(*s);
   }
   ASSERT_EQ(ood::to_doubles(a.in.val_ood.features.logits), ood::to_doubles(b.in.val_ood.features.logits));
@@ -538,7 +539,7 @@ std::vector<double> multi_ref(const std::string& kind, const std::vector<double>
 // protocol fitting a component's scale on test_id rows (or on the validation OOD set) fails here.
 TEST(ProtocolFuse, RowsFollowTheirFormulaWithHeldOutScales) {
   ProtocolSetup s(ood::Tuning::FeatureOnly);
-  s.in.val_ood = s.f.set("val_ood", ood::concat_rows({s.f.images(12, 0.3), s.f.images(12, -0.3)}));
+  s.in.val_ood = s.f.set("val_ood", concat_rows({s.f.images(12, 0.3), s.f.images(12, -0.3)}));
   // A test ID side drawn unlike the held-out ID images: scales fitted on it would differ.
   s.in.test_id = s.f.set("test_id", s.f.images(24, 0.4));
   s.in.test_ood = {s.f.set("near", s.f.images(20, -0.3)), s.f.set("far", s.f.images(20, 1.5))};

@@ -2,6 +2,7 @@
 // with --digest a digest of its files) and the layout it expects (data/inventory.h). Reads no image.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -19,6 +20,17 @@ std::string rows_text(const data::DatasetStatus& s) {
   std::string out;
   for (const auto& [split, n] : s.rows) out += (out.empty() ? "" : ", ") + split + " " + std::to_string(n);
   return out.empty() ? "-" : out;
+}
+
+// `oodkit data --help`'s list of names: the registry's help line for each.
+std::string names_help() {
+  std::string out = "Dataset names (--id, --ood, --dataset, --oe; append :<split> for a split):\n";
+  for (const data::DatasetInfo& row : data::dataset_registry()) {
+    std::string name = row.name;
+    name.resize(std::max<size_t>(name.size(), 30), ' ');
+    out += "  " + name + " " + row.help + "\n";
+  }
+  return out;
 }
 
 int run_data(bool digest) {
@@ -41,6 +53,7 @@ void add_data_command(CLI::App& app, CommandList& commands) {
   const auto digest = std::make_shared<bool>(false);
   Command c;
   c.app = app.add_subcommand("data", "List every dataset name, whether it is installed (images per split) and its layout");
+  c.app->footer(names_help());
   c.app->add_flag("--digest", *digest, "also a digest of each installed set's files (reads every file)");
   c.run = [digest](Device) { return run_data(*digest); };
   commands.push_back(std::move(c));

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/registry.h"
+#include "framework/concat.h"
 #include "framework/safetensors.h"
 #include "ood/detectors.h"
 #include "ood/metrics.h"
@@ -167,23 +167,6 @@ IdReference id_reference(const HeatmapSetup& hs, Device device) {
   ref.what = "99th percentile of " + what;
   return ref;
 }
-
-// Rows of several [n_b, ...] CPU tensors of one dtype, stacked into [sum n_b, ...].
-Tensor stack_rows(const std::vector<Tensor>& parts) {
-  Shape shape = parts.front().shape();
-  shape[0] = 0;
-  for (const Tensor& p : parts) shape[0] += p.size(0);
-  Tensor out = Tensor::empty(shape, parts.front().dtype());
-  size_t offset = 0;
-  for (const Tensor& p : parts) {
-    const Tensor& c = p;
-    const size_t bytes = size_t(c.numel()) * dtype_size(c.dtype());
-    std::memcpy(static_cast<char*>(out.raw_data()) + offset, c.raw_data(), bytes);
-    offset += bytes;
-  }
-  return out;
-}
-
 }  // namespace
 
 int run_heatmap_show(const HeatmapShowOptions& o) {
@@ -219,8 +202,8 @@ int run_heatmap_show(const HeatmapShowOptions& o) {
   // without the script's Python, the unlabelled grid of render_grid on the same colour scale.
   const std::string arrays = o.out + ".safetensors";
   save_safetensors(arrays,
-                   {{"images", stack_rows(images)},
-                    {"map/heatmap", stack_rows(maps)},
+                   {{"images", concat_rows(images)},
+                    {"map/heatmap", concat_rows(maps)},
                     {"score/heatmap", Tensor::from_vector(scores, {int64_t(scores.size())})},
                     {"set", Tensor::from_vector(set_index, {int64_t(set_index.size())})}},
                    {{"sets", set_names.dump()},

@@ -27,7 +27,7 @@ import json
 import os
 import sys
 
-from report import BadInput, read_header  # the report script beside this one
+from report import BadInput, atomic_savefig, read_header  # the report script beside this one
 
 
 DTYPES = {"U8": "u1", "F32": "<f4", "F64": "<f8", "I64": "<i8"}
@@ -175,13 +175,7 @@ def main():
         print("picture_grid: %s" % e, file=sys.stderr)
         return 2
     fig = draw(plt, np, spec)
-    tmp = a.out + ".tmp.%d.png" % os.getpid()
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, a.out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_savefig(fig, a.out, dpi=100)
     if a.labels_out:
         texts = [t.get_text() for t in fig.findobj(Text) if t.get_text()]
         with open(a.labels_out, "w", encoding="utf-8") as f:

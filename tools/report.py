@@ -106,10 +106,16 @@ def safe_name(s):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "set"
 
 
-def atomic_savefig(fig, path):
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+def atomic_savefig(fig, path, dpi=90):
+    """fig as the PNG `path`, written whole or not at all: drawn into a temporary file beside it,
+    renamed over `path`; the temporary file is removed if drawing fails."""
+    tmp = path + ".tmp.%d.png" % os.getpid()
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 # Report order of the families (results.json "family"; ood/registry.h); unknown ones come last.

@@ -25,12 +25,9 @@ import os
 import re
 import sys
 
+from report import BadInput, atomic_savefig  # the report script beside this one
 
 MaxNLocator = None  # matplotlib.ticker's, imported in main()
-
-
-class BadInput(Exception):
-    pass
 
 
 def read_log(path, keys):
@@ -200,13 +197,7 @@ def main():
     out_dir = os.path.join(a.study_dir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "training.png")
-    tmp = out + ".tmp.%d.png" % os.getpid()
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_savefig(fig, out, dpi=100)
     if a.lines_out:
         lines = {}
         for ax in fig.axes:
