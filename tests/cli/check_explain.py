@@ -19,7 +19,9 @@ the detectors; then:
   sum_i c_i m_i of its members' maps with c_i = dS/ds_i from its saved state and the members' scores; explain.png is a PNG and explain.json names every method with its map kind;
 - `--benchmark patches` on 6 images (two sources, two sizes, three methods) writes the benchmark's
   files with one row per source x size x method and the averages over the sources; its options are
-  refused without --benchmark, and a bad benchmark, size or source before any work.
+  refused without --benchmark, and a bad benchmark, size or source before any work;
+- with a CUDA device (`oodkit info`), the run again with --device cuda: maps and scores equal the CPU
+  run's to 1e-3 of each map's largest value (skipped, and said, without a device).
 """
 import csv
 import io
@@ -176,6 +178,27 @@ def main():
                     **{m: "fusion" for m in FUSIONS}},
           "explain.json methods %r" % kinds)
     check("command" in info.get("provenance", {}), "explain.json has no provenance")
+
+    # ---- the same run with --device cuda, when this machine has a CUDA device (`oodkit info`):
+    # scores and maps against the CPU run's (float32 cuDNN/cuBLAS vs the CPU reference: the
+    # tolerance of the model's CPU-vs-CUDA tests, relative to each map's largest value)
+    code, info_text, _ = run(oodkit, "info")
+    devices = [l for l in info_text.splitlines() if l.startswith("CUDA devices:")]
+    if devices and int(devices[0].split(":")[1]) > 0:
+        gout = os.path.join(root, "explain_cuda")
+        code, _, stderr = run(oodkit, "explain", "--detectors", det, "--data", "cifar10:test", "--limit", "6",
+                              "--methods", methods, "--device", "cuda", "--out", gout, timeout=600)
+        if check(code == 0, "explain --device cuda exited %d: %s" % (code, stderr[-2000:])):
+            gst = tensors(os.path.join(gout, "maps.safetensors"))
+            for m in all_maps:
+                gmaps, gscores = values("F32", gst["maps/" + m][2]), values("F64", gst["scores/" + m][2])
+                tol = 1e-3 * max(1.0, max(abs(v) for v in all_maps[m]))
+                worst = max(abs(a - b) for a, b in zip(gmaps, all_maps[m]))
+                check(worst <= tol, "%s: CUDA map differs from the CPU's by %g (tolerance %g)" % (m, worst, tol))
+                check(all(abs(a - b) <= 1e-3 * max(1.0, abs(b)) for a, b in zip(gscores, all_scores[m])),
+                      "%s: CUDA scores %r, CPU %r" % (m, gscores, all_scores[m]))
+    else:
+        print("check_explain: no CUDA device, --device cuda not checked")
 
     # ---- --benchmark patches: the runner of run/patch_benchmark.h with these explainers
     bench = os.path.join(root, "bench")
