@@ -15,6 +15,7 @@ struct HeatmapFitOptions {
   int64_t oe_skip = 1000;            // first OE rows left out: the ones `oodkit eval` validates on
   int64_t oe_limit = -1;             // OE images drawn at random from the rest (-1: all)
   int64_t id_limit = -1;             // ID training images drawn at random (-1: all not held out)
+  const char* id_limit_option = "--id-limit";  // named in refusals about id_limit (study: --train-limit)
   int64_t heldout = 1000;            // held out like `oodkit eval --heldout` (same split: --split-seed)
   std::string val_ood = "tinyimagenet:val";  // validation pair after each epoch: held-out ID vs these
   int64_t val_ood_limit = 1000;      // ... first rows (eval's validation images)

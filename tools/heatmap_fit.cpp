@@ -155,7 +155,7 @@ FitPlan plan_heatmap_fit(const HeatmapFitOptions& o) {
   OODKIT_CHECK(o.heldout >= 0 && o.heldout < train.size(), "heatmap fit: --heldout must be in [0, ", train.size(), ")");
   p.split =
       data::holdout_split(train.labels, double(o.heldout) / double(train.size()), o.split_seed, /*stratified=*/true);
-  p.id_rows = draw_rows(p.split.train, o.id_limit, o.seed + 2, "--id-limit");
+  p.id_rows = draw_rows(p.split.train, o.id_limit, o.seed + 2, o.id_limit_option);
 
   // OE rows: the OE set minus its first oe_skip rows (eval's validation images), drawn at random.
   p.oe_all = run::load_for("--oe", o.oe, [&] { return load_named(o.oe, cs.image_size, -1, oe_resize); });
@@ -218,7 +218,7 @@ FitPlan plan_heatmap_fit(const HeatmapFitOptions& o) {
 
 // ---- targets: features once, nearest ID neighbours once; a targets.safetensors of the same
 // classifier, rows and skipped files is reused under --resume. Sets `computed` when they are new
-// (to be saved). Refuses, naming --id-limit, when an OE image's predicted class has no ID row.
+// (to be saved). Refuses, naming --id-limit (o.id_limit_option), when an OE image's predicted class has no ID row.
 ood::HeatmapTargets fit_targets(const FitPlan& p, const HeatmapFitOptions& o, const std::string& targets_path,
                                 bool& computed) {
   computed = false;
@@ -239,7 +239,7 @@ ood::HeatmapTargets fit_targets(const FitPlan& p, const HeatmapFitOptions& o, co
   const ood::Features oef = run::extract(model, p.oe_all, p.oe_rows, p.cs.norm, o.oe, {o.device, o.feature_batch}).features;
   const Tensor id_pred = ood::predicted_classes(idf.logits), oe_pred = ood::predicted_classes(oef.logits);
   run::check_predicted_classes_covered(id_pred, oe_pred, "ID training images", "OE images",
-                                       o.id_limit >= 0 ? "--id-limit" : "--heldout");
+                                       o.id_limit >= 0 ? o.id_limit_option : "--heldout");
   std::vector<std::string> names;
   for (int64_t r : p.oe_rows) names.push_back(o.oe + "/" + std::to_string(r));
   const auto knn_t0 = std::chrono::steady_clock::now();

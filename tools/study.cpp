@@ -60,6 +60,7 @@ StudySteps study_steps(const StudyOptions& o, int64_t n_train) {
   // The ID rows the decoder sees: the classifier's training rows (train_limit) minus the held-out ones.
   const int64_t n_id = std::min<int64_t>(n_train, o.train_limit >= 0 ? o.train_limit : n_train) - hf.heldout;
   hf.id_limit = n_id;
+  hf.id_limit_option = "--train-limit";  // study's option behind id_limit
   hf.oe_limit = std::max<int64_t>(1, n_id / 5);
   hf.val_ood = o.val_ood;
   hf.val_ood_limit = 1000;
