@@ -3,6 +3,7 @@
 // a row whose folder is missing refuses with the "not installed" error naming the folder. The
 // expected values come from the files (the counts read no image, the loads decode every one) and
 // from hand-listed split names, never from the row under test alone.
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -40,8 +41,11 @@ void write_images(const std::string& dir, int n, int shade) {
 
 // A shared folder: the development copies (symlinked), svhn laid out as train/ and test/ with
 // class folders (3 and 2 classes), textures flat (no split, no class); the others missing.
+// One folder per test and process: ctest runs the tests of this file in parallel processes.
 std::string make_shared_dir() {
-  const std::string root = ::testing::TempDir() + "oodkit_dataset_table";
+  const std::string root = ::testing::TempDir() + "oodkit_dataset_table_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                           std::to_string(::getpid());
   fs::remove_all(root);
   fs::create_directories(root + "/datasets");
   for (const char* set : {"cifar10", "mnist", "fashion-mnist", "isun", "tinyimagenet"})
@@ -52,6 +56,15 @@ std::string make_shared_dir() {
   write_images(root + "/datasets/textures", 5, 90);
   return root;
 }
+
+// make_shared_dir()'s folder, removed at the end of the test (the symlinks, not their targets).
+struct SharedTree {
+  const std::string root = make_shared_dir();
+  ~SharedTree() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+};
 
 // "" when the set's labels are exactly the classes 0..want-1 (want: the row's class count, or the
 // class folders). Dataset::num_classes is not compared: Tiny ImageNet's wnids.txt may list more
@@ -124,12 +137,12 @@ std::string row_problems(const data::DatasetInfo& row, const std::string& name, 
 }
 
 TEST(DatasetTable, ListingAndLoadersAgree) {
-  const std::string shared = make_shared_dir();
+  const SharedTree tree;
+  const std::string& shared = tree.root;
   SharedDirOverride env(shared);
   std::set<std::string> listed;
   for (const data::DatasetStatus& s : data::dataset_inventory()) listed.insert(s.name);
-  const std::string any = ::testing::TempDir() + "oodkit_dataset_table_any";
-  fs::remove_all(any);
+  const std::string any = shared + "/any";  // a folder outside datasets/
   for (const char* cls : {"a", "b", "c", "d"}) write_images(any + "/" + cls, 5, 20 * (cls[0] - 'a'));
   int installed = 0, missing = 0;
   for (const data::DatasetInfo& row : data::dataset_registry()) {
@@ -157,7 +170,8 @@ TEST(DatasetTable, ListingAndLoadersAgree) {
 }
 
 TEST(DatasetTable, PlantedRowsFail) {
-  const std::string shared = make_shared_dir();
+  const SharedTree tree;
+  const std::string& shared = tree.root;
   SharedDirOverride env(shared);
   data::DatasetInfo cifar = data::dataset_info("cifar10");
   cifar.classes = 100;  // a wrong class count
