@@ -64,18 +64,6 @@ std::vector<int64_t> first_n(const std::vector<int64_t>& rows, int64_t limit) {
   return std::vector<int64_t>(rows.begin(), rows.begin() + limit);
 }
 
-// The detectors behind `methods`: "fused" replaced by its candidates, --fuse names by their
-// components (the others as they are): what is extracted, needed and --set-able.
-std::vector<std::string> scored_methods(const std::vector<std::string>& methods, const std::vector<std::string>& candidates) {
-  std::vector<std::string> out;
-  for (const std::string& m : methods) {
-    const std::vector<std::string> parts =
-        m == "fused" ? candidates : ood::is_fuse_name(m) ? ood::parse_fuse_name(m).components : std::vector<std::string>{m};
-    for (const std::string& p : parts)
-      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
-  }
-  return out;
-}
 
 // A heatmap decoder trained on any of eval's validation images would make its validation AUROC
 // (and the weights of its fusions) optimistic: refused, naming both sides' options.
@@ -111,6 +99,19 @@ void check_decoder_disjoint(const ood::HeatmapModelInfo& hi, const std::string& 
 }
 
 }  // namespace
+
+// (tools/eval.h) The detectors behind `methods`: "fused" replaced by its candidates, --fuse names by their
+// components (the others as they are): what is extracted, needed and --set-able.
+std::vector<std::string> scored_methods(const std::vector<std::string>& methods, const std::vector<std::string>& candidates) {
+  std::vector<std::string> out;
+  for (const std::string& m : methods) {
+    const std::vector<std::string> parts =
+        m == "fused" ? candidates : ood::is_fuse_name(m) ? ood::parse_fuse_name(m).components : std::vector<std::string>{m};
+    for (const std::string& p : parts)
+      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  }
+  return out;
+}
 
 void remove_eval_results(const std::string& out_dir) {
   for (const char* f : {"results.md", "results.json", "results.csv", "scores.safetensors", "report.html", "findings.md",
@@ -661,7 +662,7 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
                        "its fusions");
   eval_cmd->add_option("--features", ev.features,
                        "a features file from any network (docs/data.md): evaluates its rows instead of a "
-                       "classifier's images; only --methods, --set, --tuning, --device and --out apply");
+                       "classifier's images; only --methods, --fuse, --fused-*, --set, --tuning, --device and --out apply");
   eval_cmd->add_option("--save-features", ev.save_features,
                        "also write the extracted rows as a features file (for `eval --features`)");
   c.run = [opts, eval_cmd](Device device) {
@@ -673,7 +674,8 @@ void add_eval_command(CLI::App& app, CommandList& commands) {
     for (const CLI::Option* opt : eval_cmd->get_options()) {
       const std::string name = opt->get_name();
       const bool applies = name == "--features" || name == "--methods" || name == "--set" || name == "--tuning" ||
-                           name == "--device" || name == "--out" || name == "--help";
+                           name == "--fuse" || name.rfind("--fused-", 0) == 0 || name == "--device" ||
+                           name == "--out" || name == "--help";
       OODKIT_CHECK(applies || opt->count() == 0, "eval: ", name,
                    " does not apply with --features (the file holds the rows, their split and the head: docs/data.md)");
     }

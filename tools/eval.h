@@ -62,13 +62,17 @@ struct EvalMethods {
   std::vector<double> ta_thresholds;   // --ta-thresholds
 };
 EvalMethods plan_eval_methods(const EvalOptions& o);
+// The detectors behind `methods`: "fused" replaced by `candidates`, --fuse names by their
+// components, the others as they are (each once, in order).
+std::vector<std::string> scored_methods(const std::vector<std::string>& methods, const std::vector<std::string>& candidates);
 
 // Writes <out_dir>/results.md last, after the other results (tools/eval.cpp has the order and the
 // contract: results.md exists only when the run finished).
 int run_eval(const EvalOptions& o);
 
 // `oodkit eval --features FILE` (tools/eval_features.cpp): the same protocol and reports on the
-// rows of a features file (run/features_file.h); only --methods, --set, --tuning, --device and --out apply.
+// rows of a features file (run/features_file.h); only --methods, --fuse, --fused-*, --set, --tuning, --device
+// and --out apply.
 int run_eval_features(const EvalOptions& o);
 
 // Removes an earlier run's results.{md,json,csv}, scores.safetensors, report.html, plots/ and detectors/protocol.json

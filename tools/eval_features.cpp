@@ -39,7 +39,8 @@ ood::ScoredSet on_device(const run::FeatureSet& s, const std::string& name, Devi
 
 // What the plan checked and read: nothing is written before it passes.
 struct FeaturesPlan {
-  std::vector<std::string> methods;
+  std::vector<std::string> methods;  // --methods (all: those that run on features), then the --fuse rows
+  ood::FusedOptions fused;           // the method fused: its candidates work on features
   std::vector<std::pair<std::string, std::string>> unavailable;  // method, reason
   ood::Settings settings;
   run::FeaturesFile file;
@@ -47,30 +48,44 @@ struct FeaturesPlan {
 
 FeaturesPlan plan_eval_features(const EvalOptions& o) {
   FeaturesPlan p;
-  p.settings = ood::parse_settings(o.set);
-  OODKIT_CHECK(o.tuning == "all" || o.tuning == "features" || o.tuning == "none",
-               "eval: --tuning must be all, features or none, got '", o.tuning, "'");
+  // --methods all: every method that works on features (the others listed as not run).
+  EvalOptions names = o;
   if (o.methods == "all") {
+    names.methods.clear();
     for (const std::string& m : ood::all_method_names(/*with_heatmap=*/true)) {
       const std::string why = run::unavailable_on_features(m);
-      if (why.empty()) p.methods.push_back(m);
+      if (why.empty()) names.methods += (names.methods.empty() ? "" : ",") + m;
       else p.unavailable.emplace_back(m, why);
     }
-  } else {
-    p.methods = split_list(o.methods);
-    OODKIT_CHECK(!p.methods.empty(), "eval: --methods '", o.methods, "' names no method");
   }
-  for (const std::string& m : p.methods) {
-    OODKIT_CHECK(ood::is_registered(m), "eval: unknown method '", m, "' in --methods; known: ", ood::method_list(true));
-    const std::string why = run::unavailable_on_features(m);
-    OODKIT_CHECK(why.empty(), "eval: method '", m, "' cannot run with --features: it ", why);
+  // A method that needs images (or a decoder), named anywhere, is refused as such first (eval's
+  // own checks below would ask for --heatmap, which does not apply here).
+  const auto on_features = [](const std::string& d, const std::string& in) {
+    const std::string why = run::unavailable_on_features(d);
+    OODKIT_CHECK(why.empty(), "eval: method '", d, "'", in, " cannot run with --features: it ", why);
+  };
+  for (const std::string& m : o.methods == "all" ? std::vector<std::string>{} : split_list(o.methods)) {
+    if (ood::is_registered(m)) on_features(m, "");
+    else if (ood::is_fuse_name(m))
+      for (const std::string& c : ood::parse_fuse_name(m).components) on_features(c, " (in " + m + ")");
   }
-  std::vector<std::string> used = p.methods;
-  for (size_t i = 0; i < used.size(); ++i)
-    for (const std::string& c : ood::detector_info(used[i]).components) used.push_back(c);
-  for (const auto& [m, keys] : p.settings)
-    OODKIT_CHECK(std::find(used.begin(), used.end(), m) != used.end(), "eval: --set names '", m,
-                 "', which this run does not use (--methods ", o.methods, ")");
+  for (const std::string& f : o.fuse)
+    for (const std::string& c : ood::parse_fuse_spec(f, "--fuse").components) on_features(c, " (in --fuse " + f + ")");
+  for (const std::string& c : split_list(o.fused_from))
+    if (ood::is_registered(c)) on_features(c, " (in --fused-from)");
+  // Names, --fuse rows, the method fused's options, --set and --tuning: eval's checks.
+  EvalMethods m = plan_eval_methods(names);
+  p.methods = m.methods;
+  p.settings = m.settings;
+  p.fused = m.fused;
+  // fused's default candidates: the detectors that work on features (--fused-from: as named).
+  if (o.fused_from.empty()) {
+    std::vector<std::string> kept;
+    for (const std::string& c : p.fused.candidates)
+      if (run::unavailable_on_features(c).empty()) kept.push_back(c);
+    p.fused.candidates = kept;
+  }
+  for (const std::string& d : scored_methods(p.methods, p.fused.candidates)) on_features(d, "");
   if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
   try {
     p.file = run::read_features_file(o.features);
@@ -78,16 +93,29 @@ FeaturesPlan plan_eval_features(const EvalOptions& o) {
     throw Error(std::string("--features: ") + e.what(), e.where());
   }
   const run::FeaturesFile& f = p.file;
-  // ASH's percentiles must keep a feature of this width: left out of "all", refused when named.
+  // ASH's percentiles must keep a feature of this width: left out of "all" and of fused's default
+  // candidates, refused when named (in --methods, a --fuse row or --fused-from).
+  const auto ash_why = [&](const std::string& d) { return run::ash_problem(d, f.feature_dim(), p.settings); };
+  if (o.fused_from.empty()) {
+    std::vector<std::string> kept;
+    for (const std::string& c : p.fused.candidates)
+      if (ash_why(c).empty()) kept.push_back(c);
+    p.fused.candidates = kept;
+  }
   std::vector<std::string> kept;
   for (const std::string& m : p.methods) {
-    const std::string why = run::ash_problem(m, f.feature_dim(), p.settings);
+    const std::vector<std::string> parts = scored_methods({m}, p.fused.candidates);
+    std::string why;
+    for (const std::string& d : parts)
+      if (why.empty() && !ash_why(d).empty()) why = (d == m ? "" : d + ": ") + ash_why(d);
     OODKIT_CHECK(why.empty() || o.methods == "all", "eval: method '", m, "' cannot run on '", f.path, "': ", why);
     if (why.empty()) kept.push_back(m);
     else p.unavailable.emplace_back(m, why);
   }
   p.methods = kept;
   OODKIT_CHECK(!p.methods.empty(), "eval: no method of --methods '", o.methods, "' can run on '", f.path, "'");
+  OODKIT_CHECK(std::find(p.methods.begin(), p.methods.end(), "fused") == p.methods.end() || !p.fused.candidates.empty(),
+               "eval: the method fused has no candidate that can run on '", f.path, "' (--fused-from)");
   std::printf("oodkit eval --features: %s (%s, %lld classes, %lld features) from %s on %s; fitting on %lld rows, "
               "%lld held out\n",
               f.model.c_str(), f.id.c_str(), (long long)f.num_classes(), (long long)f.feature_dim(), f.path.c_str(),
@@ -112,6 +140,7 @@ int run_eval_features(const EvalOptions& o) {
   ood::ProtocolInput in;
   in.device = o.device;
   in.settings = plan.settings;
+  in.fused = plan.fused;
   in.tuning = o.tuning == "all" ? ood::Tuning::All : o.tuning == "features" ? ood::Tuning::FeatureOnly : ood::Tuning::None;
   in.val_id = on_device(f.id_val, f.id + ":heldout", o.device);
   in.fit = {&fit_set.features, f.fit.labels.to(o.device), &in.val_id.features, f.weight.to(o.device),

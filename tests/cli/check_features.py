@@ -5,7 +5,8 @@
 1. The same rows two ways: `oodkit eval` on the shipped ResNet-20 with small limits writes the
    features it extracted (--save-features); `eval --features` on that file gives every detector's
    scores equal to the images run's to 1e-6, with the file's logits and with them removed (then
-   computed from the head), and `score --features` gives the same scores again.
+   computed from the head), and `score --features` gives the same scores again; the method fused and
+   a --fuse row give the images run's choices and scores too, and fusions that need images are refused.
 2. A small synthetic file (3 classes, 4 features): MSP, MaxLogit and Energy recomputed here from
    features · Wᵀ + b equal oodkit's scores to 1e-6 (the computed-logits path, independently).
    The same for a file written by PyTorch with the snippet of docs/data.md (tests/fixtures/features/,
@@ -29,6 +30,10 @@ from st_reader import tensors, values, write
 
 FEATURE_METHODS = ["msp", "maxlogit", "energy", "mahalanobis", "react", "ash_p", "ash_b", "ash_s", "dice", "knn",
                    "gradnorm", "vim"]
+# The fusions run on the same rows both ways (images, features file): the method fused among
+# five detectors and one --fuse row.
+FUSION_OPTIONS = ["--fused-from", "msp,energy,knn,mahalanobis,vim", "--fuse", "z:knn+energy"]
+FUSED_ROWS = ("fused", "fuse_z(knn+energy)")
 
 
 def scores_of(path):
@@ -95,7 +100,8 @@ def same_rows(oodkit, tmp):
     a, b, feats = tmp + "/a", tmp + "/b", tmp + "/rows.safetensors"
     code, out, err = run(oodkit, "eval", "--fit-limit", "1000", "--heldout", "200", "--val-ood-limit", "200",
                          "--ood", "isun,mnist", "--ood-limit", "200", "--test-limit", "300", "--methods",
-                         ",".join(FEATURE_METHODS), "--out", a, "--save-features", feats, timeout=900)
+                         ",".join(FEATURE_METHODS + ["fused"]), *FUSION_OPTIONS, "--out", a, "--save-features", feats,
+                         timeout=900)
     if not check(code == 0, "eval --save-features failed: %s" % err[-2000:]):
         return
     names = sorted(tensors(feats))
@@ -115,8 +121,29 @@ def same_rows(oodkit, tmp):
     check(abs(ra["id_accuracy"] - rb["id_accuracy"]) < 1e-9, "accuracy %s vs %s" % (ra["id_accuracy"], rb["id_accuracy"]))
     for f in ("results.md", "results.csv", "scores.safetensors", "detectors/protocol.json"):
         check(os.path.exists(b + "/" + f), "eval --features wrote no %s" % f)
-    ref = scores_of(a + "/scores.safetensors")
+    ref_all = scores_of(a + "/scores.safetensors")
+    ref = {k: v for k, v in ref_all.items() if k.split("/")[0] in FEATURE_METHODS}
     compare_scores("features file with logits", ref, scores_of(b + "/scores.safetensors"))
+
+    # Fusions on the same rows: the method fused (its components chosen on the validation pair) and
+    # a --fuse row give the images run's scores and choices.
+    d = tmp + "/d"
+    code, out, err = run(oodkit, "eval", "--features", feats, "--methods", ",".join(FEATURE_METHODS + ["fused"]),
+                         *FUSION_OPTIONS, "--out", d, timeout=900)
+    if check(code == 0, "eval --features with fusions failed: %s" % err[-2000:]):
+        rd = json.load(open(d + "/results.json"))
+        for m in FUSED_ROWS:
+            check(m in rd["methods"] and rd["methods"][m]["chosen"] == ra["methods"][m]["chosen"],
+                  "%s: chose %s on features, %s on images" % (m, rd["methods"].get(m, {}).get("chosen"),
+                                                               ra["methods"][m]["chosen"]))
+        fused_ref = {k: v for k, v in ref_all.items() if k.split("/")[0] in FUSED_ROWS}
+        got = {k: v for k, v in scores_of(d + "/scores.safetensors").items() if k.split("/")[0] in FUSED_ROWS}
+        check(len(fused_ref) == 2 * 3, "the images run wrote %s" % sorted(fused_ref))
+        compare_scores("fusions on the features file", fused_ref, got)
+    for args, names in [(["--methods", "msp,fused", "--fused-from", "knn,odin"], ["odin", "--fused-from", "images"]),
+                        (["--methods", "msp", "--fuse", "z:knn+nap"], ["nap", "--fuse", "feature maps"])]:
+        refused(oodkit, ["eval", "--features", feats, "--out", tmp + "/e"] + args, names,
+                "eval --features %s" % " ".join(args), tmp + "/e")
 
     # Without the logits: computed from the head.
     stripped, c = tmp + "/no_logits.safetensors", tmp + "/c"
