@@ -10,20 +10,12 @@
 #include "framework/error.h"
 #include "run/benchmark.h"
 #include "run/eval_report.h"
+#include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -6,6 +6,7 @@
 #include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 using oodkit::testing::DeviceTest;
 using oodkit::testing::f32_reduction;
 using oodkit::testing::kF32;
@@ -219,17 +220,6 @@ TEST_P(LinearTest, ColumnSumOverManyRows) {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < out; ++j) colsum[size_t(j)] += rv[size_t(i * out + j)];
   EXPECT_ALL_CLOSE(b.grad(), Tensor::from_vector(colsum, {out}), f32_reduction(n));
-}
-
-// Runs f and returns the Error message ("" when nothing was thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST_P(LinearTest, BadArgumentsThrowNamingShapes) {

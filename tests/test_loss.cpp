@@ -7,6 +7,7 @@
 #include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 using oodkit::testing::DeviceTest;
 using oodkit::testing::f32_reduction;
 using oodkit::testing::kF32;
@@ -58,16 +59,6 @@ bool all_finite(const Tensor& t) {
   for (double v : t.to(DType::F64).cpu().to_vector<double>())
     if (!std::isfinite(v)) return false;
   return true;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // ------------------------------------------------------------------ cross_entropy

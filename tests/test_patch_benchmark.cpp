@@ -19,6 +19,7 @@
 #include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -84,15 +85,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace

@@ -8,19 +8,12 @@
 
 #include "framework/error.h"
 #include "run/plan.h"
+#include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Tensor classes(const std::vector<int64_t>& c) { return Tensor::from_vector(c, {int64_t(c.size())}); }
 

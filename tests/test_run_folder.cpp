@@ -13,8 +13,10 @@
 
 #include "framework/error.h"
 #include "run/run_folder.h"
+#include "testing.h"
 
 using namespace oodkit;
+using oodkit::testing::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -26,15 +28,6 @@ std::string fresh_dir(const std::string& name) {
 }
 
 void touch(const std::string& path, const std::string& text = "x") { std::ofstream(path) << text; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(RunFolder, OpenCreatesTheFolderWithItsParentsAndNotBefore) {
   const std::string dir = fresh_dir("parents") + "/a/b";

@@ -9,6 +9,7 @@
 
 #include "framework/autograd.h"
 #include "framework/cuda_api.h"
+#include "framework/error.h"
 #include "framework/random.h"
 #include "framework/tensor.h"
 
@@ -30,6 +31,17 @@ class DeviceTest : public ::testing::TestWithParam<Device> {
 };
 
 std::string device_param_name(const ::testing::TestParamInfo<Device>& info);
+
+// The message of the oodkit::Error that f() throws ("" when it throws none; other exceptions pass).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 #define OODKIT_INSTANTIATE_DEVICES(Fixture)                                              \
   INSTANTIATE_TEST_SUITE_P(Devices, Fixture,                                           \

@@ -19,13 +19,11 @@ import json
 import math
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import time
-import zlib
 
-from cli_check import check, failures, run  # shared by the cli checks (same folder)
+from cli_check import check, failures, run, write_png  # shared by the cli checks (same folder)
 import st_reader
 
 TMP = tempfile.mkdtemp(prefix="oodkit_plan_")
@@ -45,19 +43,6 @@ def expect_refusal(oodkit, what, args, option, out_dir):
           "%s: features were extracted before the refusal: %r" % (what, err[-500:]))
     check(not os.path.exists(out_dir), "%s: --out '%s' was created" % (what, out_dir))
     check(took < 30, "%s: refused after %.1f s (the plan should take seconds)" % (what, took))
-
-
-def write_png(path, w, h, seed):
-    """An 8-bit RGB PNG of a pattern (standard library only)."""
-    raw = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed * 11 + c * 50) % 256 for x in range(w) for c in range(3))
-                   for y in range(h))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def refusals(oodkit):

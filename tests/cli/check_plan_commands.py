@@ -13,14 +13,12 @@ Usage: check_plan_commands.py <path to oodkit>
 """
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
-from cli_check import check, failures, run  # shared by the cli checks (same folder)
+from cli_check import check, failures, run, write_png  # shared by the cli checks (same folder)
 import st_reader
 
 TMP = tempfile.mkdtemp(prefix="oodkit_plan_commands_")
@@ -51,19 +49,6 @@ def expect_refusal(oodkit, what, args, option, out_dir, features_allowed=False, 
     if out_dir is not None:
         check(not os.path.exists(out_dir), "%s: --out '%s' was created" % (what, out_dir))
         shutil.rmtree(out_dir, ignore_errors=True)  # the next case starts without it
-
-
-def write_png(path, w, h, seed):
-    """An 8-bit RGB PNG of a pattern (standard library only)."""
-    raw = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed * 11 + c * 50) % 256 for x in range(w) for c in range(3))
-                   for y in range(h))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def image_folder(name, side, classes, per_class):
