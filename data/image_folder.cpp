@@ -298,6 +298,26 @@ void check_image_size(const std::string& path, int64_t w, int64_t h) {
 // them: every place stb could read a DHT marker (0xFF, more 0xFF fill, 0xC4) is checked the way
 // stb reads it (16 counts, then that many values, while the segment length lasts; bytes past
 // the end read as 0), which covers markers stb finds after re-synchronising or between scans.
+// stb 2.27 copies a zero-length IDAT chunk that comes before any data into its not yet
+// allocated buffer (memcpy to NULL, undefined behaviour; found by fuzz_image). An empty IDAT
+// holds no data, so a PNG's zero-length IDAT chunks (12 bytes each: length, type, CRC) are
+// dropped before decoding; other files, and PNGs without one, are returned unchanged.
+std::vector<uint8_t> without_empty_png_idat(std::vector<uint8_t> b) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (b.size() < 8 || !std::equal(sig, sig + 8, b.begin())) return b;
+  std::vector<uint8_t> out(b.begin(), b.begin() + 8);
+  size_t at = 8;
+  while (at + 12 <= b.size()) {
+    const uint64_t len = (uint64_t(b[at]) << 24) | (uint64_t(b[at + 1]) << 16) | (uint64_t(b[at + 2]) << 8) | b[at + 3];
+    const bool empty_idat = len == 0 && std::equal(b.begin() + at + 4, b.begin() + at + 8, "IDAT");
+    const size_t end = len > b.size() - at - 12 ? b.size() : at + 12 + size_t(len);
+    if (!empty_idat) out.insert(out.end(), b.begin() + at, b.begin() + end);
+    at = end;
+  }
+  out.insert(out.end(), b.begin() + at, b.end());
+  return out;
+}
+
 void check_jpeg_huffman_tables(const std::string& path, const std::vector<uint8_t>& b) {
   // A JPEG to stb: 0xFF, any further 0xFF fill bytes, then 0xD8 (SOI).
   size_t soi = 1;
@@ -397,7 +417,7 @@ std::string trim(std::string s) {
 // ---------------------------------------------------------------- single images
 
 Tensor decode_image(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = without_empty_png_idat(read_file_bytes(path));
   OODKIT_CHECK(!bytes.empty(), "cannot decode '", path, "': the file is empty");
   OODKIT_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), "cannot decode '", path, "': too large");
   check_jpeg_huffman_tables(path, bytes);

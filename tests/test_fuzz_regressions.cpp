@@ -8,6 +8,8 @@
 // decompressed first (large inputs that compress well, e.g. deeply nested JSON).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +83,25 @@ TEST(FuzzRegressionImage, Gray16PnmGivesTheHighBytes) {
   const std::vector<uint8_t> got = img.to_vector<uint8_t>();
   for (int c = 0; c < 3; ++c)
     EXPECT_EQ(std::vector<uint8_t>(got.begin() + c * 6, got.begin() + c * 6 + 6), expect) << "channel " << c;
+}
+
+// fuzz_image found stb copying a zero-length IDAT chunk (before any data) into a NULL buffer
+// (UBSan in CI's sanitizer pass): such a chunk holds no data, so the image is the same as without it.
+TEST(FuzzRegressionImage, EmptyIdatBeforeTheDataDecodesAsWithout) {
+  const std::string dir = ::testing::TempDir() + "oodkit_empty_idat_" + std::to_string(::getpid());
+  fs::create_directories(dir);
+  std::vector<uint8_t> px(3 * 4 * 5);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 13);
+  oodkit::data::write_png(dir + "/plain.png", oodkit::Tensor::from_vector(px, {3, 4, 5}));
+  std::string bytes = read_all(dir + "/plain.png");
+  ASSERT_EQ(bytes.substr(12, 4), "IHDR");
+  bytes.insert(8 + 25, std::string("\0\0\0\0IDAT\0\0\0\0", 12));  // after IHDR (8 + 4 + 4 + 13 + 4)
+  std::ofstream(dir + "/empty_idat.png", std::ios::binary) << bytes;
+  const oodkit::Tensor a = oodkit::data::decode_image(dir + "/plain.png");
+  const oodkit::Tensor b = oodkit::data::decode_image(dir + "/empty_idat.png");
+  EXPECT_EQ(a.to_vector<uint8_t>(), px);
+  EXPECT_EQ(b.to_vector<uint8_t>(), px);
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzRegression, ::testing::ValuesIn(oodkit::fuzz::target_names()),
