@@ -123,8 +123,8 @@ Tensor tensor_named(const NamedTensors& all, const std::string& name) {
 // Every element finite, else an error naming the tensor and the first bad row.
 void check_finite(const Tensor& t, const std::string& name, const std::string& path) {
   const float* p = t.data<float>();
-  const int64_t cols = t.ndim() == 2 ? t.size(1) : 1;
-  for (int64_t i = 0; i < t.numel(); ++i)
+  const int64_t cols = t.ndim() == 2 ? t.size(1) : 1, n = t.numel();
+  for (int64_t i = 0; i < n; ++i)
     OODKIT_CHECK(std::isfinite(p[i]), "features file '", path, "': tensor '", name, "' holds ",
                  std::isnan(p[i]) ? "NaN" : "an infinity", t.ndim() == 2 ? " in row " + std::to_string(i / cols) : "",
                  "; every value must be finite");

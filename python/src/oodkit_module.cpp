@@ -16,6 +16,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -27,6 +28,7 @@
 
 #include "framework/error.h"
 #include "framework/ops/linear.h"
+#include "framework/ops/reduce.h"
 #include "framework/tensor.h"
 #include "ood/detectors.h"
 #include "ood/heatmap.h"
@@ -92,12 +94,14 @@ Tensor float_input(const Array& a, const std::string& what, int ndim, const char
                dtype_name(t.dtype()));
   OODKIT_CHECK(t.ndim() == ndim, what, ": expected ", ndim, "-D ", layout, ", got shape ", shape_str(t.shape()));
   if (t.dtype() == DType::F64) t = t.to(DType::F32);
-  if (!t.is_cuda()) {
-    const int64_t rows = t.ndim() > 0 ? t.size(0) : 1;
-    const int64_t per_row = rows > 0 ? t.numel() / rows : 0;
-    const float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      OODKIT_CHECK(std::isfinite(p[i]), what, ": row ", i / per_row, " holds a non-finite value (", p[i], ")");
+  // One vectorised pass (on the array's device); the first bad row is looked for only on failure.
+  if (ops::all_finite({t}).item() == 0.0) {
+    const Tensor h = t.cpu();
+    const int64_t n = h.numel(), per_row = h.size(0) > 0 ? n / h.size(0) : 1;
+    const float* p = h.data<float>();
+    int64_t i = 0;
+    while (i < n && std::isfinite(p[i])) ++i;
+    OODKIT_FAIL(what, ": row ", i / per_row, " holds a non-finite value (", p[i], ")");
   }
   return t;
 }
@@ -131,6 +135,25 @@ nb::object to_numpy(Tensor t) {
 
 nb::object to_numpy(const std::vector<double>& v) { return to_numpy(Tensor::from_vector(v, {int64_t(v.size())})); }
 
+// ---- the native time of the calls (a debug hook) ---------------------------------------------
+
+// Seconds spent in the native detector calls (fit, configure, score) of this process so far,
+// excluding the argument conversion, checks and result wrapping around them; read by
+// _oodkit._native_seconds() so that a benchmark can tell a call's overhead (wall time - native
+// time). Updated with the GIL held (after each call), so Python threads never race on it.
+double g_native_seconds = 0.0;
+
+// Runs fn() without the GIL and adds its wall time to g_native_seconds.
+template <class Fn>
+void run_native(Fn&& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    nb::gil_scoped_release nogil;
+    fn();
+  }
+  g_native_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // ---- features -------------------------------------------------------------------------------
 
 // One set's feature columns (ood::Features) from arrays: z [N, D] ("features"), logits [N, K]
@@ -157,8 +180,8 @@ PyFeatures make_features(const std::string& what, const OptArray& z, const OptAr
   if (maps) {
     const Tensor m = float_input(*maps, what + " maps", 4, "feature maps [N, C, H, W]");
     rows(m, "maps");
-    nb::gil_scoped_release nogil;
-    const ood::FeatureMapScores fm = ood::feature_map_scores(m, nap_eps);
+    ood::FeatureMapScores fm;
+    run_native([&] { fm = ood::feature_map_scores(m, nap_eps); });
     out.f.nap = fm.nap;
     out.f.nap_unsquared = fm.nap_unsquared;
     out.f.fs = fm.fs;
@@ -174,8 +197,7 @@ PyFeatures make_features(const std::string& what, const OptArray& z, const OptAr
                  " features of dimension ", out.f.z.size(1), " (expected [K, ", out.f.z.size(1), "])");
     OODKIT_CHECK(!b.defined() || b.size(0) == w.size(0), "head bias: shape ", shape_str(b.shape()),
                  " does not match the weight's ", w.size(0), " classes");
-    nb::gil_scoped_release nogil;
-    out.f.logits = ops::linear(out.f.z, w, b);
+    run_native([&] { out.f.logits = ops::linear(out.f.z, w, b); });
   }
   OODKIT_CHECK(out.rows >= 0 || allow_empty, what, ": no input (give features, logits or maps)");
   OODKIT_CHECK(out.rows != 0, what, ": no rows");
@@ -399,9 +421,10 @@ class PyDetector {
       ood::Features train_copy = train.f;
       if (name_ == "dice") train_copy.z = train.f.z.clone();  // DICE keeps it (for later settings)
       if (name_ == "dice") ctx.train = &train_copy;
-      nb::gil_scoped_release nogil;
-      d_->fit(ctx);
-      if (n.fit) configure_locked();
+      run_native([&] {
+        d_->fit(ctx);
+        if (n.fit) configure_locked();
+      });
     }
     fitted_ = true;
   }
@@ -432,10 +455,7 @@ class PyDetector {
     if (!parts_.empty()) return to_numpy(score_doubles(x));
     check_score_inputs(x);
     Tensor s;
-    {
-      nb::gil_scoped_release nogil;
-      s = d_->score(x.f);
-    }
+    run_native([&] { s = d_->score(x.f); });
     return to_numpy(s);
   }
 
@@ -485,18 +505,20 @@ class PyDetector {
   std::vector<double> score_doubles(const PyFeatures& x, const char* what = "score") const {
     if (parts_.empty()) {
       check_score_inputs(x, what);
-      nb::gil_scoped_release nogil;
-      return ood::to_doubles(d_->score(x.f));
+      std::vector<double> s;
+      run_native([&] { s = ood::to_doubles(d_->score(x.f)); });
+      return s;
     }
     std::vector<std::vector<double>> parts;
     for (const auto& p : parts_) parts.push_back(p->score_doubles(x, what));
     ood::Detector::ScoreList list;
     for (const auto& v : parts) list.push_back(&v);
-    return d_->combine(list);
+    std::vector<double> s;
+    run_native([&] { s = d_->combine(list); });
+    return s;
   }
   void configure_now() {
-    nb::gil_scoped_release nogil;
-    configure_locked();
+    run_native([&] { configure_locked(); });
   }
   void configure_locked() {
     ood::Params p = d_->defaults();
@@ -680,6 +702,10 @@ NB_MODULE(_oodkit, m) {
   m.attr("with_cuda") = bool(OODKIT_WITH_CUDA);
 
   nb::class_<PyFeatures>(m, "_Features").def_prop_ro("rows", [](const PyFeatures& f) { return f.rows; });
+  m.def("_native_seconds", [] { return g_native_seconds; },
+        "Seconds spent in native detector work (fit, score, logits from a head, feature-map scores) by "
+        "this process so far, without the argument conversion and checks around it (a debug hook: "
+        "a call's overhead is its wall time minus the growth of this total).");
   m.def("_features", &make_features, "what"_a, "features"_a.none(), "logits"_a.none(), "maps"_a.none(),
         "weight"_a.none(), "bias"_a.none(), "nap_eps"_a = 1.0, "allow_empty"_a = false);
 

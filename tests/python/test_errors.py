@@ -41,6 +41,14 @@ def test_nan_rows():
     raises(r"train features: row 17 holds a non-finite value \(nan\)", oodkit.Detector("knn").fit, bad)
     raises(r"score logits: row 17 holds a non-finite value", oodkit.Detector("msp").score, logits=bad)
     raises(r"NaN|nan", oodkit.metrics, np.array([1.0, np.nan]), np.ones(3))
+    # The last element, an infinity, in float64 (cast to float32 first) and in a 4-D maps array
+    # (row = image index): the first bad element is located after the vectorised check fails.
+    bad64 = Z.astype(np.float64)
+    bad64[-1, -1] = -np.inf
+    raises(r"train features: row 49 holds a non-finite value \(-inf\)", oodkit.Detector("knn").fit, bad64)
+    maps = np.ones((6, 2, 3, 3), np.float32)
+    maps[4, 1, 2, 0] = np.inf
+    raises(r"score maps: row 4 holds a non-finite value \(inf\)", oodkit.Detector("nap").score, maps=maps)
 
 
 def test_mismatched_lengths():
