@@ -164,8 +164,10 @@ void save_features(const EvalOptions& o, const EvalPlan& plan, const ood::Scored
 
 // ---- the plan: every input loaded and checked, every split possible, --out creatable; nothing
 // is extracted and nothing written before it passes (tests/cli/check_plan.py).
-EvalMethods plan_eval_methods(const EvalOptions& o) {
+EvalMethods plan_eval_methods(const EvalOptions& o, const std::string& methods_given,
+                              const std::function<bool(const std::string&)>& usable) {
   EvalMethods p;
+  const std::string& methods_quoted = methods_given.empty() ? o.methods : methods_given;
   // Options that would leave a set empty are refused before anything is loaded.
   OODKIT_CHECK(!split_list(o.ood).empty(), "eval: --ood '", o.ood, "' names no OOD test set");
   for (const auto& [value, option] : {std::pair{o.fit_limit, "--fit-limit"}, std::pair{o.val_ood_limit, "--val-ood-limit"},
@@ -204,8 +206,8 @@ EvalMethods plan_eval_methods(const EvalOptions& o) {
                                         std::pair{o.fused_kind != defaults.fused_kind, "--fused-kind"},
                                         std::pair{o.fused_max != defaults.fused_max, "--fused-max"},
                                         std::pair{o.fused_margin != defaults.fused_margin, "--fused-margin"}})
-      OODKIT_CHECK(!given, "eval: ", option, " applies to the method fused, which --methods '", o.methods,
-                   "' does not name");
+      OODKIT_CHECK(!given, "eval: ", option, " applies to the method fused, which --methods '",
+                   methods_quoted, "' does not name");
   p.fused.combination = ood::parse_combination(o.fused_kind);
   OODKIT_CHECK(o.fused_max >= 1 && o.fused_max <= int64_t(ood::kMaxFuseComponents), "eval: --fused-max ", o.fused_max,
                " must be 1 to ", ood::kMaxFuseComponents);
@@ -213,7 +215,9 @@ EvalMethods plan_eval_methods(const EvalOptions& o) {
   OODKIT_CHECK(std::isfinite(o.fused_margin) && o.fused_margin >= 0 && o.fused_margin < 100, "eval: --fused-margin ",
                o.fused_margin, " must be an AUROC gain in points, 0 or more and under 100");
   p.fused.margin = o.fused_margin / 100;
-  p.fused.candidates = ood::fused_candidates(!o.heatmap.empty());
+  p.fused.candidates.clear();
+  for (const std::string& c : ood::fused_candidates(!o.heatmap.empty()))
+    if (!usable || usable(c)) p.fused.candidates.push_back(c);
   if (!o.fused_from.empty()) {
     p.fused.candidates.clear();
     for (const std::string& c : split_list(o.fused_from)) {
@@ -239,7 +243,7 @@ EvalMethods plan_eval_methods(const EvalOptions& o) {
     for (const std::string& c : ood::detector_info(run_methods[i]).components) run_methods.push_back(c);
   for (const auto& [m, keys] : settings)
     OODKIT_CHECK(std::find(run_methods.begin(), run_methods.end(), m) != run_methods.end(), "eval: --set names '", m,
-                 "', which this run does not use (--methods ", o.methods, ")");
+                 "', which this run does not use (--methods ", methods_quoted, ")");
   return p;
 }
 

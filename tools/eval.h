@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,11 @@ struct EvalMethods {
   ood::Settings settings;              // --set
   std::vector<double> ta_thresholds;   // --ta-thresholds
 };
-EvalMethods plan_eval_methods(const EvalOptions& o);
+// `eval --features` expands --methods all to the methods that run on features before calling:
+// `methods_given` (when not empty) is the --methods its messages quote, and fused's default
+// candidates are those `usable` accepts (when given), filtered before --set is checked.
+EvalMethods plan_eval_methods(const EvalOptions& o, const std::string& methods_given = "",
+                              const std::function<bool(const std::string&)>& usable = nullptr);
 // The detectors behind `methods`: "fused" replaced by `candidates`, --fuse names by their
 // components, the others as they are (each once, in order).
 std::vector<std::string> scored_methods(const std::vector<std::string>& methods, const std::vector<std::string>& candidates);

@@ -74,17 +74,12 @@ FeaturesPlan plan_eval_features(const EvalOptions& o) {
   for (const std::string& c : split_list(o.fused_from))
     if (ood::is_registered(c)) on_features(c, " (in --fused-from)");
   // Names, --fuse rows, the method fused's options, --set and --tuning: eval's checks.
-  EvalMethods m = plan_eval_methods(names);
+  // fused's default candidates: the detectors that work on features (--fused-from: as named).
+  EvalMethods m = plan_eval_methods(names, o.methods,
+                                    [](const std::string& c) { return run::unavailable_on_features(c).empty(); });
   p.methods = m.methods;
   p.settings = m.settings;
   p.fused = m.fused;
-  // fused's default candidates: the detectors that work on features (--fused-from: as named).
-  if (o.fused_from.empty()) {
-    std::vector<std::string> kept;
-    for (const std::string& c : p.fused.candidates)
-      if (run::unavailable_on_features(c).empty()) kept.push_back(c);
-    p.fused.candidates = kept;
-  }
   for (const std::string& d : scored_methods(p.methods, p.fused.candidates)) on_features(d, "");
   if (!o.out_dir.empty()) run::check_output_dir(o.out_dir, "--out");
   try {

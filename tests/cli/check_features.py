@@ -280,7 +280,14 @@ def synthetic_checks(oodkit, tmp):
                               (["--methods", "heatmap"], ["heatmap", "decoder"], "heatmap on features"),
                               (["--methods", "fsta_msp"], ["fsta_msp", "fs_ta"], "a fusion with fs_ta on features"),
                               (["--methods", "nosuch"], ["nosuch"], "unknown method"),
-                              (["--methods", "msp,ash_s"], ["ash_s", "p = 90", "4 features"], "ash_s on D = 4")]:
+                              (["--methods", "msp,ash_s"], ["ash_s", "p = 90", "4 features"], "ash_s on D = 4"),
+                              # The default --methods all is quoted as given (not its expansion).
+                              (["--fused-kind", "p"], ["--fused-kind", "--methods 'all' does not name"],
+                               "--fused-kind without fused"),
+                              # fused's default candidates on a features file exclude odin (images):
+                              # a setting for it would do nothing.
+                              (["--methods", "fused", "--set", "odin.T=10"], ["--set names 'odin'", "--methods fused"],
+                               "--set for a candidate that needs images")]:
         refused(oodkit, ["eval", "--features", good, "--out", bad_out] + args, names, what, bad_out)
     refused(oodkit, ["eval", "--features", tmp + "/missing.safetensors", "--out", bad_out], ["missing.safetensors"],
             "missing file", bad_out)
