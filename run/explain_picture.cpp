@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "framework/error.h"
+#include "ood/percentile.h"
 #include "run/bitmap_font.h"
 
 namespace oodkit::run {
@@ -22,16 +23,17 @@ std::string number(double v) {
 }
 }  // namespace
 
-ColourScale colour_scale(const Tensor& maps) {
-  const std::vector<float> v = maps.to(DType::F32).cpu().to_vector<float>();
+ColourScale colour_scale(const Tensor& maps, double percentile) {
+  OODKIT_CHECK(percentile >= 50 && percentile <= 100, "colour scale: the percentile must be in [50, 100], got ",
+               percentile);
+  std::vector<float> v = maps.to(DType::F32).cpu().to_vector<float>();
+  v.erase(std::remove_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }), v.end());
   ColourScale s;
-  bool any = false;
-  for (float x : v) {
-    if (!std::isfinite(x)) continue;
-    s.lo = any ? std::min(s.lo, double(x)) : double(x);
-    s.hi = any ? std::max(s.hi, double(x)) : double(x);
-    any = true;
-  }
+  s.percentile = percentile;
+  if (v.empty()) return s;
+  const Tensor finite = Tensor::from_vector(v, {int64_t(v.size())});
+  s.lo = ood::percentile(finite, 100 - percentile);
+  s.hi = ood::percentile(finite, percentile);
   return s;
 }
 
@@ -59,7 +61,7 @@ Tensor render_explain_grid(const ExplainGrid& g, int zoom) {
     OODKIT_CHECK(g.maps[m].ndim() == 3 && g.maps[m].size(0) == n && g.maps[m].size(1) == h && g.maps[m].size(2) == w &&
                      g.scores[m].size() == size_t(n),
                  "render_explain_grid: method ", g.methods[m], ": maps must be [N, H, W] of the images, scores [N]");
-    scales.push_back(colour_scale(g.maps[m]));
+    scales.push_back(colour_scale(g.maps[m], g.percentile));
   }
   const int64_t th = h * zoom, tw = w * zoom;
   int64_t label_w = text_width("input", kFont);
@@ -73,7 +75,12 @@ Tensor render_explain_grid(const ExplainGrid& g, int zoom) {
   const int64_t cols = 1 + int64_t(g.methods.size());
   const int64_t row_h = th + kLine + kGap;
   const int64_t top = kGap + 2 * kLine + kLine;  // title (2 lines), column names
-  const int64_t width = std::max(kGap + label_w + kGap + cols * (col_w + kGap), kGap + text_width(g.title, kFont) + kGap);
+  const std::string legend =
+      g.percentile >= 100 ? std::string("maps: high = looks OOD, one colour scale per method (black = its lowest value)")
+                          : "maps: high = looks OOD, one colour scale per method (black <= its percentile " +
+                                number(100 - g.percentile) + ", white >= " + number(g.percentile) + ")";
+  const int64_t width = std::max({kGap + label_w + kGap + cols * (col_w + kGap), kGap + text_width(g.title, kFont) + kGap,
+                                  kGap + text_width(legend, kFont) + kGap});
   const int64_t height = top + n * row_h + 10 + 3 * kLine + kGap;
   Tensor out = Tensor::full({3, height, width}, 255.0, DType::U8);
   uint8_t* o = out.data<uint8_t>();
@@ -81,8 +88,7 @@ Tensor render_explain_grid(const ExplainGrid& g, int zoom) {
     for (int c = 0; c < 3; ++c) o[(c * height + y) * width + x] = rgb[c];
   };
   draw_text(out, kGap, kGap, g.title, kFont, kInk);
-  draw_text(out, kGap + kLine, kGap, "maps: high = looks OOD, one colour scale per method (black = its lowest value)",
-            kFont, kInk);
+  draw_text(out, kGap + kLine, kGap, legend, kFont, kInk);
   const auto col_x = [&](int64_t c) { return kGap + label_w + kGap + c * (col_w + kGap); };
   draw_text(out, kGap + 2 * kLine, col_x(0), "input", kFont, kInk);
   for (size_t m = 0; m < g.methods.size(); ++m) draw_text(out, kGap + 2 * kLine, col_x(int64_t(m) + 1), g.methods[m], kFont, kInk);

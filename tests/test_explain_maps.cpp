@@ -441,7 +441,7 @@ TEST(ExplainFusionMaps, ZFusionWeightsAndPFusionsRefused) {
 
 TEST(ExplainPicture, ColourScaleSpansTheFiniteValuesAndDarkIsLow) {
   const Tensor maps = Tensor::from_vector(std::vector<float>{-2, 0.5f, NAN, 3, INFINITY, 1}, {1, 2, 3});
-  const run::ColourScale s = run::colour_scale(maps);
+  const run::ColourScale s = run::colour_scale(maps, 100);
   EXPECT_EQ(s.lo, -2);
   EXPECT_EQ(s.hi, 3);
   uint8_t lo[3], hi[3], nan[3];
@@ -451,6 +451,33 @@ TEST(ExplainPicture, ColourScaleSpansTheFiniteValuesAndDarkIsLow) {
   EXPECT_EQ(std::vector<int>(lo, lo + 3), (std::vector<int>{0, 0, 0}));
   EXPECT_EQ(std::vector<int>(hi, hi + 3), (std::vector<int>{255, 255, 255}));
   EXPECT_EQ(std::vector<int>(nan, nan + 3), (std::vector<int>{0, 0, 255}));
+}
+
+// The default scale spans percentiles 1 and 99 of the finite values: one extreme pixel (1000)
+// does not turn the rest black. Expected values by hand, checked with numpy.percentile.
+TEST(ExplainPicture, ColourScaleClampsAtPercentiles) {
+  std::vector<float> v;
+  for (int i = 0; i < 100; ++i) v.push_back(float(i));
+  v.push_back(1000.f);
+  v.push_back(NAN);
+  v.push_back(-INFINITY);
+  v.push_back(7.f);  // 104 values: [1, 8, 13]
+  const Tensor maps = Tensor::from_vector(v, {1, 8, 13});
+  // With 7 added the sorted finite values are 0..7, 7, 8..99, 1000 (102 values): h = 101 * 0.99 =
+  // 99.99 -> between v[99] = 98 and v[100] = 99: 99 - 0.01 * 1 = 98.99; h = 101 * 0.01 = 1.01 ->
+  // v[1] + 0.01 * (v[2] - v[1]) = 1.01.
+  const run::ColourScale s = run::colour_scale(maps, 99);
+  EXPECT_NEAR(s.hi, 98.99, 1e-9);
+  EXPECT_NEAR(s.lo, 1.01, 1e-9);
+  uint8_t rgb[3];
+  run::hot_colour(1000, s, rgb);  // clamped to white
+  EXPECT_EQ(std::vector<int>(rgb, rgb + 3), (std::vector<int>{255, 255, 255}));
+  run::hot_colour(50, s, rgb);  // mid-scale: red-ish, not black
+  EXPECT_GT(rgb[0], 200);
+  EXPECT_THROW(run::colour_scale(maps, 40), Error);
+  const run::ColourScale none = run::colour_scale(Tensor::from_vector(std::vector<float>{NAN}, {1, 1, 1}), 99);
+  EXPECT_EQ(none.lo, 0);
+  EXPECT_EQ(none.hi, 0);
 }
 
 // ---- a synthetic case where the answer is known ----------------------------------------------------

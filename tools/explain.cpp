@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -51,6 +52,7 @@ struct ExplainOptions {
   std::string sizes = "8,12,16";
   uint64_t seed = 0;
   int64_t grid_images = 2;
+  double colour_percentile = 99;  // explain.png's / patches.png's colour scale per method
 };
 
 // "8,12,16" -> the sizes (each a whole number >= 1; an Error naming --sizes otherwise).
@@ -82,6 +84,7 @@ int run_patches(const ExplainOptions& o, const SavedProtocol& proto, const data:
   config.seed = o.seed;
   config.grid_images = o.grid_images;
   config.grid_scale = o.zoom;
+  config.grid_percentile = o.colour_percentile;
   const std::string id_name = proto.id;
   const std::vector<std::string> names =
       o.sources.empty() ? data::default_patch_sources(id_name) : split_list(o.sources);
@@ -120,6 +123,8 @@ int run_explain(const ExplainOptions& o, const CLI::App& cmd) {
   OODKIT_CHECK(!bench || o.benchmark == "patches", "--benchmark '", o.benchmark, "': unknown benchmark (known: patches)");
   for (const char* opt : {"--sources", "--sizes", "--seed", "--grid-images"})
     OODKIT_CHECK(bench || cmd.get_option(opt)->count() == 0, opt, " applies only with --benchmark patches");
+  OODKIT_CHECK(std::isfinite(o.colour_percentile) && o.colour_percentile >= 50 && o.colour_percentile <= 100,
+               "--colour-percentile ", o.colour_percentile, " must lie in [50, 100] (the scale spans [100 - P, P])");
   const std::vector<int64_t> sizes = bench ? parse_sizes(o.sizes) : std::vector<int64_t>{};
   const SavedProtocol proto = read_saved_protocol(o.detectors + "/protocol.json");
   OODKIT_CHECK(proto.features.empty(), "explain: the detectors in '", o.detectors,
@@ -172,6 +177,7 @@ int run_explain(const ExplainOptions& o, const CLI::App& cmd) {
   grid.title = "oodkit explain  " + o.data + "  (" + proto.arch + ", " + proto.id + ")";
   grid.images = ds.images;
   grid.methods = methods;
+  grid.percentile = o.colour_percentile;
   const std::vector<int64_t> pred = predictions.to_vector<int64_t>();
   const std::vector<int64_t> labels = ds.labels.defined() ? ds.labels.cpu().to_vector<int64_t>() : std::vector<int64_t>{};
   for (int64_t i = 0; i < ds.size(); ++i)
@@ -186,9 +192,9 @@ int run_explain(const ExplainOptions& o, const CLI::App& cmd) {
     grid.scores.push_back(e.scores);
     arrays.emplace_back("maps/" + m, e.maps);
     arrays.emplace_back("scores/" + m, Tensor::from_vector(e.scores, {int64_t(e.scores.size())}));
-    const run::ColourScale s = run::colour_scale(e.maps);
+    const run::ColourScale s = run::colour_scale(e.maps, o.colour_percentile);
     methods_json[m] = {{"map", run::map_kind_name(run::map_kind(m, "--methods"))}, {"colour_lo", s.lo},
-                       {"colour_hi", s.hi}};
+                       {"colour_hi", s.hi}, {"colour_percentile", s.percentile}};
     if (const auto it = proto.thresholds.find(m); it != proto.thresholds.end()) methods_json[m]["threshold"] = it->second;
   }
   if (ds.labels.defined()) arrays.emplace_back("labels", ds.labels.cpu());
@@ -233,6 +239,10 @@ void add_explain_command(CLI::App& app, CommandList& commands) {
   add_image_fit_option(cmd);
   cmd->add_option("--batch", e.batch)->capture_default_str()->check(positive_count());
   cmd->add_option("--zoom", e.zoom, "picture magnification")->capture_default_str()->check(positive_count());
+  cmd->add_option("--colour-percentile", e.colour_percentile,
+                  "each method's colour scale in the picture spans its map values' percentiles [100 - P, P] "
+                  "(clamped beyond; 100 = minimum to maximum)")
+      ->capture_default_str();
   add_device_option(cmd, c);
   cmd->add_option("--out", e.out, "output folder (maps.safetensors, explain.png, explain.json)")->required();
   cmd->add_option("--benchmark", e.benchmark,

@@ -26,6 +26,7 @@ the detectors; then:
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -63,6 +64,15 @@ def fusion_weights(det, name, member_scores, i):
     floor = 1e-6
     s = max(sa, floor) ** w * max(sb, floor) ** (1 - w)
     return [a, b], [w * s / sa if sa > floor else 0.0, (1 - w) * s / sb if sb > floor else 0.0]
+
+
+def percentile(sorted_vals, p):
+    """numpy.percentile(v, p) with its default 'linear' method, for sorted values."""
+    h = (len(sorted_vals) - 1) * p / 100.0
+    i = int(math.floor(h))
+    if i >= len(sorted_vals) - 1:
+        return sorted_vals[-1]
+    return sorted_vals[i] + (h - i) * (sorted_vals[i + 1] - sorted_vals[i])
 
 
 def main():
@@ -105,7 +115,8 @@ def main():
            (["--sizes", "8"], ["--sizes", "--benchmark"]),
            (["--benchmark", "nope"], ["--benchmark", "nope"]),
            (["--benchmark", "patches", "--sizes", "8,0"], ["--sizes", "'0'"]),
-           (["--benchmark", "patches", "--sources", "nosuchsource"], ["--sources", "nosuchsource"])]
+           (["--benchmark", "patches", "--sources", "nosuchsource"], ["--sources", "nosuchsource"]),
+           (["--colour-percentile", "40"], ["--colour-percentile"])]
     for extra, words in bad:
         out = os.path.join(root, "refused")
         data = [] if "--data" in extra else ["--data", "cifar10:test"]
@@ -178,6 +189,16 @@ def main():
                     **{m: "fusion" for m in FUSIONS}},
           "explain.json methods %r" % kinds)
     check("command" in info.get("provenance", {}), "explain.json has no provenance")
+    # Each method's colour range: percentiles 1 and 99 of its finite map values (numpy's 'linear',
+    # computed here by hand from the saved maps).
+    for m, v in info.get("methods", {}).items():
+        dtype, _, blob = st["maps/" + m]
+        vals = sorted(x for x in values(dtype, blob) if math.isfinite(x))
+        want = (percentile(vals, 1), percentile(vals, 99))
+        got = (v.get("colour_lo"), v.get("colour_hi"))
+        check(v.get("colour_percentile") == 99 and all(g is not None and abs(g - w) <= 1e-6 * max(1.0, abs(w))
+                                                       for g, w in zip(got, want)),
+              "%s: colour range %r (percentile %r), wanted %r" % (m, got, v.get("colour_percentile"), want))
 
     # ---- the same run with --device cuda, when this machine has a CUDA device (`oodkit info`):
     # scores and maps against the CPU run's (float32 cuDNN/cuBLAS vs the CPU reference: the
