@@ -130,4 +130,16 @@ inline Eigen::MatrixXd scatter(const Tensor& z, const MatrixXdR& centres, const 
   return s;
 }
 
+// pinvh(sigma) for a symmetric positive semi-definite sigma [D, D] (scipy.linalg.pinvh):
+// V diag(1 / lambda) V^T over the eigenvalues lambda > rc * max|lambda| (the others dropped);
+// `rank` = how many are kept. Cheapest first: a Cholesky inverse, returned when a norm bound
+// proves that no eigenvalue falls below the cutoff; else the eigenvalues alone (Householder
+// tridiagonalisation, QR iterations without vectors), the Cholesky inverse again when they keep
+// every one; else the eigenvectors. A full eigen-decomposition is therefore needed only when
+// something is dropped (a rank-deficient covariance, or a large rcond); its QR iterations on the
+// eigenvectors are about 60% of its time at D = 512 (docs/results.md). The paths differ in
+// rounding only.
+// Errors name `op` (a zero covariance; a failed eigen-decomposition). Defined in mahalanobis.cpp.
+Eigen::MatrixXd pinvh(const Eigen::MatrixXd& sigma, double rc, int64_t& rank, const char* op);
+
 }  // namespace oodkit::ood::detail

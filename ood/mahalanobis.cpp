@@ -1,5 +1,6 @@
 #include "ood/mahalanobis.h"
 
+#include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <cfloat>
 #include <cmath>
@@ -17,6 +18,67 @@ using detail::from_matrix;
 using detail::MatrixXdR;
 using detail::param_like;
 using detail::to_matrix;
+
+namespace detail {
+
+// ood/fit_util.h has the contract.
+Eigen::MatrixXd pinvh(const Eigen::MatrixXd& sigma, double rc, int64_t& rank, const char* op) {
+  const int64_t d = sigma.rows();
+  const double scale = sigma.cwiseAbs().maxCoeff();
+  OODKIT_CHECK(scale > 0.0, op, ": the within-class covariance is zero (the features never vary within a class)");
+  const auto norm_inf = [](const Eigen::MatrixXd& m) { return m.cwiseAbs().rowwise().sum().maxCoeff(); };
+
+  // 1. Cholesky: the inverse when sigma is positive definite. The infinity norm (largest absolute
+  // row sum) of a symmetric matrix bounds each |eigenvalue|: lambda_max(sigma) <= ||sigma||_inf
+  // and lambda_min(sigma) = 1 / lambda_max(inv) >= 1 / ||inv||_inf. So when
+  // 2 rc ||sigma||_inf ||inv||_inf < 1 (2: room for the inverse's rounding) every eigenvalue
+  // exceeds rc * lambda_max: nothing is dropped and pinvh is the inverse.
+  Eigen::MatrixXd inv;
+  const Eigen::LLT<Eigen::MatrixXd> llt(sigma);
+  if (llt.info() == Eigen::Success) {
+    inv = llt.solve(Eigen::MatrixXd::Identity(d, d));
+    inv = (0.5 * (inv + inv.transpose())).eval();
+    if (!inv.allFinite()) inv.resize(0, 0);
+    if (inv.size() > 0 && 2.0 * rc * norm_inf(sigma) * norm_inf(inv) < 1.0) {
+      rank = d;
+      return inv;
+    }
+  }
+  // 2. The eigenvalues alone, from the tridiagonal form (scaled to a largest entry of 1, as
+  // Eigen's SelfAdjointEigenSolver does, against overflow): when every one is kept after all,
+  // the Cholesky inverse is pinvh.
+  const Eigen::Tridiagonalization<Eigen::MatrixXd> tri(sigma / scale);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es;
+  es.computeFromTridiagonal(tri.diagonal(), tri.subDiagonal(), Eigen::EigenvaluesOnly);
+  OODKIT_CHECK(es.info() == Eigen::Success, op, ": eigen-decomposition of the covariance failed");
+  const Eigen::VectorXd l = es.eigenvalues() * scale;  // ascending
+  const double lmax = l.cwiseAbs().maxCoeff();
+  OODKIT_CHECK(lmax > 0.0, op, ": the within-class covariance is zero (the features never vary within a class)");
+  const double cutoff = rc * lmax;
+  if (l(0) > cutoff && inv.size() > 0) {
+    rank = d;
+    return inv;
+  }
+  // 3. The eigenvectors of the tridiagonal matrix, rotated back by the Householder reflections:
+  // V diag(1 / lambda) V^T over the kept eigenvalues.
+  es.computeFromTridiagonal(tri.diagonal(), tri.subDiagonal(), Eigen::ComputeEigenvectors);
+  OODKIT_CHECK(es.info() == Eigen::Success, op, ": eigen-decomposition of the covariance failed");
+  const Eigen::VectorXd ls = es.eigenvalues() * scale;
+  Eigen::MatrixXd vs = tri.matrixQ() * es.eigenvectors();
+  rank = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    if (ls(j) > cutoff) {
+      vs.col(j) /= std::sqrt(ls(j));
+      ++rank;
+    } else {
+      vs.col(j).setZero();
+    }
+  }
+  Eigen::MatrixXd prec = vs * vs.transpose();
+  return 0.5 * (prec + prec.transpose());
+}
+
+}  // namespace detail
 
 void Mahalanobis::fit(const Tensor& z, const Tensor& labels, int64_t num_classes, double rcond) {
   const char* op = "Mahalanobis::fit";
@@ -65,26 +127,10 @@ void Mahalanobis::fit(const Tensor& z, const Tensor& labels, int64_t num_classes
   // Tied covariance of the class-centred features: blocked double rank updates (detail::scatter).
   Eigen::MatrixXd sigma = detail::scatter(zh, mu, y.data()) / double(n);
 
-  // Pseudo-inverse (scipy.linalg.pinvh): eigenvalues above rcond * max kept.
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sigma);
-  OODKIT_CHECK(es.info() == Eigen::Success, op, ": eigen-decomposition of the covariance failed");
-  const Eigen::VectorXd& l = es.eigenvalues();  // ascending
-  const double lmax = l.cwiseAbs().maxCoeff();
-  OODKIT_CHECK(lmax > 0.0, op, ": the within-class covariance is zero (the features never vary within a class)");
-  const double rc = rcond < 0.0 ? double(d) * DBL_EPSILON : rcond;
-  const double cutoff = rc * lmax;
-  Eigen::MatrixXd vs = es.eigenvectors();
+  // Precision = pinvh(sigma) (scipy.linalg.pinvh): eigenvalues above rcond * max|lambda| kept.
   int64_t rank = 0;
-  for (int64_t j = 0; j < d; ++j) {
-    if (l(j) > cutoff) {
-      vs.col(j) /= std::sqrt(l(j));
-      ++rank;
-    } else {
-      vs.col(j).setZero();
-    }
-  }
-  Eigen::MatrixXd prec = vs * vs.transpose();
-  prec = (0.5 * (prec + prec.transpose())).eval();
+  const double rc = rcond < 0.0 ? double(d) * DBL_EPSILON : rcond;
+  const Eigen::MatrixXd prec = detail::pinvh(sigma, rc, rank, op);
 
   means_ = from_matrix(mu);
   covariance_ = from_matrix(sigma);

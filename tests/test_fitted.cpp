@@ -321,6 +321,41 @@ TEST(Mahalanobis, SingularCovarianceUsesPseudoInverse) {
   EXPECT_TRUE(oodkit::testing::all_close(m.score(zt), row_min_neg(dist), {1e-8, 1e-8}));
 }
 
+// A full-rank covariance whose smallest eigenvalue lies below rcond * max: pinvh drops it (the
+// Cholesky inverse, used when every eigenvalue is kept, must not be taken), against an SVD
+// pseudo-inverse; with a smaller rcond the same covariance keeps all D and is the inverse.
+TEST(Mahalanobis, EigenvaluesBelowRcondAreDroppedFromAFullRankCovariance) {
+  Generator gen(24);
+  const int64_t n = 400, d = 7, k = 3;
+  GaussianClasses data = gaussian_classes(n, d, k, gen);
+  double* z = data.z.data<double>();
+  for (int64_t i = 0; i < n; ++i) z[i * d + 2] *= 1e-3;  // one direction with ~1e-6 of the variance
+  Mat mu, cov;
+  reference_stats(to_mat(data.z), data.labels.to_vector<int64_t>(), k, mu, cov);
+  Eigen::JacobiSVD<Mat> svd(cov, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  const Vec s = svd.singularValues();
+  ASSERT_LT(s(d - 1), 1e-4 * s(0));
+  ASSERT_GT(s(d - 2), 1e-2 * s(0));
+  Vec sinv = Vec::Zero(d);
+  for (int64_t i = 0; i < d - 1; ++i) sinv(i) = 1.0 / s(i);
+  const Mat pinv = svd.matrixV() * sinv.asDiagonal() * svd.matrixU().transpose();
+
+  ood::Mahalanobis m;
+  m.fit(data.z, data.labels, k, 1e-4);
+  EXPECT_EQ(m.rank(), d - 1);
+  EXPECT_TRUE(oodkit::testing::all_close(m.precision(), from_mat(pinv), {1e-9, 1e-8}));
+
+  // Every eigenvalue kept, by the norm bound (the default rcond) or only by the eigenvalues (an
+  // rcond just below the smallest ratio, where ||sigma||_inf ||inv||_inf >= cond fails the bound).
+  const double ratio = s(d - 1) / s(0);
+  for (const double rcond : {-1.0, 0.5 * ratio}) {
+    ood::Mahalanobis full;
+    full.fit(data.z, data.labels, k, rcond);
+    EXPECT_EQ(full.rank(), d) << rcond;
+    EXPECT_TRUE(oodkit::testing::all_close(full.precision(), from_mat(cov.inverse()), {1e-9, 1e-7})) << rcond;
+  }
+}
+
 // Float32 features are read in place and converted block by block (ood/fit_util.h): against the
 // double reference on the same float32 values, over several blocks (1,100 rows: 5 blocks of
 // <= 256, the last partial, all 4 lanes and one twice), features far from the origin (+50).
