@@ -90,7 +90,7 @@ Tensor invert(const Tensor& images) {
   Tensor out = Tensor::empty(images.shape(), DType::U8);
   const uint8_t* x = images.data<uint8_t>();
   uint8_t* y = out.data<uint8_t>();
-  for (int64_t k = 0; k < images.numel(); ++k) y[k] = uint8_t(255 - x[k]);
+  for (int64_t k = 0, n = images.numel(); k < n; ++k) y[k] = uint8_t(255 - x[k]);
   return out;
 }
 

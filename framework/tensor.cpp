@@ -64,7 +64,7 @@ template Tensor Tensor::from_vector(const std::vector<int64_t>&, const Shape&);
 Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
   Tensor t = empty(shape, DType::F64, Device::cpu());
   double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = gen.normal();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = gen.normal();
   return t.to(dtype).to(device);
 }
 
@@ -72,7 +72,7 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Generator& gen,
                        Device device) {
   Tensor t = empty(shape, DType::F64, Device::cpu());
   double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * gen.uniform();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = lo + (hi - lo) * gen.uniform();
   return t.to(dtype).to(device);
 }
 

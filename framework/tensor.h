@@ -58,7 +58,7 @@ class Tensor {
   const Shape& shape() const;
   int ndim() const { return int(shape().size()); }
   int64_t size(int dim) const;  // negative dims count from the end
-  int64_t numel() const;
+  int64_t numel() const;  // the product of shape(), recomputed (out of line) on every call: hoist it out of loops
   DType dtype() const;
   Device device() const;
   bool is_cuda() const { return device().is_cuda(); }

@@ -116,7 +116,7 @@ LoadedClassifier load_classifier(const std::string& checkpoint, const std::strin
     const Tensor v = t.to(DType::F64);
     const double* p = v.data<double>();
     int64_t bad = 0;
-    for (int64_t i = 0; i < v.numel(); ++i) bad += !std::isfinite(p[i]);
+    for (int64_t i = 0, n = v.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
     OODKIT_CHECK(bad == 0, "'", checkpoint, "': tensor '", name, "' holds ", bad, " NaN/Inf value",
                  bad == 1 ? "" : "s", " of ", v.numel(), " (a diverged or damaged checkpoint)");
   }

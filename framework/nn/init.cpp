@@ -32,7 +32,7 @@ void uniform_(Tensor& t, double lo, double hi, Generator& gen) {
 void normal_(Tensor& t, double mean, double std, Generator& gen) {
   Tensor v = Tensor::randn(t.shape(), gen, DType::F64);
   double* p = v.data<double>();
-  for (int64_t i = 0; i < v.numel(); ++i) p[i] = mean + std * p[i];
+  for (int64_t i = 0, n = v.numel(); i < n; ++i) p[i] = mean + std * p[i];
   assign(t, v);
 }
 

@@ -18,7 +18,7 @@ constexpr int64_t kParallelElems = 1 << 15;
 // forward kernel itself and a bad one is reported at the next synchronisation: no host sync.)
 void check_labels(const Tensor& labels, int64_t k) {
   const int64_t* p = labels.data<int64_t>();
-  for (int64_t i = 0; i < labels.numel(); ++i)
+  for (int64_t i = 0, n = labels.numel(); i < n; ++i)
     OODKIT_CHECK(p[i] >= 0 && p[i] < k, "cross_entropy: label ", p[i], " at index ", i,
                  " is out of range [0, ", k, ") for ", k, " classes");
 }
