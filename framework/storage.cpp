@@ -6,7 +6,6 @@
 #include <new>
 
 #include "framework/cuda_api.h"
-#include "framework/tensor.h"
 
 // AddressSanitizer builds (OODKIT_SANITIZE): the bytes past `bytes` up to the 64-byte rounding
 // are marked unaddressable, so an access past the end of a CPU tensor is reported even when it
