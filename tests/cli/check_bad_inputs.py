@@ -51,7 +51,7 @@ import zlib
 
 import st_reader  # the raw safetensors reader of the cli checks (same folder)
 
-from cli_check import check, failures  # shared by the cli checks (same folder)
+from cli_check import check, failures, exit_if_failed  # shared by the cli checks (same folder)
 OODKIT = None
 TMP = None
 
@@ -569,9 +569,7 @@ def main():
             print("check_bad_inputs: %-14s %s" % (name, "ok" if len(failures) == before else "FAILED"), flush=True)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_bad_inputs: every bad input ends with a clear error and no output")
 
 

@@ -29,7 +29,7 @@ import tempfile
 
 import st_reader
 from check_convert import torch_pickle, write_torch_zip
-from cli_check import check, failures, run
+from cli_check import check, run, exit_if_failed
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "torchvision")
 
@@ -133,9 +133,7 @@ def main():
         check(not os.path.exists(out), "convert tiny: an output was written")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_checkpoint_names: torchvision ResNet-18 names (module. prefix, 7x7 stem) load as resnet18_imagenet "
           "with the results of oodkit's names; convert maps them; mismatches are summarised")
 

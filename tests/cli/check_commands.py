@@ -15,7 +15,7 @@
 import re
 import sys
 
-from cli_check import check, failures, run  # shared by the cli checks (same folder)
+from cli_check import check, run, exit_if_failed  # shared by the cli checks (same folder)
 
 
 def check_info(oodkit):
@@ -115,9 +115,7 @@ def main():
     check_info(oodkit)
     check_commands(oodkit)
     check_eval_refusal(oodkit)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_commands: info, the retired demo, the shared --device and eval's validation/test overlap refusal OK")
 
 

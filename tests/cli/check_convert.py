@@ -25,7 +25,7 @@ import tempfile
 import zipfile
 
 import st_reader
-from cli_check import check, failures, run
+from cli_check import check, run, exit_if_failed
 
 PWNED = "/tmp/oodkit_torch_pwned_cli"
 
@@ -166,9 +166,7 @@ def main():
               "eval: the .pt checkpoint gives other results than the safetensors one")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_convert: %d tensors converted bit for bit; eval on the .pt equals eval on the safetensors"
           % len(order))
 

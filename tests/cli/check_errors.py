@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from cli_check import check, failures  # shared by the cli checks (same folder)
+from cli_check import check, failures, exit_if_failed  # shared by the cli checks (same folder)
 
 
 def run(oodkit, args, debug, extra_env=None):
@@ -143,9 +143,7 @@ def main():
             expect_user_error(oodkit, *case)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_errors: every user error is one clear line; OODKIT_DEBUG=1 adds the location")
 
 

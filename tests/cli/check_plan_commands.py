@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from cli_check import check, failures, run, write_png  # shared by the cli checks (same folder)
+from cli_check import check, run, write_png, exit_if_failed  # shared by the cli checks (same folder)
 import st_reader
 
 TMP = tempfile.mkdtemp(prefix="oodkit_plan_commands_")
@@ -166,9 +166,7 @@ def main():
         train(oodkit)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    exit_if_failed()
     print("check_plan_commands: every refusal early (or, for --id-limit, before any write) and named")
 
 

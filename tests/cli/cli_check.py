@@ -1,7 +1,9 @@
 """What several command-line checks share (Python standard library only; imported from this
-folder, as st_reader): one list of failures, check() that records one, run() of a command and write_png()."""
+folder, as st_reader): one list of failures, check() that records one, exit_if_failed() that
+reports them, run() of a command and write_png()."""
 import struct
 import subprocess
+import sys
 import zlib
 
 failures = []  # what went wrong, in order; the importing check prints it and exits non-zero
@@ -12,6 +14,13 @@ def check(cond, what):
     if not cond:
         failures.append(what)
     return bool(cond)
+
+
+def exit_if_failed():
+    """Prints every recorded failure and exits with status 1 when there is one."""
+    if failures:
+        print("FAILED:\n  " + "\n  ".join(failures))
+        sys.exit(1)
 
 
 def run(oodkit, *args, timeout=120):
